@@ -1,0 +1,55 @@
+# Yiwang - every command a newcomer needs. `make run` and `make test` set everything up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 4566
+API_PORT ?= 8000
+
+.PHONY: help venv run cloud test lint package deploy deploy-localstack bench clean
+
+help:
+	@echo "make run      set up, start the local cloud + API on :$(PORT) and :$(API_PORT)"
+	@echo "make test     set up and run the whole test suite"
+	@echo "make lint     ruff, cfn-lint on the template, ASL validation"
+	@echo "make package  build the AWS template (API merged with the rest) into build/"
+	@echo "make deploy   package and deploy to AWS (needs AWS credentials, DEPLOY_BUCKET)"
+	@echo "make deploy-localstack   deploy the same template to a LocalStack on :4566"
+	@echo "make bench    cold-start imports and time-to-ready"
+
+$(STAMP): requirements-dev.txt layers/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/python -m infra.localcloud run --port $(PORT) --api-port $(API_PORT)
+
+cloud: venv
+	$(BIN)/python -m infra.localcloud cloud --port $(PORT)
+
+test: venv
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/cfn-lint infra/template.yaml
+	$(BIN)/python -m infra.asl_lint state_machines/*.asl.json
+
+package: venv
+	$(BIN)/python -m infra.package --out build
+
+deploy: package
+	$(BIN)/python -m infra.package --out build --deploy --stage $${STAGE:-dev}
+
+deploy-localstack: venv
+	$(BIN)/python -m infra.localcloud.localstack
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build .local

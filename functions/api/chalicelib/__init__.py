@@ -1,0 +1,1 @@
+"""HTTP helpers of the API: problem answers and the health probe."""

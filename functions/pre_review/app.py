@@ -1,0 +1,18 @@
+"""预审 step of the application lifecycle: run the automatic checks on one application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+from yiwang.prereview import automatic_checks
+from yiwang.records import ApplicationRecord
+
+
+@lambda_entry
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: `{"applicationId"}`. Returns `{"outcome": "PASSED"|"DEFECTS", "defects": [...]}`."""
+    logger.set_correlation_id(event["applicationId"])
+    result = automatic_checks(ApplicationRecord.load(event["applicationId"]))
+    metrics.add_metric(name=f"PreReview{result.outcome.title()}", unit=MetricUnit.Count, value=1)
+    return {"outcome": result.outcome, "defects": result.defects}

@@ -1,0 +1,1 @@
+"""The deployable template and the local cloud that runs it."""

@@ -1,0 +1,138 @@
+"""`python -m infra.localcloud cloud|run`: the local cloud, and the whole platform on a laptop.
+
+- `cloud`: moto's server on 127.0.0.1:4566 with the template deployed, functions running
+  in-process and the schedules firing; prints what it deployed and how long it took.
+- `run`: the same, then the sample data, then the API (`chalice local` on 127.0.0.1:8000).
+Both stop cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import warnings
+from functools import partial
+from pathlib import Path
+
+from infra.localcloud import deploy
+from infra.localcloud.scheduler import Scheduler
+from infra.localcloud.server import REPO_ROOT, LocalCloud, PortTakenError, ensure_port_free
+
+API_DIR = REPO_ROOT / "functions" / "api"
+
+
+def _quiet() -> None:
+    # One line per request and the interpreter's state dumps drown what a person needs.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    logging.getLogger("aws_xray_sdk").setLevel(logging.ERROR)
+    # moto skips the resources it cannot model (bucket policy, alarms); AWS deploys them.
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::")
+
+
+def _indented(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+def start_cloud(host: str, port: int, stage: str) -> tuple[LocalCloud, Scheduler, dict[str, str]]:
+    """Start the server, deploy the template, start the scheduler; raise if the port is taken."""
+    started = time.perf_counter()
+    cloud = LocalCloud(host, port)
+    cloud.start()
+    print(f"local cloud listening on {cloud.endpoint}", flush=True)
+    outputs = deploy.deploy(cloud.endpoint, stage=stage, progress=_indented)
+    scheduler = Scheduler(partial(deploy.client, endpoint=cloud.endpoint))
+    scheduler.tick()
+    scheduler.start()
+    print(f"ready in {time.perf_counter() - started:.1f}s; deployed:", flush=True)
+    for key, value in outputs.items():
+        print(f"  {key:26} {value}")
+    print(f"  outputs written to {deploy.OUTPUTS_DIR / 'outputs.json'}", flush=True)
+    return cloud, scheduler, outputs
+
+
+def start_api(outputs: dict[str, str], host: str, port: int) -> subprocess.Popen[bytes]:
+    """`chalice local` against the local cloud, with the layer on the path."""
+    ensure_port_free(host, port)
+    env = {**dict(os.environ), **deploy.environment(deploy.read_outputs()),
+           "PYTHONPATH": str(REPO_ROOT / "layers")}
+    chalice = Path(sys.executable).with_name("chalice")
+    return subprocess.Popen(
+        [str(chalice), "local", "--host", host, "--port", str(port), "--stage", outputs["Stage"],
+         "--no-autoreload"],
+        cwd=API_DIR, env=env,
+    )
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the API exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer healthy within {timeout:.0f}s")
+
+
+def wait_for_interrupt() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.localcloud", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["cloud", "run"])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566, help="local cloud port")
+    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--stage", default="local")
+    args = parser.parse_args(argv)
+    _quiet()
+    try:
+        if args.command == "run":
+            ensure_port_free(args.host, args.api_port)
+        cloud, scheduler, outputs = start_cloud(args.host, args.port, args.stage)
+    except PortTakenError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    api = None
+    try:
+        if args.command == "run":
+            from infra.localcloud import seed
+
+            seed.seed(outputs, progress=_indented)
+            api = start_api(outputs, args.host, args.api_port)
+            base = f"http://{args.host}:{args.api_port}"
+            wait_healthy(f"{base}/health", api)
+            print(f"\nAPI  {base}\ncloud {cloud.endpoint}\ntry:  curl {base}/health\n", flush=True)
+        print("Ctrl-C to stop.", flush=True)
+        wait_for_interrupt()
+    finally:
+        print("stopping...", flush=True)
+        scheduler.stop()
+        if api is not None:
+            api.terminate()
+            api.wait(10)
+        cloud.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

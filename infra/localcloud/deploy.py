@@ -1,0 +1,123 @@
+"""Deploy the template into a cloud endpoint and record the stack's outputs.
+
+The same steps serve the local cloud and LocalStack: a deployment bucket, the packaged and
+translated template, a CloudFormation stack, and the outputs written to `.local/outputs.json`
+(and `.local/outputs.env`) where the API, the demo and the tests read them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+
+from infra.localcloud import packaging
+from infra.localcloud.server import REPO_ROOT
+
+OUTPUTS_DIR = REPO_ROOT / ".local"
+DEPLOYMENT_BUCKET = "yiwang-deployment"
+REGION = "us-east-1"
+Progress = Callable[[str], None]
+
+
+def client(service: str, endpoint: str) -> Any:
+    """A boto3 client for the local endpoint (dummy credentials; the endpoint is local)."""
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=REGION,
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )
+
+
+def deploy(
+    endpoint: str,
+    *,
+    stack_name: str = "yiwang-local",
+    stage: str = "local",
+    outputs_dir: Path = OUTPUTS_DIR,
+    progress: Progress = print,
+) -> dict[str, str]:
+    """Package, translate and deploy the template; return (and write) the stack outputs."""
+    s3 = client("s3", endpoint)
+    s3.create_bucket(Bucket=DEPLOYMENT_BUCKET)
+
+    def upload(key: str, body: bytes) -> None:
+        s3.put_object(Bucket=DEPLOYMENT_BUCKET, Key=key, Body=body)
+
+    progress("packaging functions, layer and state machines")
+    packaged = packaging.package(packaging.load_template(), DEPLOYMENT_BUCKET, upload)
+    progress("translating the SAM template")
+    template = packaging.translate(
+        packaged, {"Stage": stage}, ManagedPolicyLoader(client("iam", endpoint)), REGION
+    )
+    progress(f"deploying stack {stack_name}")
+    cfn = client("cloudformation", endpoint)
+    outputs = _apply_stack(cfn, stack_name, template, stage)
+    write_outputs(outputs, outputs_dir, endpoint)
+    return outputs
+
+
+def _apply_stack(cfn: Any, name: str, template: dict[str, Any], stage: str) -> dict[str, str]:
+    arguments = {
+        "StackName": name,
+        "TemplateBody": json.dumps(template),
+        "Parameters": [{"ParameterKey": "Stage", "ParameterValue": stage}],
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    }
+    existing = {s["StackName"] for s in cfn.list_stacks()["StackSummaries"]
+                if s["StackStatus"] != "DELETE_COMPLETE"}
+    if name in existing:
+        cfn.update_stack(**arguments)
+    else:
+        cfn.create_stack(**arguments)
+    stack = _wait_for_stack(cfn, name)
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def _wait_for_stack(cfn: Any, name: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        status = stack["StackStatus"]
+        if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
+            return stack
+        if "FAILED" in status or "ROLLBACK" in status:
+            raise RuntimeError(f"stack {name} ended in {status}: {stack.get('StackStatusReason')}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stack {name} still {status} after {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def write_outputs(outputs: dict[str, str], outputs_dir: Path, endpoint: str) -> None:
+    """Write outputs as JSON and as KEY=value lines (the names the functions' env uses)."""
+    outputs_dir.mkdir(parents=True, exist_ok=True)
+    record = {**outputs, "Endpoint": endpoint, "Region": REGION}
+    (outputs_dir / "outputs.json").write_text(json.dumps(record, indent=2) + "\n")
+    (outputs_dir / "outputs.env").write_text(
+        "".join(f"{key}={value}\n" for key, value in sorted(environment(record).items()))
+    )
+
+
+def environment(outputs: dict[str, str]) -> dict[str, str]:
+    """The environment the API process gets from the stack outputs."""
+    return {
+        "STAGE": outputs["Stage"],
+        "TABLE_NAME": outputs["TableName"],
+        "BUCKET_NAME": outputs["BucketName"],
+        "NOTICES_TOPIC_ARN": outputs["NoticesTopicArn"],
+        "LIFECYCLE_STATE_MACHINE_ARN": outputs["LifecycleStateMachineArn"],
+        "AWS_ENDPOINT_URL": outputs["Endpoint"],
+        "AWS_DEFAULT_REGION": outputs["Region"],
+        "AWS_REGION": outputs["Region"],
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
+
+
+def read_outputs(outputs_dir: Path = OUTPUTS_DIR) -> dict[str, str]:
+    """The outputs of the last deployment."""
+    return json.loads((outputs_dir / "outputs.json").read_text())

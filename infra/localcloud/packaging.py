@@ -1,0 +1,158 @@
+"""Turn `infra/template.yaml` (SAM) into the plain CloudFormation that moto and AWS receive.
+
+What `sam package` and the `AWS::Serverless-2016-10-31` transform would do, with the libraries
+that do it: code folders are zipped and uploaded under `source/<folder>/<sha256>.zip` (the local
+runtime reads the folder back from that key), state machine definitions are read from
+`state_machines/`, and aws-sam-translator expands the serverless resources.
+
+Definition substitutions are written into the definition as `Fn::Join` parts: the template
+stays equivalent on AWS, and moto, which ignores `DefinitionSubstitutions`, deploys the same
+definition with the real ARNs in it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
+
+from infra.localcloud.server import REPO_ROOT, SOURCE_PREFIX
+
+TEMPLATE_PATH = REPO_ROOT / "infra" / "template.yaml"
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+_SKIPPED_PARTS = {"__pycache__", ".chalice", "tests"}
+_SKIP = shutil.ignore_patterns(*_SKIPPED_PARTS, "*.pyc")
+
+Upload = Callable[[str, bytes], None]
+"""Stores bytes under a key in the deployment bucket."""
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """Read the SAM template (YAML with CloudFormation's short-form tags)."""
+    return yaml_parse(path.read_text(encoding="utf-8"))
+
+
+def zip_folder(folder: Path) -> bytes:
+    """A reproducible zip of a folder: sorted names, fixed timestamps, no caches."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(_files(folder)):
+            info = zipfile.ZipInfo(str(path.relative_to(folder)), date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    for path in folder.rglob("*"):
+        skipped = set(path.relative_to(folder).parts) & _SKIPPED_PARTS
+        if path.is_file() and not skipped and path.suffix != ".pyc":
+            yield path
+
+
+def build_layer(folder: Path, platform_packages: bool) -> Path:
+    """Lay a layer out as Lambda wants it (`python/...`), with its requirements when asked."""
+    build = Path(tempfile.mkdtemp(prefix="yiwang-layer-")) / "python"
+    shutil.copytree(folder, build, ignore=_SKIP)
+    requirements = folder / "requirements.txt"
+    if platform_packages and requirements.is_file():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements),
+             "--target", str(build), "--platform", "manylinux2014_x86_64",
+             "--implementation", "cp", "--python-version", "3.12", "--only-binary=:all:"],
+            check=True,
+        )
+    return build.parent
+
+
+def upload_folder(folder: Path, upload: Upload, source: Path | None = None) -> str:
+    """Zip and upload a folder; the key names the repository folder it came from."""
+    body = zip_folder(folder)
+    relative = (source or folder).resolve().relative_to(REPO_ROOT).as_posix()
+    key = f"{SOURCE_PREFIX}{relative}/{hashlib.sha256(body).hexdigest()}.zip"
+    upload(key, body)
+    return key
+
+
+def package(
+    template: dict[str, Any],
+    bucket: str,
+    upload: Upload,
+    *,
+    template_dir: Path = TEMPLATE_PATH.parent,
+    layer_packages: bool = False,
+) -> dict[str, Any]:
+    """Replace local code and definition paths with uploaded objects and inline definitions."""
+    packaged = copy.deepcopy(template)
+    for resource in packaged.get("Resources", {}).values():
+        props = resource.get("Properties", {})
+        kind = resource.get("Type")
+        if kind == "AWS::Serverless::Function" and _is_local(props.get("CodeUri")):
+            folder = (template_dir / props["CodeUri"]).resolve()
+            props["CodeUri"] = f"s3://{bucket}/{upload_folder(folder, upload)}"
+        elif kind == "AWS::Serverless::LayerVersion" and _is_local(props.get("ContentUri")):
+            folder = (template_dir / props["ContentUri"]).resolve()
+            built = build_layer(folder, layer_packages)
+            props["ContentUri"] = f"s3://{bucket}/{upload_folder(built, upload, source=folder)}"
+            resource.pop("Metadata", None)
+        elif kind == "AWS::Serverless::StateMachine" and _is_local(props.get("DefinitionUri")):
+            path = (template_dir / props.pop("DefinitionUri")).resolve()
+            props["Definition"] = json.loads(path.read_text(encoding="utf-8"))
+    return packaged
+
+
+def _is_local(uri: Any) -> bool:
+    return isinstance(uri, str) and not uri.startswith("s3://")
+
+
+def translate(
+    packaged: dict[str, Any],
+    parameters: dict[str, Any],
+    policies: ManagedPolicyLoader,
+    region: str,
+) -> dict[str, Any]:
+    """Expand the SAM resources into plain CloudFormation and inline the substitutions."""
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
+    template = translator.translate(
+        copy.deepcopy(packaged), parameter_values=dict(parameters),
+        get_managed_policy_map=policies.load,
+    )
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine":
+            _inline_substitutions(resource["Properties"])
+    return template
+
+
+def _inline_substitutions(props: dict[str, Any]) -> None:
+    substitutions = props.pop("DefinitionSubstitutions", None) or {}
+    definition = props.get("DefinitionString")
+    if isinstance(definition, dict) and "Fn::Join" in definition:
+        separator, lines = definition["Fn::Join"]
+        definition = separator.join(lines)
+    if not isinstance(definition, str):
+        return
+    parts: list[Any] = []
+    for index, piece in enumerate(_SUBSTITUTION.split(definition)):
+        if index % 2 == 0:
+            parts.append(piece)
+        elif piece in substitutions:
+            parts.append(substitutions[piece])
+        else:
+            raise ValueError(f"definition uses ${{{piece}}}, which has no substitution")
+    props["DefinitionString"] = {"Fn::Join": ["", [p for p in parts if p != ""]]}

@@ -1,0 +1,274 @@
+"""An in-process Lambda runtime.
+
+moto would run a function in Docker, and there is none here, so the local cloud calls the
+handler in its own process: the handler module is imported from the function's folder under
+`functions/` with the layer's folder on `sys.path`, the function's environment is applied for
+the duration of the call, and the answer is what Lambda's Invoke would return: the JSON result,
+or a function error whose `errorType` is the exception's class name (so ASL Retry/Catch match
+it exactly as on AWS).
+
+Environment variables are per invocation: `os.environ` is replaced once by a mapping that
+reads a context-local overlay first, so two functions with different settings can run at the
+same time in different threads without seeing each other's values.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What the runtime needs to know of a deployed function."""
+
+    name: str
+    arn: str
+    handler: str
+    code_dir: Path
+    layer_dirs: tuple[Path, ...] = ()
+    environment: Mapping[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 3.0
+    memory_mb: int = 128
+    version: str = "$LATEST"
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The result of one invocation: the payload bytes and, for a function error, its type."""
+
+    payload: bytes
+    error_type: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error_type is not None
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class LambdaContext:
+    """The context object Lambda passes to a handler (the attributes Powertools reads)."""
+
+    def __init__(self, spec: FunctionSpec, deadline: float) -> None:
+        self.function_name = spec.name
+        self.function_version = spec.version
+        self.invoked_function_arn = spec.arn
+        self.memory_limit_in_mb = spec.memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.name}"
+        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        self.identity = None
+        self.client_context = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class _InvocationEnviron(MutableMapping[str, str]):
+    """`os.environ` with a per-invocation overlay (a context variable) in front of it."""
+
+    _overlay: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+        "lambda_environment", default=None
+    )
+
+    def __init__(self, base: MutableMapping[str, str]) -> None:
+        self.base = base
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self._overlay.get()
+        if overlay is not None and key in overlay:
+            return overlay[key]
+        return self.base[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = self._overlay.get()
+        (overlay if overlay is not None else self.base)[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        overlay = self._overlay.get()
+        if overlay is not None and key in overlay:
+            del overlay[key]
+        else:
+            del self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = self._overlay.get() or {}
+        yield from overlay
+        yield from (k for k in self.base if k not in overlay)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+    def applied(self, variables: Mapping[str, str]) -> contextvars.Token:
+        return self._overlay.set(dict(variables))
+
+    def reset(self, token: contextvars.Token) -> None:
+        self._overlay.reset(token)
+
+
+def _install_environ() -> _InvocationEnviron:
+    if not isinstance(os.environ, _InvocationEnviron):
+        os.environ = _InvocationEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003
+    return os.environ  # type: ignore[return-value]
+
+
+class HandlerLoadError(Exception):
+    """A handler could not be loaded; `error_type` is the name Lambda reports."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class LocalRuntime:
+    """Loads handlers once per function (a warm container) and invokes them."""
+
+    def __init__(self, endpoint: str | None = None) -> None:
+        self.endpoint = endpoint
+        self._environ = _install_environ()
+        self._handlers: dict[tuple[str, Path, str], Callable[[Any, Any], Any]] = {}
+        self._lock = threading.Lock()
+        self.invocations: list[tuple[str, str | None]] = []
+        """(function name, error type or None) for every finished invocation, in order."""
+
+    def invoke(self, spec: FunctionSpec, event: Any) -> Invocation:
+        """Invoke the function with `event`; never raises for the function's own failures."""
+        deadline = time.monotonic() + spec.timeout_seconds
+        context = LambdaContext(spec, deadline)
+        variables = {**self._lambda_variables(spec, context), **spec.environment}
+        ctx = contextvars.copy_context()
+        outcome: dict[str, Invocation] = {}
+
+        def run() -> None:
+            token = self._environ.applied(variables)
+            try:
+                outcome["result"] = self._call(spec, event, context)
+            finally:
+                self._environ.reset(token)
+
+        worker = threading.Thread(target=ctx.run, args=(run,), daemon=True)
+        worker.start()
+        worker.join(spec.timeout_seconds)
+        if worker.is_alive():
+            result = _error_payload(
+                "Sandbox.Timedout",
+                f"Task timed out after {spec.timeout_seconds:.2f} seconds",
+            )
+        else:
+            result = outcome["result"]
+        self.invocations.append((spec.name, result.error_type))
+        return result
+
+    def _call(self, spec: FunctionSpec, event: Any, context: LambdaContext) -> Invocation:
+        try:
+            handler = self._handler(spec)
+        except HandlerLoadError as error:
+            return _error_payload(error.error_type, str(error))
+        try:
+            result = handler(event, context)
+        except Exception as error:  # noqa: BLE001 - every failure becomes a function error
+            return _error_payload(type(error).__name__, str(error), error)
+        try:
+            return Invocation(json.dumps(result).encode())
+        except (TypeError, ValueError) as error:
+            return _error_payload("Runtime.MarshalError", f"Unable to marshal response: {error}")
+
+    def _handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
+        key = (spec.name, spec.code_dir, spec.handler)
+        with self._lock:
+            if key not in self._handlers:
+                self._handlers[key] = _load_handler(spec)
+            return self._handlers[key]
+
+    def _lambda_variables(self, spec: FunctionSpec, context: LambdaContext) -> dict[str, str]:
+        # The reserved variables Lambda sets in every execution environment; the credentials
+        # stand for the execution role's, and the endpoint is the cloud the function runs in.
+        trace_root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+        endpoint = {"AWS_ENDPOINT_URL": self.endpoint} if self.endpoint else {}
+        return {
+            **endpoint,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_SESSION_TOKEN": "test",
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": context.log_group_name,
+            "AWS_LAMBDA_LOG_STREAM_NAME": context.log_stream_name,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "_HANDLER": spec.handler,
+            "_X_AMZN_TRACE_ID": f"Root={trace_root};Parent={uuid.uuid4().hex[:16]};Sampled=0",
+        }
+
+
+def _load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
+    """Import `module.function` from the function's folder, reporting errors as Lambda does."""
+    module_name, _, function_name = spec.handler.rpartition(".")
+    if not module_name:
+        raise HandlerLoadError("Runtime.MalformedHandlerName", f"Bad handler '{spec.handler}'")
+    for layer_dir in spec.layer_dirs:
+        if str(layer_dir) not in sys.path:
+            sys.path.append(str(layer_dir))
+    module = _import_module(spec, module_name)
+    handler = getattr(module, function_name, None)
+    if not callable(handler):
+        raise HandlerLoadError(
+            "Runtime.HandlerNotFound",
+            f"Handler '{function_name}' missing on module '{module_name}'",
+        )
+    return handler
+
+
+def _import_module(spec: FunctionSpec, module_name: str) -> ModuleType:
+    path = spec.code_dir.joinpath(*module_name.split(".")).with_suffix(".py")
+    if not path.is_file():
+        raise HandlerLoadError(
+            "Runtime.ImportModuleError",
+            f"Unable to import module '{module_name}': no file {path}",
+        )
+    # A unique module name per function: every function folder has its own `app.py`.
+    unique = f"_lambda_{spec.name.replace('-', '_')}_{module_name.replace('.', '_')}"
+    module_spec = importlib.util.spec_from_file_location(unique, path)
+    assert module_spec and module_spec.loader
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise HandlerLoadError(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {error}"
+        ) from error
+    except Exception as error:  # noqa: BLE001 - import-time failures are reported, not raised
+        raise HandlerLoadError(
+            "Runtime.ImportModuleError",
+            f"Unable to import module '{module_name}': {type(error).__name__}: {error}",
+        ) from error
+    return module
+
+
+def _error_payload(error_type: str, message: str, error: BaseException | None = None) -> Invocation:
+    body: dict[str, Any] = {"errorMessage": message, "errorType": error_type}
+    if error is not None:
+        body["stackTrace"] = traceback.format_tb(error.__traceback__)
+    return Invocation(json.dumps(body).encode(), error_type)

@@ -1,0 +1,171 @@
+"""moto's server, in a process of ours, made to run the template for real.
+
+Three things moto does not do out of the box, done here once at start:
+- Step Functions execute definitions (moto's ASL interpreter, the one LocalStack uses);
+  CloudFormation is made to create state machines in that same backend, and the
+  interpreter's service calls are sent back to this server (`MOTO_PORT`);
+- Lambda Invoke, from either of moto's Lambda backends, reaches `LocalRuntime` instead of
+  Docker (or the "simple" backend that echoes the input);
+- asynchronous invocations (`InvocationType=Event`) return at once and run in a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from infra.localcloud.runtime import FunctionSpec, LocalRuntime
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SOURCE_PREFIX = "source/"
+
+
+class PortTakenError(RuntimeError):
+    """The port the local cloud should listen on is in use."""
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse clearly, before starting anything, when another process holds the port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortTakenError(
+                f"{host}:{port} is already in use (another local cloud, LocalStack or moto?). "
+                f"Stop it, or choose another port with --port."
+            ) from error
+
+
+def source_dir_for_key(key: str) -> Path:
+    """The repository folder a packaged zip was made from (`source/<folder>/<sha>.zip`)."""
+    if not key.startswith(SOURCE_PREFIX):
+        raise LookupError(f"code at '{key}' was not packaged from a folder of this repository")
+    folder = REPO_ROOT / key[len(SOURCE_PREFIX) :].rsplit("/", 1)[0]
+    if not folder.is_dir():
+        raise LookupError(f"code at '{key}' names the folder {folder}, which does not exist")
+    return folder
+
+
+def function_spec(fn: Any) -> FunctionSpec:
+    """Describe a moto `LambdaFunction` for the runtime."""
+    from moto.awslambda.utils import get_backend
+
+    backend = get_backend(fn.account_id, fn.region)
+    layer_dirs = tuple(
+        source_dir_for_key(backend.layers_versions_by_arn(layer["Arn"]).content["S3Key"])
+        for layer in fn.layers
+    )
+    return FunctionSpec(
+        name=fn.function_name,
+        arn=fn.function_arn,
+        handler=fn.handler,
+        code_dir=source_dir_for_key(fn.code.get("S3Key", "")),
+        layer_dirs=layer_dirs,
+        environment=dict(fn.environment_vars or {}),
+        timeout_seconds=float(fn.timeout or 3),
+        memory_mb=int(fn.memory_size or 128),
+        region=fn.region,
+    )
+
+
+def route_lambda_to(runtime: LocalRuntime) -> None:
+    """Make every Lambda invocation in moto run through `runtime`."""
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(fn: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        event = json.loads(body) if body else {}
+        if request_headers.get("x-amz-invocation-type") == "Event":
+            spec = function_spec(fn)
+            threading.Thread(target=runtime.invoke, args=(spec, event), daemon=True).start()
+            return b""
+        try:
+            spec = function_spec(fn)
+        except LookupError as error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(
+                {"errorType": "Runtime.InvalidEntrypoint", "errorMessage": str(error)}
+            ).encode()
+        result = runtime.invoke(spec, event)
+        if result.failed:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return result.payload
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    # The "simple" backend echoes the input without calling the function; use the real path.
+    LambdaSimpleBackend.invoke = LambdaBackend.invoke  # type: ignore[method-assign]
+
+
+def keep_function_layers() -> None:
+    """Make moto's CloudFormation keep what AWS keeps for functions and layers.
+
+    A layer's `Ref` is its version ARN, and a function created by a stack gets its `Layers`
+    (moto drops both).
+    """
+    from moto.awslambda.models import LambdaFunction, LayerVersion
+    from moto.awslambda.utils import get_backend
+
+    LayerVersion.physical_resource_id = property(lambda layer: layer.arn)  # type: ignore[attr-defined]
+    create = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_with_layers(cls: Any, resource_name: str, cloudformation_json: Any,
+                           account_id: str, region_name: str, **kwargs: Any) -> Any:
+        fn = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        layers = cloudformation_json["Properties"].get("Layers")
+        if layers:
+            backend = get_backend(account_id, region_name)
+            backend.update_function_configuration(fn.function_name, None, {"Layers": layers})
+        return fn
+
+    LambdaFunction.create_from_cloudformation_json = classmethod(create_with_layers)  # type: ignore[method-assign,assignment]
+
+
+def execute_state_machines(port: int) -> None:
+    """Run Step Functions definitions, including those CloudFormation creates."""
+    from moto.core.config import default_user_config
+    from moto.stepfunctions import models as sfn_models
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    sfn_models.stepfunctions_backends = stepfunctions_parser_backends  # type: ignore[assignment]
+    # The interpreter calls DynamoDB, Lambda, SNS... through boto3 at localhost:$MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(port)
+
+
+class LocalCloud:
+    """The moto server with the runtime wired in; `start()` returns once it listens."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
+        self.host = host
+        self.port = port
+        self.runtime = LocalRuntime(endpoint=self.endpoint)
+        self._server: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        ensure_port_free(self.host, self.port)
+        # Functions share this process's botocore with moto's ASL interpreter; X-Ray's boto
+        # patching would wrap the interpreter's calls too, and there is no X-Ray here to send
+        # segments to. Tracing stays on in the template for AWS.
+        os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+        os.environ["AWS_XRAY_SDK_ENABLED"] = "false"
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        execute_state_machines(self.port)
+        keep_function_layers()
+        route_lambda_to(self.runtime)
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

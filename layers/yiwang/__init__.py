@@ -1,0 +1,1 @@
+"""Yiwang domain package (一网通办): records, rules, calendar, identity, signatures."""

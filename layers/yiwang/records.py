@@ -1,0 +1,100 @@
+"""DynamoDB records (pynamodb models) in the single table that the template declares.
+
+Access patterns, and the key that serves each:
+- an application by id (portal detail, every workflow step): pk=`APP#<id>`, sk=`META`;
+- an application's audit trail, oldest first (timeline): pk=`APP#<id>`, sk begins `AUDIT#`;
+- an applicant's applications, newest first ("my applications"): ListIndex gsi1pk=`OWNER#<sub>`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from yiwang.config import settings
+from yiwang.errors import ApplicationNotFound
+
+
+class _TableMeta:
+    table_name = settings().table_name
+
+
+class ListIndex(GlobalSecondaryIndex["ApplicationRecord"]):
+    class Meta:
+        index_name = "ListIndex"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class ApplicationRecord(Model):
+    """办件: one application's current state (the audit trail holds how it got there)."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="META")
+    application_id = UnicodeAttribute(attr_name="applicationId")
+    status = UnicodeAttribute()
+    item_code = UnicodeAttribute(attr_name="itemCode")
+    owner_sub = UnicodeAttribute(attr_name="ownerSub")
+    required_materials = ListAttribute(
+        of=UnicodeAttribute, attr_name="requiredMaterials", default=list)
+    stored_materials = ListAttribute(of=UnicodeAttribute, attr_name="storedMaterials", default=list)
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    version = VersionAttribute()
+    by_owner = ListIndex()
+
+    @staticmethod
+    def key(application_id: str) -> str:
+        return f"APP#{application_id}"
+
+    @classmethod
+    def load(cls, application_id: str) -> ApplicationRecord:
+        """The application, or `ApplicationNotFound`."""
+        try:
+            return cls.get(cls.key(application_id), "META")
+        except cls.DoesNotExist as missing:
+            raise ApplicationNotFound(f"no application {application_id}") from missing
+
+
+class AuditRecord(Model):
+    """全程留痕: an append-only record of one state change (who, when, from, to, why)."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    at = UTCDateTimeAttribute()
+    actor = UnicodeAttribute()
+    event = UnicodeAttribute()
+    from_status = UnicodeAttribute(attr_name="fromStatus", null=True)
+    to_status = UnicodeAttribute(attr_name="toStatus", null=True)
+    detail = MapAttribute(null=True)
+
+
+def new_audit(application_id: str, actor: str, event: str, from_status: str | None,
+              to_status: str | None, detail: dict | None = None) -> AuditRecord:
+    """An audit record for an application, keyed so the trail sorts by time."""
+    at = datetime.now(UTC)
+    return AuditRecord(
+        ApplicationRecord.key(application_id),
+        f"AUDIT#{at.isoformat()}#{uuid.uuid4().hex[:8]}",
+        at=at, actor=actor, event=event, from_status=from_status, to_status=to_status,
+        detail=detail,
+    )

@@ -1,0 +1,60 @@
+"""Shared fixtures: the local cloud, started once per test session on a free port."""
+
+from __future__ import annotations
+
+import socket
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Cloud:
+    """A running local cloud with the template deployed."""
+
+    endpoint: str
+    outputs: dict[str, str]
+    server: Any
+
+    def client(self, service: str) -> Any:
+        from infra.localcloud.deploy import client
+
+        return client(service, self.endpoint)
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    from infra.localcloud import deploy
+    from infra.localcloud.server import LocalCloud
+
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::")
+    server = LocalCloud(port=free_port())
+    server.start()
+    outputs_dir: Path = tmp_path_factory.mktemp("outputs")
+    outputs = deploy.deploy(server.endpoint, outputs_dir=outputs_dir, progress=lambda _: None)
+    yield Cloud(server.endpoint, {**outputs, "OutputsDir": str(outputs_dir)}, server)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def cloud_env(cloud: Cloud) -> dict[str, str]:
+    """The environment a process gets to talk to the deployed stack (as `make run` gives)."""
+    from infra.localcloud.deploy import environment, read_outputs
+
+    return environment(read_outputs(Path(cloud.outputs["OutputsDir"])))
+
+
+@pytest.fixture
+def clients(cloud: Cloud) -> Any:
+    return partial(lambda service, c: c.client(service), c=cloud)
