@@ -41,27 +41,31 @@ def _indented(message: str) -> None:
     print(f"  {message}", flush=True)
 
 
-def start_cloud(host: str, port: int, stage: str) -> tuple[LocalCloud, Scheduler, dict[str, str]]:
+def start_cloud(
+    host: str, port: int, stage: str, outputs_dir: Path
+) -> tuple[LocalCloud, Scheduler, dict[str, str]]:
     """Start the server, deploy the template, start the scheduler; raise if the port is taken."""
     started = time.perf_counter()
     cloud = LocalCloud(host, port)
     cloud.start()
     print(f"local cloud listening on {cloud.endpoint}", flush=True)
-    outputs = deploy.deploy(cloud.endpoint, stage=stage, progress=_indented)
+    outputs = deploy.deploy(cloud.endpoint, stage=stage, outputs_dir=outputs_dir,
+                            progress=_indented)
     scheduler = Scheduler(partial(deploy.client, endpoint=cloud.endpoint))
     scheduler.tick()
     scheduler.start()
     print(f"ready in {time.perf_counter() - started:.1f}s; deployed:", flush=True)
     for key, value in outputs.items():
         print(f"  {key:26} {value}")
-    print(f"  outputs written to {deploy.OUTPUTS_DIR / 'outputs.json'}", flush=True)
+    print(f"  outputs written to {outputs_dir / 'outputs.json'}", flush=True)
     return cloud, scheduler, outputs
 
 
-def start_api(outputs: dict[str, str], host: str, port: int) -> subprocess.Popen[bytes]:
+def start_api(outputs_dir: Path, host: str, port: int) -> subprocess.Popen[bytes]:
     """`chalice local` against the local cloud, with the layer on the path."""
     ensure_port_free(host, port)
-    env = {**dict(os.environ), **deploy.environment(deploy.read_outputs()),
+    outputs = deploy.read_outputs(outputs_dir)
+    env = {**dict(os.environ), **deploy.environment(outputs),
            "PYTHONPATH": str(REPO_ROOT / "layers")}
     chalice = Path(sys.executable).with_name("chalice")
     return subprocess.Popen(
@@ -103,12 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=4566, help="local cloud port")
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--stage", default="local")
+    parser.add_argument("--outputs-dir", type=Path, default=deploy.OUTPUTS_DIR,
+                        help="where the stack outputs are written")
     args = parser.parse_args(argv)
     _quiet()
     try:
         if args.command == "run":
             ensure_port_free(args.host, args.api_port)
-        cloud, scheduler, outputs = start_cloud(args.host, args.port, args.stage)
+        cloud, scheduler, outputs = start_cloud(args.host, args.port, args.stage,
+                                                args.outputs_dir)
     except PortTakenError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -118,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             from infra.localcloud import seed
 
             seed.seed(outputs, progress=_indented)
-            api = start_api(outputs, args.host, args.api_port)
+            api = start_api(args.outputs_dir, args.host, args.api_port)
             base = f"http://{args.host}:{args.api_port}"
             wait_healthy(f"{base}/health", api)
             print(f"\nAPI  {base}\ncloud {cloud.endpoint}\ntry:  curl {base}/health\n", flush=True)

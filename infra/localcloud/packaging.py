@@ -81,11 +81,20 @@ def build_layer(folder: Path, platform_packages: bool) -> Path:
     return build.parent
 
 
-def upload_folder(folder: Path, upload: Upload, source: Path | None = None) -> str:
-    """Zip and upload a folder; the key names the repository folder it came from."""
-    body = zip_folder(folder)
-    relative = (source or folder).resolve().relative_to(REPO_ROOT).as_posix()
-    key = f"{SOURCE_PREFIX}{relative}/{hashlib.sha256(body).hexdigest()}.zip"
+def upload_code(path: Path, upload: Upload, source: Path | None = None) -> str:
+    """Upload a folder (zipped) or a ready zip; return its key.
+
+    Code from a repository folder is keyed `source/<folder>/<sha256>.zip`, which is how the
+    local runtime finds the folder again; anything else (Chalice's deployment.zip) goes under
+    `artifacts/`.
+    """
+    body = path.read_bytes() if path.is_file() else zip_folder(path)
+    origin = (source or path).resolve()
+    digest = hashlib.sha256(body).hexdigest()
+    if origin.is_relative_to(REPO_ROOT) and path.is_dir():
+        key = f"{SOURCE_PREFIX}{origin.relative_to(REPO_ROOT).as_posix()}/{digest}.zip"
+    else:
+        key = f"artifacts/{origin.stem}/{digest}.zip"
     upload(key, body)
     return key
 
@@ -105,11 +114,11 @@ def package(
         kind = resource.get("Type")
         if kind == "AWS::Serverless::Function" and _is_local(props.get("CodeUri")):
             folder = (template_dir / props["CodeUri"]).resolve()
-            props["CodeUri"] = f"s3://{bucket}/{upload_folder(folder, upload)}"
+            props["CodeUri"] = f"s3://{bucket}/{upload_code(folder, upload)}"
         elif kind == "AWS::Serverless::LayerVersion" and _is_local(props.get("ContentUri")):
             folder = (template_dir / props["ContentUri"]).resolve()
             built = build_layer(folder, layer_packages)
-            props["ContentUri"] = f"s3://{bucket}/{upload_folder(built, upload, source=folder)}"
+            props["ContentUri"] = f"s3://{bucket}/{upload_code(built, upload, source=folder)}"
             resource.pop("Metadata", None)
         elif kind == "AWS::Serverless::StateMachine" and _is_local(props.get("DefinitionUri")):
             path = (template_dir / props.pop("DefinitionUri")).resolve()

@@ -1,0 +1,33 @@
+"""`make deploy-localstack`: the same template, deployed to a LocalStack on :4566.
+
+Uses localstack-client's endpoint for the CloudFormation, S3 and IAM APIs and the same
+packaging and deploy steps as the embedded local cloud; outputs go to `.local/outputs.json`.
+LocalStack runs Lambda functions in Docker, so it needs Docker; it is not part of CI.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.request
+
+import localstack_client.config
+
+from infra.localcloud import deploy
+
+
+def main() -> int:
+    endpoint = localstack_client.config.get_service_endpoint("cloudformation")
+    try:
+        urllib.request.urlopen(f"{endpoint}/_localstack/health", timeout=3)
+    except OSError as error:
+        print(f"error: no LocalStack answers at {endpoint} ({error}). Start it first "
+              f"(`localstack start` or its Docker image).", file=sys.stderr)
+        return 2
+    outputs = deploy.deploy(endpoint, stack_name="yiwang-localstack", stage="local")
+    for key, value in outputs.items():
+        print(f"  {key:26} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

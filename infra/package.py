@@ -1,0 +1,168 @@
+"""`make package` / `make deploy`: one AWS template with the Chalice API and everything else.
+
+`chalice package --merge-template` merges `infra/template.yaml` (paths made absolute) and the
+API function's wiring (layer, environment, role) into Chalice's own template; the result,
+`build/template.yaml`, is linted with cfn-lint. `--deploy` uploads the code (the layer built
+with its dependencies for Lambda's platform) to `DEPLOY_BUCKET` and creates or updates the
+stack `yiwang-<stage>`; CloudFormation runs the SAM transform.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from samtranslator.yaml_helper import yaml_parse
+
+from infra.localcloud import packaging
+from infra.localcloud.server import REPO_ROOT
+
+API_DIR = REPO_ROOT / "functions" / "api"
+_LOCAL_PATH_KEYS = {"CodeUri", "ContentUri", "DefinitionUri"}
+
+
+def api_wiring() -> dict[str, Any]:
+    """What the API function needs beyond Chalice's defaults and the Globals: runtime, the
+    lifecycle machine, permissions (least privilege, replacing Chalice's default role policy)."""
+    statements = [
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
+                                       "logs:PutLogEvents"], "Resource": "arn:*:logs:*:*:*"},
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+         "Resource": "*"},
+        {"Effect": "Allow",
+         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+                    "dynamodb:TransactWriteItems", "dynamodb:ConditionCheckItem",
+                    "dynamodb:DescribeTable"],
+         "Resource": [{"Fn::GetAtt": ["Table", "Arn"]},
+                      {"Fn::Sub": "${Table.Arn}/index/*"}]},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket",
+                                       "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+         "Resource": [{"Fn::GetAtt": ["AttachmentsBucket", "Arn"]},
+                      {"Fn::Sub": "${AttachmentsBucket.Arn}/*"}]},
+        {"Effect": "Allow", "Action": ["states:StartExecution", "states:DescribeStateMachine"],
+         "Resource": {"Ref": "ApplicationLifecycle"}},
+        {"Effect": "Allow", "Action": ["states:SendTaskSuccess", "states:SendTaskFailure",
+                                       "states:SendTaskHeartbeat"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "NoticesTopic"}},
+        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+         "Resource": {"Fn::GetAtt": ["DataKey", "Arn"]}},
+    ]
+    return {
+        "APIHandler": {"Properties": {
+            "Runtime": "python3.12",
+            # Layers and the stack's settings come from the template's Globals.
+            "Environment": {"Variables": {
+                "LIFECYCLE_STATE_MACHINE_ARN": {"Ref": "ApplicationLifecycle"},
+                "POWERTOOLS_SERVICE_NAME": "yiwang-api",
+                "POWERTOOLS_METRICS_NAMESPACE": "Yiwang",
+            }},
+        }},
+        "DefaultRole": {"Properties": {"Policies": [{
+            "PolicyName": "YiwangApi",
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+        }]}},
+    }
+
+
+def absolute_paths(node: Any, base: Path) -> Any:
+    """The template with its local code and definition paths made absolute."""
+    if isinstance(node, dict):
+        return {k: str((base / v).resolve()) if k in _LOCAL_PATH_KEYS and isinstance(v, str)
+                and not v.startswith("s3://") else absolute_paths(v, base)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [absolute_paths(v, base) for v in node]
+    return node
+
+
+def build(out: Path, stage: str) -> Path:
+    """Run `chalice package --merge-template`; return the merged SAM template's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    merge = absolute_paths(packaging.load_template(), packaging.TEMPLATE_PATH.parent)
+    merge["Resources"].update(api_wiring())
+    merge_path = out / "merge.json"
+    merge_path.write_text(json.dumps(merge, ensure_ascii=False, indent=1))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "layers"),
+           "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    api_out = out / "api"
+    subprocess.run(
+        [str(Path(sys.executable).with_name("chalice")), "package", "--stage", stage,
+         "--template-format", "yaml", "--merge-template", str(merge_path), str(api_out)],
+        cwd=API_DIR, env=env, check=True,
+    )
+    template = yaml_parse((api_out / "sam.yaml").read_text())
+    template = absolute_paths(template, api_out)
+    result = out / "template.yaml"
+    result.write_text(yaml.safe_dump(template, allow_unicode=True, sort_keys=False))
+    return result
+
+
+def lint(path: Path) -> None:
+    subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(path)], check=True)
+
+
+def deploy_to_aws(template_path: Path, stage: str, bucket: str) -> None:
+    """Upload code and create or update the stack; CloudFormation runs the SAM transform."""
+    s3 = boto3.client("s3")
+
+    def upload(key: str, body: bytes) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+    template = yaml_parse(template_path.read_text())
+    packaged = packaging.package(template, bucket, upload, template_dir=template_path.parent,
+                                 layer_packages=True)
+    body = json.dumps(packaged)
+    key = f"templates/yiwang-{stage}.json"
+    upload(key, body.encode())
+    cfn = boto3.client("cloudformation")
+    name = f"yiwang-{stage}"
+    change_type = "UPDATE" if _stack_exists(cfn, name) else "CREATE"
+    change_set = cfn.create_change_set(
+        StackName=name, ChangeSetName=f"deploy-{os.getpid()}", ChangeSetType=change_type,
+        TemplateURL=f"https://{bucket}.s3.amazonaws.com/{key}",
+        Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=change_set["Id"])
+    cfn.execute_change_set(ChangeSetName=change_set["Id"])
+    waiter = "stack_create_complete" if change_type == "CREATE" else "stack_update_complete"
+    cfn.get_waiter(waiter).wait(StackName=name)
+    print(f"deployed stack {name}")
+
+
+def _stack_exists(cfn: Any, name: str) -> bool:
+    try:
+        status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+    except cfn.exceptions.ClientError:
+        return False
+    return status != "REVIEW_IN_PROGRESS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.package", description=__doc__)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "build")
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--deploy", action="store_true")
+    args = parser.parse_args(argv)
+    path = build(args.out, args.stage)
+    lint(path)
+    print(f"{path} is cfn-lint clean")
+    if args.deploy:
+        bucket = os.environ.get("DEPLOY_BUCKET")
+        if not bucket:
+            print("error: set DEPLOY_BUCKET to an S3 bucket for the code", file=sys.stderr)
+            return 2
+        deploy_to_aws(path, args.stage, bucket)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
