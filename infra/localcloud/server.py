@@ -125,6 +125,84 @@ def keep_function_layers() -> None:
     LambdaFunction.create_from_cloudformation_json = classmethod(create_with_layers)  # type: ignore[method-assign,assignment]
 
 
+def bucket_config_calls(bucket: str, props: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The S3 API calls that give a bucket the configuration its template properties declare."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    if "CorsConfiguration" in props:
+        rules = [{"AllowedMethods": r["AllowedMethods"], "AllowedOrigins": r["AllowedOrigins"],
+                  "AllowedHeaders": r.get("AllowedHeaders", []),
+                  "ExposeHeaders": r.get("ExposedHeaders", []),
+                  **({"MaxAgeSeconds": int(r["MaxAge"])} if "MaxAge" in r else {})}
+                 for r in props["CorsConfiguration"]["CorsRules"]]
+        calls.append(("put_bucket_cors", {"CORSConfiguration": {"CORSRules": rules}}))
+    if "PublicAccessBlockConfiguration" in props:
+        calls.append(("put_public_access_block", {
+            "PublicAccessBlockConfiguration": props["PublicAccessBlockConfiguration"]}))
+    if "VersioningConfiguration" in props:
+        calls.append(("put_bucket_versioning", {
+            "VersioningConfiguration": {"Status": props["VersioningConfiguration"]["Status"]}}))
+    if "LifecycleConfiguration" in props:
+        rules = []
+        for rule in props["LifecycleConfiguration"]["Rules"]:
+            api_rule: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"],
+                                        "Filter": {"Prefix": rule.get("Prefix", "")}}
+            if "AbortIncompleteMultipartUpload" in rule:
+                api_rule["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(
+                    rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+            if "NoncurrentVersionExpiration" in rule:
+                api_rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(
+                    rule["NoncurrentVersionExpiration"]["NoncurrentDays"])}
+            if "ExpirationInDays" in rule:
+                api_rule["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+            rules.append(api_rule)
+        calls.append(("put_bucket_lifecycle_configuration",
+                      {"LifecycleConfiguration": {"Rules": rules}}))
+    if "NotificationConfiguration" in props:
+        calls.append(("put_bucket_notification_configuration", {
+            "NotificationConfiguration": _notification(props["NotificationConfiguration"])}))
+    return [(name, {"Bucket": bucket, **arguments}) for name, arguments in calls]
+
+
+def _notification(cfn: dict[str, Any]) -> dict[str, Any]:
+    def filters(entry: dict[str, Any]) -> dict[str, Any]:
+        rules = entry.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+        return {"Filter": {"Key": {"FilterRules": rules}}} if rules else {}
+
+    return {
+        "LambdaFunctionConfigurations": [
+            {"LambdaFunctionArn": c["Function"], "Events": [c["Event"]], **filters(c)}
+            for c in cfn.get("LambdaConfigurations", [])],
+        "QueueConfigurations": [
+            {"QueueArn": c["Queue"], "Events": [c["Event"]], **filters(c)}
+            for c in cfn.get("QueueConfigurations", [])],
+        "TopicConfigurations": [
+            {"TopicArn": c["Topic"], "Events": [c["Event"]], **filters(c)}
+            for c in cfn.get("TopicConfigurations", [])],
+    }
+
+
+def configure_stack_buckets(endpoint: str) -> None:
+    """Make moto's CloudFormation apply a bucket's CORS, public access block, versioning,
+    lifecycle and notifications (it applies only encryption and tags)."""
+    import boto3
+    from moto.s3.models import FakeBucket
+
+    create = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_configured(cls: Any, resource_name: str, cloudformation_json: Any,
+                          account_id: str, region_name: str, **kwargs: Any) -> Any:
+        bucket = create(cls, resource_name, cloudformation_json, account_id, region_name,
+                        **kwargs)
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region_name,
+                          aws_access_key_id="test", aws_secret_access_key="test")
+        for name, arguments in bucket_config_calls(bucket.name,
+                                                   cloudformation_json.get("Properties", {})):
+            getattr(s3, name)(**arguments)
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create_configured)  # type: ignore[method-assign,assignment]
+
+
 def execute_state_machines(port: int) -> None:
     """Run Step Functions definitions, including those CloudFormation creates."""
     from moto.core.config import default_user_config
@@ -161,6 +239,7 @@ class LocalCloud:
 
         execute_state_machines(self.port)
         keep_function_layers()
+        configure_stack_buckets(self.endpoint)
         route_lambda_to(self.runtime)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()

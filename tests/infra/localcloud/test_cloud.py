@@ -140,3 +140,83 @@ def test_a_taken_port_is_refused(cloud: Any) -> None:
     port = int(cloud.endpoint.rsplit(":", 1)[1])
     with pytest.raises(PortTakenError, match=f"127.0.0.1:{port} is already in use"):
         ensure_port_free("127.0.0.1", port)
+
+
+def test_attachments_bucket_is_configured_as_the_template_declares(cloud: Any) -> None:
+    s3 = cloud.client("s3")
+    bucket = cloud.outputs["BucketName"]
+    cors = s3.get_bucket_cors(Bucket=bucket)["CORSRules"][0]
+    assert set(cors["AllowedMethods"]) == {"PUT", "GET", "HEAD"}
+    assert cors["ExposeHeaders"] == ["ETag"]  # browsers need it to complete multipart uploads
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert rules["AbortIncompleteUploads"]["AbortIncompleteMultipartUpload"] == {
+        "DaysAfterInitiation": 1}
+    encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+
+
+def wait_for(probe: Any, timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := probe()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+def test_notice_reaches_the_inbox_through_sns_sqs_and_the_notify_function(cloud: Any) -> None:
+    notice = {"recipient": "citizen-7", "kind": "SUPPLEMENT", "title": "补正告知",
+              "body": "请补充上传：建设工程设计方案图纸", "application_id": "SQ1",
+              "notice_id": uuid.uuid4().hex, "at": "2026-11-23T10:00:00+08:00"}
+    sns = cloud.client("sns")
+    for _ in range(2):  # delivered twice, filed once
+        sns.publish(TopicArn=cloud.outputs["NoticesTopicArn"], Message=json.dumps(notice))
+    ddb = cloud.client("dynamodb")
+
+    def inbox() -> list[dict]:
+        return ddb.query(TableName=cloud.outputs["TableName"],
+                         KeyConditionExpression="pk = :pk",
+                         ExpressionAttributeValues={":pk": {"S": "INBOX#citizen-7"}})["Items"]
+
+    items = wait_for(inbox)
+    time.sleep(0.5)
+    items = inbox()
+    assert len(items) == 1
+    assert items[0]["title"] == {"S": "补正告知"}
+    assert items[0]["noticeId"] == {"S": notice["notice_id"]}
+    assert (cloud.outputs["NotifyFunctionName"], None) in cloud.server.runtime.invocations
+
+
+def test_s3_notification_reaches_its_function(cloud: Any, tmp_path: Any) -> None:
+    from infra.localcloud.packaging import upload_code
+    from infra.localcloud.server import REPO_ROOT
+
+    s3, lambda_ = cloud.client("s3"), cloud.client("lambda")
+    folder = REPO_ROOT / "tests/infra/localcloud/fixtures/record_event"
+    key = upload_code(folder, lambda k, b: s3.put_object(Bucket="yiwang-deployment", Key=k,
+                                                         Body=b))
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    role = cloud.client("iam").create_role(RoleName=f"record-{uuid.uuid4().hex[:8]}",
+                                           AssumeRolePolicyDocument=json.dumps(trust))
+    fn = lambda_.create_function(
+        FunctionName=f"record-{uuid.uuid4().hex[:8]}", Runtime="python3.12",
+        Role=role["Role"]["Arn"], Handler="app.handler",
+        Code={"S3Bucket": "yiwang-deployment", "S3Key": key},
+        Environment={"Variables": {"TABLE_NAME": cloud.outputs["TableName"]}})
+    bucket = f"uploads-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn["FunctionArn"],
+                                          "Events": ["s3:ObjectCreated:*"]}]})
+    s3.put_object(Bucket=bucket, Key="drawings/总平面图.pdf", Body=b"%PDF-1.7")
+    ddb = cloud.client("dynamodb")
+    items = wait_for(lambda: ddb.query(
+        TableName=cloud.outputs["TableName"], KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "TEST#events"}})["Items"])
+    event = json.loads(items[0]["event"]["S"])
+    record = event["Records"][0]
+    assert record["eventName"].startswith("ObjectCreated")
+    assert record["s3"]["bucket"]["name"] == bucket
