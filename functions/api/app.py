@@ -1,36 +1,32 @@
 """Yiwang HTTP API (Chalice): thin routes over the domain package in the layer.
 
-A route parses the request, calls the domain, and shapes the answer; errors are problem+json.
-AWS clients are created on first use, so importing the app stays cheap (cold starts).
+Routes live in blueprints under `chalicelib/routes/`, one per part of the contract (API.md);
+a route parses the request, calls the domain and shapes the answer. Domain errors become
+problem+json answers in one place (the middleware below). AWS clients are created on first
+use, so importing the app stays cheap (cold starts).
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+from collections.abc import Callable
 
-import boto3
 from chalice import Chalice, Response
+from chalice.app import Request
 
-from chalicelib.health import health
-from chalicelib.problems import problem
-from yiwang.config import ConfigurationError, settings
+from chalicelib.problems import from_error
+from chalicelib.routes import health
+from yiwang.errors import DomainError
 
 app = Chalice(app_name="yiwang-api")
+app.register_blueprint(health.routes)
 
 
-@functools.cache
-def aws(service: str) -> Any:
-    """One client per service for the life of the process (the endpoint comes from env)."""
-    return boto3.client(service)
-
-
-@app.route("/health", methods=["GET"])
-def get_health() -> Response:
-    """The stage, and whether the table, bucket and state machines are reachable."""
+@app.middleware("http")
+def domain_errors_as_problems(
+    event: Request, get_response: Callable[[Request], Response]
+) -> Response:
+    """Every domain error a route raises becomes its problem answer."""
     try:
-        config = settings()
-    except ConfigurationError as error:
-        return problem(503, "MISCONFIGURED", "The API is not configured", str(error))
-    report = health(config, aws)
-    return Response(body=report, status_code=200 if report["status"] == "healthy" else 503)
+        return get_response(event)
+    except DomainError as error:
+        return from_error(error)

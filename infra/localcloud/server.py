@@ -37,7 +37,7 @@ def ensure_port_free(host: str, port: int) -> None:
         except OSError as error:
             raise PortTakenError(
                 f"{host}:{port} is already in use (another local cloud, LocalStack or moto?). "
-                f"Stop it, or choose another port with --port."
+                f"Stop it, or choose another port (make run PORT=... API_PORT=..., or --port)."
             ) from error
 
 

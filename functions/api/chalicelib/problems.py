@@ -1,13 +1,36 @@
-"""RFC 9457 problem answers (`application/problem+json`) with the API's stable codes."""
+"""RFC 9457 problem answers (`application/problem+json`) with the API's stable codes.
+
+Routes raise domain errors; the middleware in `app.py` turns each into a problem answer here,
+so no route formats an error by hand and no bad input becomes a 500.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from chalice import Response
 
+from yiwang.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    Unprocessable,
+    ValidationFailed,
+)
+
 PROBLEM_TYPE = "application/problem+json"
+_STATUS: list[tuple[type[DomainError], int]] = [
+    (ValidationFailed, 400),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unprocessable, 422),
+]
 
 
 def problem(status: int, code: str, title: str, detail: str = "", **extra: Any) -> Response:
@@ -25,3 +48,12 @@ def problem(status: int, code: str, title: str, detail: str = "", **extra: Any) 
         status_code=status,
         headers={"Content-Type": PROBLEM_TYPE},
     )
+
+
+def from_error(error: DomainError) -> Response:
+    """The problem answer for a domain error (400 for one the table does not name)."""
+    status = next((s for kind, s in _STATUS if isinstance(error, kind)), 400)
+    extra: dict[str, Any] = {}
+    if isinstance(error, ValidationFailed):
+        extra["errors"] = [asdict(e) for e in error.errors]
+    return problem(status, error.code, error.title, str(error), **extra)

@@ -19,13 +19,14 @@ def api(cloud_env: dict[str, str]) -> Iterator[Any]:
     with mock.patch.dict(os.environ, cloud_env):
         import app as api_module
 
+        from chalicelib.aws import aws
         from yiwang.config import settings
 
         settings.cache_clear()
-        api_module.aws.cache_clear()
+        aws.cache_clear()
         yield api_module
         settings.cache_clear()
-        api_module.aws.cache_clear()
+        aws.cache_clear()
 
 
 def test_health_is_healthy_on_the_deployed_stack(api: Any) -> None:
