@@ -65,6 +65,8 @@ def api_wiring() -> dict[str, Any]:
                 "POWERTOOLS_METRICS_NAMESPACE": "Yiwang",
             }},
         }},
+        # The `bearer` authorizer, packaged by Chalice as its own function.
+        "Bearer": {"Properties": {"Runtime": "python3.12"}},
         "DefaultRole": {"Properties": {"Policies": [{
             "PolicyName": "YiwangApi",
             "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import warnings
 from collections.abc import Iterator
@@ -11,6 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The local cloud runs functions in this process, sharing the layer's modules with the tests:
+# give Powertools the settings the template's Globals give every function, whoever imports
+# `yiwang.observability` first.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "yiwang")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Yiwang")
 
 
 def free_port() -> int:
@@ -52,7 +59,8 @@ def cloud_env(cloud: Cloud) -> dict[str, str]:
     """The environment a process gets to talk to the deployed stack (as `make run` gives)."""
     from infra.localcloud.deploy import environment, read_outputs
 
-    return environment(read_outputs(Path(cloud.outputs["OutputsDir"])))
+    outputs_dir = Path(cloud.outputs["OutputsDir"])
+    return environment(read_outputs(outputs_dir), outputs_dir)
 
 
 @pytest.fixture

@@ -2,31 +2,52 @@
 
 Routes live in blueprints under `chalicelib/routes/`, one per part of the contract (API.md);
 a route parses the request, calls the domain and shapes the answer. Domain errors become
-problem+json answers in one place (the middleware below). AWS clients are created on first
-use, so importing the app stays cheap (cold starts).
+problem+json answers in one place (`answering_domain_errors`, below). AWS clients are created
+on first use, so importing the app stays cheap (cold starts).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
+from typing import Any
 
-from chalice import Chalice, Response
-from chalice.app import Request
+from chalice import Chalice
 
+from chalicelib import auth
 from chalicelib.problems import from_error
-from chalicelib.routes import health
+from chalicelib.routes import applications, calendar, catalogue, dev, health
 from yiwang.errors import DomainError
 
 app = Chalice(app_name="yiwang-api")
+app.register_blueprint(auth.routes)  # the `bearer` authorizer and GET /me
 app.register_blueprint(health.routes)
+app.register_blueprint(catalogue.routes)
+app.register_blueprint(applications.routes)
+app.register_blueprint(calendar.routes)
+# Read at import: POST /dev/token exists in the local stage only (API.md "Identity").
+if os.environ.get("STAGE") == "local":
+    app.register_blueprint(dev.routes)
 
 
-@app.middleware("http")
-def domain_errors_as_problems(
-    event: Request, get_response: Callable[[Request], Response]
-) -> Response:
-    """Every domain error a route raises becomes its problem answer."""
-    try:
-        return get_response(event)
-    except DomainError as error:
-        return from_error(error)
+def answering_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view that answers the domain errors it raises as problems.
+
+    Chalice turns any exception a view raises into a 500 before middleware sees it (only
+    `ChaliceUnhandledError` passes), so each view is wrapped once, here.
+    """
+
+    @functools.wraps(view)
+    def answering(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except DomainError as error:
+            return from_error(error)
+
+    return answering
+
+
+for _methods in app.routes.values():
+    for _entry in _methods.values():
+        _entry.view_function = answering_domain_errors(_entry.view_function)

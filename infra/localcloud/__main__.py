@@ -65,7 +65,7 @@ def start_api(outputs_dir: Path, host: str, port: int) -> subprocess.Popen[bytes
     """`chalice local` against the local cloud, with the layer on the path."""
     ensure_port_free(host, port)
     outputs = deploy.read_outputs(outputs_dir)
-    env = {**dict(os.environ), **deploy.environment(outputs),
+    env = {**dict(os.environ), **deploy.environment(outputs, outputs_dir),
            "PYTHONPATH": str(REPO_ROOT / "layers")}
     chalice = Path(sys.executable).with_name("chalice")
     return subprocess.Popen(
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from infra.localcloud import seed
 
-            seed.seed(outputs, progress=_indented)
+            seed.seed(deploy.read_outputs(args.outputs_dir), progress=_indented)
             api = start_api(args.outputs_dir, args.host, args.api_port)
             base = f"http://{args.host}:{args.api_port}"
             wait_healthy(f"{base}/health", api)

@@ -51,21 +51,25 @@ def deploy(
     progress("packaging functions, layer and state machines")
     packaged = packaging.package(packaging.load_template(), DEPLOYMENT_BUCKET, upload)
     progress("translating the SAM template")
+    issuer = environment({}, outputs_dir, tokens_only=True)
+    parameters = {"Stage": stage, "JwksUrl": issuer["JWKS_URL"], "JwtIssuer": issuer["JWT_ISSUER"]}
     template = packaging.translate(
-        packaged, {"Stage": stage}, ManagedPolicyLoader(client("iam", endpoint)), REGION
+        packaged, parameters, ManagedPolicyLoader(client("iam", endpoint)), REGION
     )
     progress(f"deploying stack {stack_name}")
     cfn = client("cloudformation", endpoint)
-    outputs = _apply_stack(cfn, stack_name, template, stage)
+    outputs = _apply_stack(cfn, stack_name, template, parameters)
     write_outputs(outputs, outputs_dir, endpoint)
     return outputs
 
 
-def _apply_stack(cfn: Any, name: str, template: dict[str, Any], stage: str) -> dict[str, str]:
+def _apply_stack(
+    cfn: Any, name: str, template: dict[str, Any], parameters: dict[str, str]
+) -> dict[str, str]:
     arguments = {
         "StackName": name,
         "TemplateBody": json.dumps(template),
-        "Parameters": [{"ParameterKey": "Stage", "ParameterValue": stage}],
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     }
     existing = {s["StackName"] for s in cfn.list_stacks()["StackSummaries"]
@@ -98,13 +102,32 @@ def write_outputs(outputs: dict[str, str], outputs_dir: Path, endpoint: str) -> 
     record = {**outputs, "Endpoint": endpoint, "Region": REGION}
     (outputs_dir / "outputs.json").write_text(json.dumps(record, indent=2) + "\n")
     (outputs_dir / "outputs.env").write_text(
-        "".join(f"{key}={value}\n" for key, value in sorted(environment(record).items()))
+        "".join(f"{key}={value}\n"
+                for key, value in sorted(environment(record, outputs_dir).items()))
     )
 
 
-def environment(outputs: dict[str, str]) -> dict[str, str]:
-    """The environment the API process gets from the stack outputs."""
+LOCAL_ISSUER = "urn:yiwang:local-issuer"
+
+
+def environment(
+    outputs: dict[str, str], outputs_dir: Path = OUTPUTS_DIR, tokens_only: bool = False
+) -> dict[str, str]:
+    """The environment the API process gets from the stack outputs.
+
+    Bearer tokens come from the local issuer (POST /dev/token), whose key pair lives beside
+    the outputs; the API verifies them against its JWKS file exactly as against Cognito's.
+    """
+    issuer_dir = (outputs_dir / "issuer").resolve()
+    tokens = {
+        "LOCAL_ISSUER_DIR": str(issuer_dir),
+        "JWKS_URL": (issuer_dir / "jwks.json").as_uri(),
+        "JWT_ISSUER": LOCAL_ISSUER,
+    }
+    if tokens_only:
+        return tokens
     return {
+        **tokens,
         "STAGE": outputs["Stage"],
         "TABLE_NAME": outputs["TableName"],
         "BUCKET_NAME": outputs["BucketName"],

@@ -203,6 +203,27 @@ def configure_stack_buckets(endpoint: str) -> None:
     FakeBucket.create_from_cloudformation_json = classmethod(create_configured)  # type: ignore[method-assign,assignment]
 
 
+def serialise_table_writes() -> None:
+    """Run moto's DynamoDB writes one at a time, as DynamoDB's own item-level atomicity would.
+
+    moto applies concurrent writes without a lock, and a cancelled transaction restores a
+    snapshot of the whole table, wiping writes made meanwhile; one lock makes the local table
+    keep every effect under concurrent requests, as AWS does.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items",
+                 "batch_write_item"):
+        write = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, __write: Any = write, **kwargs: Any) -> Any:
+            with lock:
+                return __write(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+
+
 def execute_state_machines(port: int) -> None:
     """Run Step Functions definitions, including those CloudFormation creates."""
     from moto.core.config import default_user_config
@@ -239,6 +260,7 @@ class LocalCloud:
 
         execute_state_machines(self.port)
         keep_function_layers()
+        serialise_table_writes()
         configure_stack_buckets(self.endpoint)
         route_lambda_to(self.runtime)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)

@@ -13,7 +13,7 @@ from pynamodb.attributes import UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from yiwang.config import settings
+from yiwang.records import TableMeta
 
 DUE_PARTITION = "CLOCK"
 
@@ -30,8 +30,8 @@ class DueIndex(GlobalSecondaryIndex["ClockRecord"]):
 class ClockRecord(Model):
     """One running period: what it times, and when it falls due (ISO 8601, UTC)."""
 
-    class Meta:
-        table_name = settings().table_name
+    class Meta(TableMeta):
+        pass
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

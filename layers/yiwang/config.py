@@ -26,6 +26,14 @@ class Settings:
     bucket_name: str | None
     notices_topic_arn: str | None
     lifecycle_state_machine_arn: str | None
+    # Bearer tokens (API.md "Identity"): the JWKS that signs them (Cognito's in AWS, the local
+    # issuer's file:// URL in the local stage), the `iss` they must carry and, optionally, the
+    # audience (Cognito app client ids, comma-separated).
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    # Local stage only: where the local issuer keeps its key pair (POST /dev/token).
+    local_issuer_dir: str | None = None
 
     def require(self, field: str) -> str:
         """Return an optional setting that the caller cannot work without."""
@@ -41,6 +49,10 @@ _ENV_NAMES = {
     "bucket_name": "BUCKET_NAME",
     "notices_topic_arn": "NOTICES_TOPIC_ARN",
     "lifecycle_state_machine_arn": "LIFECYCLE_STATE_MACHINE_ARN",
+    "jwks_url": "JWKS_URL",
+    "jwt_issuer": "JWT_ISSUER",
+    "jwt_audience": "JWT_AUDIENCE",
+    "local_issuer_dir": "LOCAL_ISSUER_DIR",
 }
 _REQUIRED = ("stage", "table_name")
 

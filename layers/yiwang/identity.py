@@ -23,6 +23,7 @@ __all__ = [
     "InvalidIdentifier",
     "mask_identifier",
     "mask_phone",
+    "present_identifier",
     "redact",
     "validate_credit_code",
     "validate_resident_id",
@@ -159,6 +160,14 @@ def mask_identifier(value: str) -> str:
     if len(value) <= 8:
         return "*" * len(value)
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+def present_identifier(value: str | None, viewer_is_owner_or_handler: bool) -> str | None:
+    """An identity number or credit code as an answer shows it: in full to its owner and to
+    the staff handling the case, masked (`mask_identifier`) to anyone else; None stays None."""
+    if value is None or viewer_is_owner_or_handler:
+        return value
+    return mask_identifier(value)
 
 
 def mask_phone(phone: str) -> str:

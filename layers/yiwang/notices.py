@@ -19,7 +19,7 @@ from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
-from yiwang.config import settings
+from yiwang.records import TableMeta
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ class Notice:
 class InboxRecord(Model):
     """站内信: a notice as filed in its recipient's inbox."""
 
-    class Meta:
-        table_name = settings().table_name
+    class Meta(TableMeta):
+        pass
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

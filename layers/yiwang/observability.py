@@ -10,6 +10,10 @@ template sets (service name, metrics namespace `Yiwang`, log level), so a handle
 
 and gets JSON logs with the Lambda context, an X-Ray segment and EMF metrics flushed at the end,
 including the cold-start metric.
+
+No log line carries a full identity number, credit code or mobile number: the logger's
+formatter passes every value of a record (the message, `extra=` values, appended keys, the
+exception text) through `yiwang.identity.redact` before it is written.
 """
 
 from __future__ import annotations
@@ -19,13 +23,40 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
-logger = Logger()
+from yiwang.identity import redact
+
+__all__ = ["MetricUnit", "RedactingFormatter", "lambda_entry", "logger", "metrics", "tracer"]
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log formatter, with identity numbers, credit codes and mobile numbers
+    masked (`yiwang.identity.redact`) in every value and key of the record, nested or not."""
+
+    def serialize(self, log: dict[str, Any]) -> str:
+        return super().serialize(self._redacted(log))
+
+    def _redacted(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return redact(value)
+        if isinstance(value, dict):
+            return {self._redacted(k): self._redacted(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [self._redacted(v) for v in value]
+        if value is None or isinstance(value, (bool, float)):
+            return value
+        if isinstance(value, int):
+            text = str(value)  # an identity number logged as a number
+            return value if redact(text) == text else redact(text)
+        # Anything else is written as its str() (the formatter's json_default); redact that.
+        return redact(str(self.json_default(value)))
+
+
+logger = Logger(logger_formatter=RedactingFormatter())
 tracer = Tracer()
 metrics = Metrics()
-
-__all__ = ["MetricUnit", "lambda_entry", "logger", "metrics", "tracer"]
 
 Handler = Callable[[Any, Any], Any]
 

@@ -3,7 +3,10 @@
 Access patterns, and the key that serves each:
 - an application by id (portal detail, every workflow step): pk=`APP#<id>`, sk=`META`;
 - an application's audit trail, oldest first (timeline): pk=`APP#<id>`, sk begins `AUDIT#`;
-- an applicant's applications, newest first ("my applications"): ListIndex gsi1pk=`OWNER#<sub>`.
+- an applicant's applications, newest first ("my applications"): ListIndex
+  gsi1pk=`APPLICANT#<identity number or credit code>`, gsi1sk=createdAt;
+- an application's attachments: pk=`APP#<id>`, sk begins `ATT#`;
+- service items (`ITEM#<code>`: head, versions, audit trail): see `yiwang.catalogue`.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import uuid
 from datetime import UTC, datetime
 
 from pynamodb.attributes import (
+    JSONAttribute,
     ListAttribute,
     MapAttribute,
+    NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
@@ -25,8 +30,15 @@ from yiwang.config import settings
 from yiwang.errors import ApplicationNotFound
 
 
-class _TableMeta:
-    table_name = settings().table_name
+class _TableName(type):
+    @property
+    def table_name(cls) -> str:
+        return settings().table_name
+
+
+class TableMeta(metaclass=_TableName):
+    """`Meta` base of every model: the table is the one this process is configured for, read
+    when used (not when the module is imported), so configuration stays in one place."""
 
 
 class ListIndex(GlobalSecondaryIndex["ApplicationRecord"]):
@@ -41,7 +53,7 @@ class ListIndex(GlobalSecondaryIndex["ApplicationRecord"]):
 class ApplicationRecord(Model):
     """办件: one application's current state (the audit trail holds how it got there)."""
 
-    class Meta(_TableMeta):
+    class Meta(TableMeta):
         pass
 
     pk = UnicodeAttribute(hash_key=True)
@@ -49,7 +61,13 @@ class ApplicationRecord(Model):
     application_id = UnicodeAttribute(attr_name="applicationId")
     status = UnicodeAttribute()
     item_code = UnicodeAttribute(attr_name="itemCode")
+    item_version = NumberAttribute(attr_name="itemVersion", null=True)
     owner_sub = UnicodeAttribute(attr_name="ownerSub")
+    applicant = JSONAttribute(null=True)
+    form = JSONAttribute(null=True)
+    delivery = JSONAttribute(null=True)
+    submitted_at = UTCDateTimeAttribute(attr_name="submittedAt", null=True)
+    execution_arn = UnicodeAttribute(attr_name="executionArn", null=True)
     required_materials = ListAttribute(
         of=UnicodeAttribute, attr_name="requiredMaterials", default=list)
     stored_materials = ListAttribute(of=UnicodeAttribute, attr_name="storedMaterials", default=list)
@@ -72,10 +90,37 @@ class ApplicationRecord(Model):
             raise ApplicationNotFound(f"no application {application_id}") from missing
 
 
+class AttachmentRecord(Model):
+    """One uploaded material (申请材料): where it lives in S3 and whether it checked out."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    attachment_id = UnicodeAttribute(attr_name="attachmentId")
+    material_id = UnicodeAttribute(attr_name="materialId")
+    file_name = UnicodeAttribute(attr_name="fileName")
+    content_type = UnicodeAttribute(attr_name="contentType")
+    size_bytes = NumberAttribute(attr_name="sizeBytes")
+    sha256 = UnicodeAttribute()
+    s3_key = UnicodeAttribute(attr_name="s3Key")
+    upload_id = UnicodeAttribute(attr_name="uploadId", null=True)
+    part_size_bytes = NumberAttribute(attr_name="partSizeBytes")
+    status = UnicodeAttribute()
+    problem = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    version = VersionAttribute()
+
+    @staticmethod
+    def sort_key(attachment_id: str) -> str:
+        return f"ATT#{attachment_id}"
+
+
 class AuditRecord(Model):
     """全程留痕: an append-only record of one state change (who, when, from, to, why)."""
 
-    class Meta(_TableMeta):
+    class Meta(TableMeta):
         pass
 
     pk = UnicodeAttribute(hash_key=True)
@@ -91,10 +136,17 @@ class AuditRecord(Model):
 def new_audit(application_id: str, actor: str, event: str, from_status: str | None,
               to_status: str | None, detail: dict | None = None) -> AuditRecord:
     """An audit record for an application, keyed so the trail sorts by time."""
+    return new_audit_for(ApplicationRecord.key(application_id), actor, event, from_status,
+                         to_status, detail)
+
+
+def new_audit_for(pk: str, actor: str, event: str, from_status: str | None,
+                  to_status: str | None, detail: dict | None = None) -> AuditRecord:
+    """An audit record in any record's partition (`APP#<id>`, `ITEM#<code>`...), keyed
+    `AUDIT#<time>#<random>` so the trail sorts by time."""
     at = datetime.now(UTC)
     return AuditRecord(
-        ApplicationRecord.key(application_id),
-        f"AUDIT#{at.isoformat()}#{uuid.uuid4().hex[:8]}",
+        pk, f"AUDIT#{at.isoformat()}#{uuid.uuid4().hex[:8]}",
         at=at, actor=actor, event=event, from_status=from_status, to_status=to_status,
         detail=detail,
     )

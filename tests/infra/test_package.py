@@ -15,6 +15,7 @@ def test_package_merges_the_api_with_the_template_and_lints_clean(tmp_path: Path
     resources = yaml_parse(path.read_text())["Resources"]
     api = resources["APIHandler"]["Properties"]
     assert api["Runtime"] == "python3.12"
+    assert resources["Bearer"]["Properties"]["Runtime"] == "python3.12"
     assert api["Environment"]["Variables"]["LIFECYCLE_STATE_MACHINE_ARN"] == {
         "Ref": "ApplicationLifecycle"}
     assert Path(api["CodeUri"]).name == "deployment.zip"

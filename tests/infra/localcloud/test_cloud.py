@@ -220,3 +220,38 @@ def test_s3_notification_reaches_its_function(cloud: Any, tmp_path: Any) -> None
     record = event["Records"][0]
     assert record["eventName"].startswith("ObjectCreated")
     assert record["s3"]["bucket"]["name"] == bucket
+
+
+def test_concurrent_writes_keep_every_effect(cloud: Any) -> None:
+    # A cancelled transaction must not undo writes that other requests made meanwhile.
+    import threading
+
+    ddb = cloud.client("dynamodb")
+    table = cloud.outputs["TableName"]
+    ddb.put_item(TableName=table, Item={"pk": {"S": "RACE"}, "sk": {"S": "guard"}})
+
+    def write(n: int) -> None:
+        ddb.put_item(TableName=table, Item={"pk": {"S": "RACE"}, "sk": {"S": f"item-{n}"}})
+
+    def cancelled(n: int) -> None:
+        try:
+            ddb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "RACE"},
+                                                      "sk": {"S": f"never-{n}"}}}},
+                {"ConditionCheck": {"TableName": table,
+                                    "Key": {"pk": {"S": "RACE"}, "sk": {"S": "guard"}},
+                                    "ConditionExpression": "attribute_not_exists(pk)"}}])
+        except ddb.exceptions.TransactionCanceledException:
+            pass
+
+    threads = [threading.Thread(target=f, args=(n,)) for n in range(200)
+               for f in (write, cancelled)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keys = {i["sk"]["S"] for i in ddb.query(
+        TableName=table, KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "RACE"}})["Items"]}
+    assert {f"item-{n}" for n in range(200)} <= keys
+    assert not [k for k in keys if k.startswith("never-")]

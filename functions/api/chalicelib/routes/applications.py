@@ -1,0 +1,74 @@
+"""办件 routes (API.md "Applications"): drafts, attachments, submission, reading."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.auth import bearer, caller
+from chalicelib.aws import aws
+from chalicelib.requests import header, json_body
+from yiwang import applications
+from yiwang.config import settings
+from yiwang.idempotency import once
+
+routes = Blueprint(__name__)
+
+
+@routes.route("/applications", methods=["POST"], authorizer=bearer)
+def create_application() -> Response:
+    """A new draft; with `Idempotency-Key`, a repeated request returns the first draft."""
+    who = caller()
+    body = json_body(routes.current_request)
+
+    def create() -> dict:
+        return applications.present(applications.create_draft(who, body), who)
+
+    key = header(routes.current_request, "Idempotency-Key")
+    answer = once("create-application", f"{who.sub}:{key}", body, create) if key else create()
+    return Response(body=answer, status_code=201)
+
+
+@routes.route("/applications", methods=["GET"], authorizer=bearer)
+def list_applications() -> dict:
+    who = caller()
+    return {"applications": [applications.present(r, who)
+                             for r in applications.list_for(who)]}
+
+
+@routes.route("/applications/{application_id}", methods=["GET"], authorizer=bearer)
+def get_application(application_id: str) -> dict:
+    who = caller()
+    return applications.present(applications.load_for(who, application_id), who)
+
+
+@routes.route("/applications/{application_id}/attachments", methods=["POST"],
+              authorizer=bearer)
+def request_attachment_upload(application_id: str) -> Response:
+    """Presigned S3 URLs for one file; the bytes never pass through the API."""
+    plan = applications.request_upload(caller(), application_id,
+                                       json_body(routes.current_request), aws("s3"),
+                                       settings().require("bucket_name"))
+    return Response(status_code=201, body={
+        "attachmentId": plan.attachment.attachment_id,
+        "partSizeBytes": int(plan.attachment.part_size_bytes),
+        "parts": [{"partNumber": n, "url": url} for n, url in plan.part_urls],
+        "expiresAt": plan.expires_at.isoformat(),
+    })
+
+
+@routes.route("/applications/{application_id}/attachments/{attachment_id}/complete",
+              methods=["POST"], authorizer=bearer)
+def complete_attachment_upload(application_id: str, attachment_id: str) -> dict:
+    body = json_body(routes.current_request) if routes.current_request.raw_body else {}
+    attachment = applications.complete_upload(caller(), application_id, attachment_id, body,
+                                              aws("s3"), settings().require("bucket_name"))
+    return {"attachmentId": attachment.attachment_id, "materialId": attachment.material_id,
+            "status": attachment.status, **({"problem": attachment.problem}
+                                            if attachment.problem else {})}
+
+
+@routes.route("/applications/{application_id}/submit", methods=["POST"], authorizer=bearer)
+def submit_application(application_id: str) -> Response:
+    record = applications.submit(caller(), application_id, aws("stepfunctions"),
+                                 settings().require("lifecycle_state_machine_arn"))
+    return Response(status_code=202, body={"id": record.application_id, "status": record.status})

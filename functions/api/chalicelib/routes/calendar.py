@@ -1,0 +1,60 @@
+"""Working-day calendar routes (API.md "Working-day calendar")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from chalice import Blueprint
+
+from chalicelib.auth import bearer, caller
+from chalicelib.requests import json_body
+from yiwang import calendar_store
+from yiwang.access import ADMIN
+from yiwang.errors import FieldError, ValidationFailed
+from yiwang.observability import MetricUnit, metrics
+
+routes = Blueprint(__name__)
+
+
+def _year(text: str) -> int:
+    if not text.isdigit() or not 2000 <= int(text) <= 2100:
+        raise ValidationFailed([FieldError("year", "a year between 2000 and 2100")])
+    return int(text)
+
+
+@routes.route("/calendar/due", methods=["GET"])
+def due() -> dict:
+    """`?from=<ISO time>&workingDays=<N>` → `{"due","basis"}` (public)."""
+    params = routes.current_request.query_params or {}
+    errors = []
+    try:
+        start = datetime.fromisoformat(params.get("from", ""))
+        if start.tzinfo is None:
+            errors.append(FieldError("from", "give the time with its offset, e.g. +08:00"))
+    except ValueError:
+        errors.append(FieldError("from", "an ISO 8601 time with offset is required"))
+    days = params.get("workingDays", "")
+    if not days.isdigit():
+        errors.append(FieldError("workingDays", "a whole number of working days"))
+    if errors:
+        raise ValidationFailed(errors)
+    deadline = calendar_store.due(start, int(days))
+    if deadline.fallback_years:
+        metrics.add_metric(name="CalendarDataMissing", unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
+    return {"due": deadline.due.isoformat(), "basis": str(deadline.basis),
+            **({"fallbackYears": list(deadline.fallback_years)} if deadline.fallback_years
+               else {})}
+
+
+@routes.route("/calendar/{year}", methods=["GET"])
+def get_year(year: str) -> dict:
+    return calendar_store.schedule_of(_year(year))
+
+
+@routes.route("/calendar/{year}", methods=["PUT"], authorizer=bearer)
+def put_year(year: str) -> dict:
+    """Administrators load a year's official schedule; it takes precedence from then on."""
+    who = caller().require(ADMIN)
+    return calendar_store.load_year(_year(year), json_body(routes.current_request), who.sub,
+                                    datetime.now(UTC))

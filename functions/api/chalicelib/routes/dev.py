@@ -1,0 +1,75 @@
+"""POST /dev/token: tokens from the local issuer, for the local stage only (API.md "Identity").
+
+`app.py` registers this blueprint only when STAGE is `local`; in any other stage the path does
+not exist. The issuer's key pair lives in LOCAL_ISSUER_DIR; JWKS_URL must be the `file://` URL
+of its `jwks.json` and JWT_ISSUER its issuer name, so the tokens it signs are verified by the
+`bearer` authorizer exactly as Cognito's are in AWS.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+from chalice import Blueprint, Response
+
+from chalicelib.problems import problem
+from yiwang.config import ConfigurationError, Settings, settings
+from yiwang.errors import FieldError, ValidationFailed
+from yiwang.tokens import LocalIssuer, TrustedIssuer
+
+routes = Blueprint(__name__)
+
+
+@routes.route("/dev/token", methods=["POST"])
+def dev_token() -> Response | dict[str, str]:
+    """`{"sub","role","dept"?,"region"?,"idNumber"?,"creditCode"?}` -> `{"token"}`."""
+    claims = _json_object(routes.current_request.raw_body)
+    try:
+        issuer = local_issuer(settings())
+    except ConfigurationError as error:
+        return problem(503, "MISCONFIGURED", "The API is not configured", str(error))
+    return {"token": issuer.issue(claims)}
+
+
+def local_issuer(config: Settings) -> LocalIssuer:
+    """The local issuer the configuration names; its tokens must verify with the configured
+    JWKS_URL and JWT_ISSUER, or this is a ConfigurationError that says which to fix."""
+    trusted = TrustedIssuer.from_settings(config)
+    issuer = _issuer(
+        config.require("local_issuer_dir"),
+        trusted.issuer,
+        trusted.audiences[0] if trusted.audiences else None,
+    )
+    if _local_path(trusted.jwks_url) != _local_path(issuer.jwks_url):
+        raise ConfigurationError(
+            f"JWKS_URL must be {issuer.jwks_url} (the jwks.json in LOCAL_ISSUER_DIR) "
+            "for the local issuer's tokens to verify"
+        )
+    return issuer
+
+
+def _local_path(url: str) -> Path | None:
+    parts = urlparse(url)
+    return Path(url2pathname(parts.path)).resolve() if parts.scheme == "file" else None
+
+
+@functools.cache
+def _issuer(key_dir: str, issuer: str, audience: str | None) -> LocalIssuer:
+    return LocalIssuer(Path(key_dir), issuer=issuer, audience=audience)
+
+
+def _json_object(raw: bytes | None) -> dict[str, Any]:
+    if not raw:
+        raise ValidationFailed([FieldError("$", "a JSON body is required")])
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValidationFailed([FieldError("$", f"the body is not JSON: {error}")]) from error
+    if not isinstance(body, dict):
+        raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
+    return body

@@ -1,0 +1,37 @@
+"""Checks a large uploaded material once S3 has it (ObjectCreated): SHA-256 and file type.
+
+Uploads above the API's inline limit are left VERIFYING by the complete call; this function
+streams the object once and marks the attachment STORED or REJECTED.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+
+from yiwang.applications import check_pending_upload
+from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+
+
+@functools.cache
+def s3() -> Any:
+    return boto3.client("s3")
+
+
+@lambda_entry
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: S3 ObjectCreated notifications. Returns each checked key's attachment status."""
+    results = {}
+    for record in event.get("Records", []):
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+        status = check_pending_upload(key, s3(), bucket)
+        logger.info("attachment checked", extra={"key": key, "status": status})
+        if status:
+            metrics.add_metric(name=f"Attachments{status.title()}", unit=MetricUnit.Count,
+                               value=1)
+        results[key] = status
+    return results

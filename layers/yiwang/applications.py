@@ -1,0 +1,422 @@
+"""办件 intake: drafts, materials uploaded straight to S3, submission.
+
+The applicant (or window staff on their behalf) drafts an application against the published
+version of an item; the form is checked against that version's JSON Schema and the identity
+number against its check character. Materials go to S3 through presigned URLs (multipart
+above one part), never through the API; on completion size, type and SHA-256 are checked.
+Submission moves DRAFT → SUBMITTED with a conditional write and an audit record, and starts
+the lifecycle execution named after the application, so a repeated submit starts nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from yiwang import identity
+from yiwang.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
+from yiwang.catalogue import ItemVersion, get_item
+from yiwang.errors import ApplicationNotFound, Conflict, FieldError, Forbidden, ValidationFailed
+from yiwang.records import ApplicationRecord, AttachmentRecord, AuditRecord, new_audit
+
+MiB = 1024 * 1024
+PART_SIZE = 64 * MiB
+"""Multipart part size: 32 parts for a 2 GiB drawing, each well above S3's 5 MiB minimum."""
+INLINE_CHECK_LIMIT = 64 * MiB
+"""Objects up to this size are hashed while the client waits; larger ones are checked by the
+attachment check function that S3's ObjectCreated notification starts."""
+UPLOAD_URL_TTL = timedelta(hours=6)
+_PHONE = re.compile(r"^(\+?86)?1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "pdf": (b"%PDF-",),
+    "png": (b"\x89PNG\r\n\x1a\n",),
+    "jpg": (b"\xff\xd8\xff",),
+    "jpeg": (b"\xff\xd8\xff",),
+    "dwg": (b"AC10", b"AC1."),
+    "ofd": (b"PK\x03\x04",),
+}
+
+_ENVELOPE = Draft202012Validator({
+    "type": "object",
+    "required": ["itemCode", "applicant", "form", "delivery"],
+    "properties": {
+        "itemCode": {"type": "string", "minLength": 1},
+        "applicant": {
+            "type": "object", "required": ["kind", "name", "phone"],
+            "properties": {
+                "kind": {"enum": ["PERSON", "LEGAL"]},
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "idNumber": {"type": "string"}, "creditCode": {"type": "string"},
+                "phone": {"type": "string"},
+            },
+        },
+        "form": {"type": "object"},
+        "delivery": {
+            "type": "object", "required": ["method"],
+            "properties": {"method": {"enum": ["PICKUP", "COURIER"]},
+                           "address": {"type": ["string", "object"]}},
+        },
+    },
+})
+_UPLOAD = Draft202012Validator({
+    "type": "object", "required": ["materialId", "fileName", "contentType", "sizeBytes", "sha256"],
+    "properties": {
+        "materialId": {"type": "string", "minLength": 1},
+        "fileName": {"type": "string", "minLength": 1, "maxLength": 255},
+        "contentType": {"type": "string", "minLength": 1},
+        "sizeBytes": {"type": "integer", "minimum": 1},
+        "sha256": {"type": "string"},
+    },
+})
+
+
+def schema_errors(validator: Draft202012Validator, document: Any, prefix: str = "") -> list[
+        FieldError]:
+    """Every error of `document` against a schema, each with its JSON path."""
+    found = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path)):
+        path = ".".join([prefix] * bool(prefix) + [str(p) for p in error.absolute_path])
+        found.append(FieldError(path or prefix or "$", error.message))
+    return found
+
+
+def new_application_id(now: datetime) -> str:
+    """办件编号: `YW` + date (Asia/Shanghai not needed for uniqueness) + 8 random digits."""
+    return f"YW{now:%Y%m%d}{secrets.randbelow(10**8):08d}"
+
+
+def _applicant_code(applicant: dict[str, Any]) -> str:
+    return applicant.get("idNumber") or applicant.get("creditCode") or ""
+
+
+def validate_draft(item: ItemVersion, payload: Any) -> dict[str, Any]:
+    """The draft as stored (identifiers normalised), or `ValidationFailed` with every error."""
+    errors = schema_errors(_ENVELOPE, payload)
+    if errors:
+        raise ValidationFailed(errors)
+    applicant = dict(payload["applicant"])
+    if applicant["kind"] not in item.applicant_kinds:
+        errors.append(FieldError("applicant.kind", f"{item.name} is not for {applicant['kind']}"))
+    field, check = (("idNumber", identity.validate_resident_id) if applicant["kind"] == "PERSON"
+                    else ("creditCode", identity.validate_credit_code))
+    try:
+        applicant[field] = check(applicant.get(field) or "")
+    except identity.InvalidIdentifier as error:
+        errors.append(FieldError(f"applicant.{field}", str(error)))
+    if not _PHONE.match(applicant["phone"]):
+        errors.append(FieldError("applicant.phone", "not a mainland China phone number"))
+    form_validator = Draft202012Validator(item.form_schema, format_checker=FormatChecker())
+    errors.extend(schema_errors(form_validator, payload["form"], "form"))
+    delivery = payload["delivery"]
+    if delivery["method"] not in item.delivery_methods:
+        errors.append(FieldError("delivery.method", f"{item.name} is not delivered by "
+                                                    f"{delivery['method']}"))
+    if delivery["method"] == "COURIER" and not delivery.get("address"):
+        errors.append(FieldError("delivery.address", "a courier delivery needs an address"))
+    if errors:
+        raise ValidationFailed(errors)
+    return {"applicant": applicant, "form": payload["form"], "delivery": delivery}
+
+
+def create_draft(caller: Caller, payload: Any, now: datetime | None = None) -> ApplicationRecord:
+    """A new application in status DRAFT, with its audit record."""
+    caller.require(APPLICANT, WINDOW)
+    if not isinstance(payload, dict):
+        raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
+    item = get_item(str(payload.get("itemCode", "")))
+    draft = validate_draft(item, payload)
+    code = _applicant_code(draft["applicant"])
+    if caller.role == APPLICANT and code not in {caller.id_number, caller.credit_code}:
+        raise Forbidden("applicants apply in their own name (window staff apply for others)")
+    now = now or datetime.now(UTC)
+    application_id = new_application_id(now)
+    record = ApplicationRecord(
+        ApplicationRecord.key(application_id), "META",
+        application_id=application_id, status="DRAFT", item_code=item.code,
+        item_version=item.version, owner_sub=caller.sub, created_at=now,
+        required_materials=[m.id for m in item.materials if m.required and not m.later_allowed],
+        stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(), **draft,
+    )
+    audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, "DRAFT",
+                      {"itemCode": item.code, "itemVersion": item.version})
+    with TransactWrite(connection=_connection()) as transaction:
+        transaction.save(record, condition=ApplicationRecord.pk.does_not_exist())
+        transaction.save(audit)
+    return record
+
+
+def _connection() -> Connection:
+    # The models' own connection, so a transaction goes where the models do.
+    return ApplicationRecord._get_connection().connection
+
+
+def can_see(caller: Caller, record: ApplicationRecord, item: ItemVersion | None = None) -> bool:
+    """Applicants see their own; reviewers their departments'; other staff all."""
+    if caller.role == APPLICANT:
+        code = _applicant_code(record.applicant or {})
+        return caller.sub == record.owner_sub or code in {caller.id_number, caller.credit_code}
+    if caller.role == REVIEWER:
+        item = item or get_item(record.item_code, int(record.item_version))
+        return caller.dept in item.departments
+    return caller.role in {WINDOW, SUPERVISOR, ADMIN}
+
+
+def load_for(caller: Caller, application_id: str) -> ApplicationRecord:
+    """The application, if the caller may see it; otherwise (or if none) `ApplicationNotFound`."""
+    record = ApplicationRecord.load(application_id)
+    if not can_see(caller, record):
+        raise ApplicationNotFound(f"no application {application_id}")
+    return record
+
+
+def list_for(caller: Caller) -> list[ApplicationRecord]:
+    """"My applications" for an applicant, newest first (one query on ListIndex)."""
+    caller.require(APPLICANT)
+    codes = [c for c in (caller.id_number, caller.credit_code) if c]
+    found: dict[str, ApplicationRecord] = {}
+    for code in codes:
+        query = ApplicationRecord.by_owner.query(f"APPLICANT#{code}", scan_index_forward=False)
+        found.update((record.application_id, record) for record in query)
+    return sorted(found.values(), key=lambda r: r.created_at, reverse=True)
+
+
+def attachments_of(application_id: str) -> list[AttachmentRecord]:
+    return list(AttachmentRecord.query(ApplicationRecord.key(application_id),
+                                       AttachmentRecord.sk.startswith("ATT#")))
+
+
+def audit_of(application_id: str) -> list[AuditRecord]:
+    return list(AuditRecord.query(ApplicationRecord.key(application_id),
+                                  AuditRecord.sk.startswith("AUDIT#")))
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """Where and how the client uploads one file."""
+
+    attachment: AttachmentRecord
+    part_urls: list[tuple[int, str]]
+    expires_at: datetime
+
+
+def request_upload(caller: Caller, application_id: str, payload: Any, s3: Any, bucket: str,
+                   now: datetime | None = None) -> UploadPlan:
+    """Presigned URLs for one material file (multipart above one part)."""
+    record = load_for(caller, application_id)
+    if record.owner_sub != caller.sub and caller.role not in {WINDOW, APPLICANT}:
+        raise Forbidden("only the applicant or window staff upload materials")
+    if record.status not in {"DRAFT", "NEEDS_SUPPLEMENT"}:
+        raise Conflict(f"materials cannot be added while the application is {record.status}")
+    errors = schema_errors(_UPLOAD, payload)
+    if errors:
+        raise ValidationFailed(errors)
+    item = get_item(record.item_code, int(record.item_version))
+    material = next((m for m in item.materials if m.id == payload["materialId"]), None)
+    extension = payload["fileName"].rsplit(".", 1)[-1].lower() if "." in payload[
+        "fileName"] else ""
+    if material is None:
+        errors.append(FieldError("materialId", f"{item.name} has no material "
+                                               f"'{payload['materialId']}'"))
+    else:
+        if extension not in material.formats:
+            errors.append(FieldError("fileName", f"{material.name} accepts "
+                                                 f"{', '.join(material.formats)}"))
+        if payload["sizeBytes"] > material.max_bytes:
+            errors.append(FieldError("sizeBytes", f"{material.name} is at most "
+                                                  f"{material.max_bytes} bytes"))
+    if not _SHA256.match(payload["sha256"]):
+        errors.append(FieldError("sha256", "a SHA-256 is 64 lower-case hex digits"))
+    if errors:
+        raise ValidationFailed(errors)
+    now = now or datetime.now(UTC)
+    attachment_id = uuid.uuid4().hex
+    key = f"applications/{application_id}/{attachment_id}/{extension or 'bin'}"
+    size = payload["sizeBytes"]
+    parts = max(1, math.ceil(size / PART_SIZE))
+    expires = int(UPLOAD_URL_TTL.total_seconds())
+    upload_id = None
+    if parts == 1:
+        urls = [(1, s3.generate_presigned_url("put_object", ExpiresIn=expires, Params={
+            "Bucket": bucket, "Key": key, "ContentType": payload["contentType"]}))]
+    else:
+        upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key,
+                                               ContentType=payload["contentType"])["UploadId"]
+        urls = [(n, s3.generate_presigned_url("upload_part", ExpiresIn=expires, Params={
+            "Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": n}))
+            for n in range(1, parts + 1)]
+    attachment = AttachmentRecord(
+        ApplicationRecord.key(application_id), AttachmentRecord.sort_key(attachment_id),
+        attachment_id=attachment_id, material_id=payload["materialId"],
+        file_name=payload["fileName"], content_type=payload["contentType"], size_bytes=size,
+        sha256=payload["sha256"], s3_key=key, upload_id=upload_id, part_size_bytes=PART_SIZE,
+        status="UPLOADING", created_at=now,
+    )
+    attachment.save()
+    return UploadPlan(attachment, urls, now + UPLOAD_URL_TTL)
+
+
+def complete_upload(caller: Caller, application_id: str, attachment_id: str, payload: Any,
+                    s3: Any, bucket: str) -> AttachmentRecord:
+    """Finish the upload and check it: STORED, REJECTED (with the problem) or VERIFYING."""
+    record = load_for(caller, application_id)
+    try:
+        attachment = AttachmentRecord.get(record.pk, AttachmentRecord.sort_key(attachment_id))
+    except AttachmentRecord.DoesNotExist as missing:
+        raise ApplicationNotFound(f"no attachment {attachment_id}") from missing
+    if attachment.status != "UPLOADING":
+        return attachment  # completing twice changes nothing
+    if attachment.upload_id:
+        parts = (payload or {}).get("parts") if isinstance(payload, dict) else None
+        if not isinstance(parts, list) or not parts:
+            raise ValidationFailed([FieldError("parts", "list every part with its etag")])
+        try:
+            s3.complete_multipart_upload(
+                Bucket=bucket, Key=attachment.s3_key, UploadId=attachment.upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": int(p["partNumber"]),
+                                            "ETag": str(p["etag"])} for p in parts]})
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValidationFailed([FieldError("parts", f"malformed part: {error}")]) from error
+        except s3.exceptions.ClientError as error:
+            raise ValidationFailed([FieldError("parts", error.response["Error"].get(
+                "Message", "the parts do not complete the upload"))]) from error
+    try:
+        head = s3.head_object(Bucket=bucket, Key=attachment.s3_key)
+    except s3.exceptions.ClientError as error:
+        raise Conflict("nothing has been uploaded for this attachment yet") from error
+    if head["ContentLength"] != attachment.size_bytes:
+        return _finish(attachment, "REJECTED", f"uploaded {head['ContentLength']} bytes, "
+                                               f"declared {attachment.size_bytes}")
+    if attachment.size_bytes > INLINE_CHECK_LIMIT:
+        attachment.status = "VERIFYING"
+        attachment.save()
+        return attachment
+    return check_content(attachment, s3, bucket)
+
+
+def check_content(attachment: AttachmentRecord, s3: Any, bucket: str) -> AttachmentRecord:
+    """Stream the object once: its SHA-256 and leading bytes must match what was declared."""
+    body = s3.get_object(Bucket=bucket, Key=attachment.s3_key)["Body"]
+    digest = hashlib.sha256()
+    head = b""
+    for chunk in body.iter_chunks(chunk_size=MiB):
+        if len(head) < 16:
+            head += chunk[:16]
+        digest.update(chunk)
+    if digest.hexdigest() != attachment.sha256:
+        return _finish(attachment, "REJECTED", "SHA-256 of the upload differs from the declared")
+    extension = attachment.s3_key.rsplit("/", 1)[-1]
+    magic = _MAGIC.get(extension)
+    if magic and not any(head.startswith(m) for m in magic):
+        return _finish(attachment, "REJECTED", f"the content is not a {extension} file")
+    return _finish(attachment, "STORED", None)
+
+
+def check_pending_upload(key: str, s3: Any, bucket: str) -> str | None:
+    """Check the attachment stored at `key` if it awaits its check; return its status.
+
+    Keys are `applications/<application id>/<attachment id>/<extension>`; anything else, or an
+    attachment not VERIFYING, is left alone (None for keys that name no attachment).
+    """
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != "applications":
+        return None
+    try:
+        attachment = AttachmentRecord.get(ApplicationRecord.key(parts[1]),
+                                          AttachmentRecord.sort_key(parts[2]))
+    except AttachmentRecord.DoesNotExist:
+        return None
+    if attachment.status == "VERIFYING":
+        attachment = check_content(attachment, s3, bucket)
+    return attachment.status
+
+
+def _finish(attachment: AttachmentRecord, status: str, problem: str | None) -> AttachmentRecord:
+    attachment.status = status
+    attachment.problem = problem
+    attachment.save()
+    if status == "STORED":
+        application = ApplicationRecord.get(attachment.pk, "META")
+        if attachment.material_id not in (application.stored_materials or []):
+            application.update(actions=[ApplicationRecord.stored_materials.set(
+                (application.stored_materials or []) + [attachment.material_id])])
+    return attachment
+
+
+def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str,
+           now: datetime | None = None) -> ApplicationRecord:
+    """DRAFT → SUBMITTED, audited, and the lifecycle execution started (once)."""
+    record = load_for(caller, application_id)
+    caller.require(APPLICANT, WINDOW)
+    if record.status == "SUBMITTED" and record.execution_arn:
+        return record  # a repeated submit: the execution already runs
+    if record.status != "DRAFT":
+        raise Conflict(f"an application in status {record.status} cannot be submitted")
+    now = now or datetime.now(UTC)
+    record.status = "SUBMITTED"
+    record.submitted_at = now
+    audit = new_audit(application_id, caller.sub, "SUBMITTED", "DRAFT", "SUBMITTED")
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.save(record, condition=ApplicationRecord.status == "DRAFT")
+            transaction.save(audit)
+    except TransactWriteError as error:
+        raise Conflict("the application changed while it was being submitted") from error
+    started = _start_execution(sfn, state_machine_arn, application_id)
+    record.update(actions=[ApplicationRecord.execution_arn.set(started)])
+    return record
+
+
+def _start_execution(sfn: Any, state_machine_arn: str, application_id: str) -> str:
+    try:
+        return sfn.start_execution(stateMachineArn=state_machine_arn, name=application_id,
+                                   input=json.dumps({"applicationId": application_id}))[
+            "executionArn"]
+    except sfn.exceptions.ExecutionAlreadyExists:
+        execution = state_machine_arn.replace(":stateMachine:", ":execution:")
+        return f"{execution}:{application_id}"
+
+
+def present(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
+    """The Application of API.md, identifiers masked for staff who do not handle the case."""
+    applicant = dict(record.applicant or {})
+    owner = caller.role == APPLICANT
+    handler = caller.role in {WINDOW, REVIEWER}
+    for field in ("idNumber", "creditCode"):
+        if applicant.get(field) and not (owner or handler):
+            applicant[field] = identity.mask_identifier(applicant[field])
+    if applicant.get("phone") and not (owner or handler):
+        applicant["phone"] = identity.mask_phone(applicant["phone"])
+    return {
+        "id": record.application_id,
+        "itemCode": record.item_code,
+        "itemVersion": int(record.item_version) if record.item_version is not None else None,
+        "status": record.status,
+        "applicant": applicant,
+        "form": record.form,
+        "delivery": record.delivery,
+        "createdAt": record.created_at.isoformat(),
+        "submittedAt": record.submitted_at.isoformat() if record.submitted_at else None,
+        "attachments": [
+            {"attachmentId": a.attachment_id, "materialId": a.material_id,
+             "fileName": a.file_name, "sizeBytes": int(a.size_bytes), "status": a.status,
+             **({"problem": a.problem} if a.problem else {})}
+            for a in attachments_of(record.application_id)],
+        "timeline": [
+            {"at": a.at.isoformat(), "event": a.event, "actor": a.actor,
+             "detail": {"from": a.from_status, "to": a.to_status, **(a.detail.as_dict()
+                                                                     if a.detail else {})}}
+            for a in audit_of(record.application_id)],
+    }
