@@ -63,6 +63,21 @@ def cloud_env(cloud: Cloud) -> dict[str, str]:
     return environment(read_outputs(outputs_dir), outputs_dir)
 
 
+@pytest.fixture(scope="session")
+def seeded(cloud: Cloud, cloud_env: dict[str, str]) -> None:
+    """The sample catalogue (`make run` seeds the same) in the deployed table."""
+    from unittest import mock
+
+    from infra.localcloud.seed import load_sample_items
+
+    with mock.patch.dict(os.environ, cloud_env):
+        from yiwang.config import settings
+
+        settings.cache_clear()
+        load_sample_items({**cloud.outputs, "Endpoint": cloud.endpoint})
+    settings.cache_clear()
+
+
 @pytest.fixture
 def clients(cloud: Cloud) -> Any:
     return partial(lambda service, c: c.client(service), c=cloud)

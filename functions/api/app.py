@@ -17,7 +17,7 @@ from chalice import Chalice
 
 from chalicelib import auth
 from chalicelib.problems import from_error
-from chalicelib.routes import applications, calendar, catalogue, dev, health
+from chalicelib.routes import applications, calendar, catalogue, dev, health, tasks
 from yiwang.errors import DomainError
 
 app = Chalice(app_name="yiwang-api")
@@ -26,6 +26,7 @@ app.register_blueprint(health.routes)
 app.register_blueprint(catalogue.routes)
 app.register_blueprint(applications.routes)
 app.register_blueprint(calendar.routes)
+app.register_blueprint(tasks.routes)
 # Read at import: POST /dev/token exists in the local stage only (API.md "Identity").
 if os.environ.get("STAGE") == "local":
     app.register_blueprint(dev.routes)

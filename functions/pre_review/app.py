@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from yiwang.catalogue import get_item
 from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
 from yiwang.prereview import automatic_checks
 from yiwang.records import ApplicationRecord
@@ -11,8 +12,12 @@ from yiwang.records import ApplicationRecord
 
 @lambda_entry
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Event: `{"applicationId"}`. Returns `{"outcome": "PASSED"|"DEFECTS", "defects": [...]}`."""
+    """Event: `{"applicationId"}`. Returns `{"outcome": "PASSED"|"DEFECTS", "defects": [...],
+    "departments": [...]}` (the departments that review it in parallel, lead first)."""
     logger.set_correlation_id(event["applicationId"])
-    result = automatic_checks(ApplicationRecord.load(event["applicationId"]))
+    application = ApplicationRecord.load(event["applicationId"])
+    result = automatic_checks(application)
     metrics.add_metric(name=f"PreReview{result.outcome.title()}", unit=MetricUnit.Count, value=1)
-    return {"outcome": result.outcome, "defects": result.defects}
+    item = get_item(application.item_code, int(application.item_version))
+    return {"outcome": result.outcome, "defects": result.defects,
+            "departments": list(item.departments)}

@@ -389,6 +389,37 @@ def _start_execution(sfn: Any, state_machine_arn: str, application_id: str) -> s
         return f"{execution}:{application_id}"
 
 
+def transition(application_id: str, to_status: str, actor: str, event: str, *,
+               allowed_from: set[str] | frozenset[str], detail: dict[str, Any] | None = None,
+               updates: dict[str, Any] | None = None) -> ApplicationRecord:
+    """Move an application to `to_status` if it is in one of `allowed_from`, with its audit
+    record, in one conditional transaction; `Conflict` (nothing written) otherwise.
+
+    `updates` sets other attributes of the record in the same write (attribute name → value).
+    A transition to the status the application already has is a no-op (a repeated step).
+    """
+    record = ApplicationRecord.load(application_id)
+    if record.status == to_status:
+        return record
+    if record.status not in allowed_from:
+        raise Conflict(f"application {application_id} is {record.status}, not "
+                       f"{' or '.join(sorted(allowed_from))}")
+    from_status = record.status
+    record.status = to_status
+    for name, value in (updates or {}).items():
+        setattr(record, name, value)
+    audit = new_audit(application_id, actor, event, from_status, to_status, detail)
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.save(record, condition=ApplicationRecord.status == from_status)
+            transaction.save(audit)
+    except TransactWriteError as error:
+        if ApplicationRecord.load(application_id).status == to_status:
+            return record  # a concurrent step made the same move (e.g. parallel reviews)
+        raise Conflict(f"application {application_id} changed meanwhile") from error
+    return record
+
+
 def present(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
     """The Application of API.md, identifiers masked for staff who do not handle the case."""
     applicant = dict(record.applicant or {})

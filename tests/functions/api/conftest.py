@@ -13,18 +13,6 @@ import pytest
 from chalice.test import Client
 
 
-@pytest.fixture(scope="session")
-def seeded(cloud: Any, cloud_env: dict[str, str]) -> None:
-    from infra.localcloud.seed import load_sample_items
-
-    with mock.patch.dict(os.environ, cloud_env):
-        from yiwang.config import settings
-
-        settings.cache_clear()
-        load_sample_items({**cloud.outputs, "Endpoint": cloud.endpoint})
-    settings.cache_clear()
-
-
 @pytest.fixture
 def http(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
     """The app's HTTP test client, in the local stage, against the deployed stack."""

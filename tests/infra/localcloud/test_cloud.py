@@ -17,63 +17,78 @@ from infra.localcloud.server import PortTakenError, ensure_port_free
 pytestmark = pytest.mark.integration
 
 
+PERMIT = "11440100MB2D00127W-XK-0007"  # seeded: 建设工程规划许可证核发, three departments
+
+
 def put_application(
     cloud: Any, application_id: str, required: list[str], stored: list[str]
 ) -> None:
     cloud.client("dynamodb").put_item(TableName=cloud.outputs["TableName"], Item={
         "pk": {"S": f"APP#{application_id}"}, "sk": {"S": "META"},
         "applicationId": {"S": application_id}, "status": {"S": "SUBMITTED"},
-        "itemCode": {"S": "11440100MB2D12345X-XK-001"}, "ownerSub": {"S": "citizen-1"},
+        "itemCode": {"S": PERMIT}, "itemVersion": {"N": "1"}, "ownerSub": {"S": "citizen-1"},
         "requiredMaterials": {"L": [{"S": m} for m in required]},
         "storedMaterials": {"L": [{"S": m} for m in stored]},
         "createdAt": {"S": "2026-11-23T02:00:00.000000+0000"},
-        "gsi1pk": {"S": "OWNER#citizen-1"}, "gsi1sk": {"S": "2026-11-23T02:00:00Z"},
+        "submittedAt": {"S": "2026-11-23T02:00:00.000000+0000"},
+        "gsi1pk": {"S": "APPLICANT#11010519491231002X"}, "gsi1sk": {"S": "2026-11-23T02:00"},
         "version": {"N": "1"},
     })
 
 
-def run_execution(cloud: Any, payload: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
+def start(cloud: Any, payload: dict[str, Any]) -> str:
+    return cloud.client("stepfunctions").start_execution(
+        stateMachineArn=cloud.outputs["LifecycleStateMachineArn"],
+        name=f"test-{uuid.uuid4().hex[:12]}", input=json.dumps(payload))["executionArn"]
+
+
+def history_until(cloud: Any, execution_arn: str, done: Any) -> tuple[dict, list[dict]]:
+    """Poll until `done(description, history)` or the execution ends (30 s at most)."""
     sfn = cloud.client("stepfunctions")
-    started = sfn.start_execution(stateMachineArn=cloud.outputs["LifecycleStateMachineArn"],
-                                  name=f"test-{uuid.uuid4().hex[:12]}", input=json.dumps(payload))
     deadline = time.monotonic() + 30
     while True:
-        described = sfn.describe_execution(executionArn=started["executionArn"])
-        if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            break
+        described = sfn.describe_execution(executionArn=execution_arn)
+        history = sfn.get_execution_history(executionArn=execution_arn)["events"]
+        if described["status"] != "RUNNING" or done(described, history) or (
+                time.monotonic() > deadline):
+            return described, history
         time.sleep(0.05)
-    history = sfn.get_execution_history(executionArn=started["executionArn"])["events"]
-    return described, history
 
 
-def test_lifecycle_runs_dynamodb_and_function_steps(cloud: Any) -> None:
-    put_application(cloud, "A-100", required=["id-card", "drawings"], stored=["id-card"])
-    execution, history = run_execution(cloud, {"applicationId": "A-100"})
+def waiting_at(name: str) -> Any:
+    def done(_: dict, history: list[dict]) -> bool:
+        entered = [e["stateEnteredEventDetails"]["name"] for e in history
+                   if e["type"].endswith("StateEntered")]
+        return bool(entered) and entered[-1] == name and history[-1]["type"] in {
+            "TaskSubmitted", "TaskStarted"} and any(e["type"] == "TaskSubmitted"
+                                                     for e in history[-3:])
+    return done
 
-    assert execution["status"] == "SUCCEEDED"
-    output = json.loads(execution["output"])
-    assert output["loaded"]["Item"]["status"] == {"S": "SUBMITTED"}
-    assert output["preReview"] == {
-        "outcome": "DEFECTS", "defects": [{"materialId": "drawings", "problem": "MISSING"}]}
+
+def test_lifecycle_runs_dynamodb_and_function_steps_then_waits_for_the_window(
+        cloud: Any, seeded: None) -> None:
+    put_application(cloud, "A-100", required=["site-plan", "fire-design"], stored=["site-plan"])
+    execution, history = history_until(cloud, start(cloud, {"applicationId": "A-100"}),
+                                       waiting_at("AwaitAcceptance"))
+    assert execution["status"] == "RUNNING"
     entered = [e["stateEnteredEventDetails"]["name"] for e in history
                if e["type"].endswith("StateEntered")]
-    assert entered == ["LoadApplication", "ApplicationExists", "PreReview", "PreReviewOutcome",
-                       "DefectsFound"]
+    assert entered == ["LoadApplication", "ApplicationExists", "FirstRound", "PreReview",
+                       "AwaitAcceptance"]
     scheduled = [e["taskScheduledEventDetails"] for e in history if e["type"] == "TaskScheduled"]
     assert [s["resourceType"] + ":" + s["resource"] for s in scheduled] == [
-        "dynamodb:getItem", "lambda:invoke"]
-    assert history[-1]["type"] == "ExecutionSucceeded"
-
-
-def test_lifecycle_passes_when_every_material_is_stored(cloud: Any) -> None:
-    put_application(cloud, "A-101", required=["id-card"], stored=["id-card"])
-    execution, history = run_execution(cloud, {"applicationId": "A-101"})
-    assert json.loads(execution["output"])["preReview"]["outcome"] == "PASSED"
-    assert any(e.get("stateEnteredEventDetails", {}).get("name") == "ChecksPassed" for e in history)
+        "dynamodb:getItem", "lambda:invoke", "lambda:invoke.waitForTaskToken"]
+    task = cloud.client("dynamodb").get_item(TableName=cloud.outputs["TableName"], Key={
+        "pk": {"S": "APP#A-100"}, "sk": {"S": "TASK#A-100.PRE_REVIEW.1.WINDOW"}})["Item"]
+    checks = json.loads(task["context"]["S"])["checks"]
+    assert checks["outcome"] == "DEFECTS"
+    assert checks["defects"] == [{"materialId": "fire-design", "problem": "MISSING"}]
+    assert checks["departments"] == ["GZ-ZRZY", "GZ-ZJ", "GZ-XF"]
 
 
 def test_unknown_application_fails_the_execution(cloud: Any) -> None:
-    execution, history = run_execution(cloud, {"applicationId": "NO-SUCH"})
+    execution, history = history_until(cloud, start(cloud, {"applicationId": "NO-SUCH"}),
+                                       lambda *_: False)
     assert execution["status"] == "FAILED"
     assert history[-1]["executionFailedEventDetails"]["error"] == "ApplicationNotFound"
 

@@ -7,11 +7,38 @@ from chalice import Blueprint, Response
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.requests import header, json_body
-from yiwang import applications
+from yiwang import applications, tasks
+from yiwang.access import Caller
 from yiwang.config import settings
 from yiwang.idempotency import once
+from yiwang.records import ApplicationRecord
 
 routes = Blueprint(__name__)
+
+
+def view(record: ApplicationRecord, who: Caller) -> dict:
+    """The Application of API.md: the record, its tasks per department, what is pending."""
+    answer = applications.present(record, who)
+    own = tasks.tasks_of(record.application_id)
+    answer["tasks"] = [{"department": t.department, "kind": t.kind, "status": t.status,
+                        "decision": t.decision, "opinion": t.opinion,
+                        "dueAt": tasks.local_time(t.due_at)}
+                       for t in own if t.kind != tasks.SUPPLEMENT]
+    supplement = [t for t in own if t.kind == tasks.PRE_REVIEW and t.decision == "SUPPLEMENT"
+                  or t.kind == tasks.REVIEW and t.decision == "SUPPLEMENT"]
+    if record.status == "NEEDS_SUPPLEMENT" and supplement:
+        latest = max(supplement, key=lambda t: t.decided_at or t.created_at)
+        answer["pending"] = {"supplement": {"missing": latest.missing or [],
+                                            "notice": latest.opinion}}
+    acceptance = [t for t in own if t.kind == tasks.PRE_REVIEW]
+    reviews = [t for t in own if t.kind == tasks.REVIEW]
+    answer["deadlines"] = {
+        **({"acceptBy": tasks.local_time(acceptance[0].due_at)} if acceptance and
+           acceptance[0].due_at else {}),
+        **({"decideBy": {t.department: tasks.local_time(t.due_at) for t in reviews
+                         if t.due_at}} if reviews else {}),
+    }
+    return answer
 
 
 @routes.route("/applications", methods=["POST"], authorizer=bearer)
@@ -38,7 +65,7 @@ def list_applications() -> dict:
 @routes.route("/applications/{application_id}", methods=["GET"], authorizer=bearer)
 def get_application(application_id: str) -> dict:
     who = caller()
-    return applications.present(applications.load_for(who, application_id), who)
+    return view(applications.load_for(who, application_id), who)
 
 
 @routes.route("/applications/{application_id}/attachments", methods=["POST"],

@@ -1,0 +1,17 @@
+"""并联审批 outcome: every department has decided; any rejection rejects, all must approve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+from yiwang.tasks import review_outcome
+
+
+@lambda_entry
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: `{"applicationId","decisions":[{"department","decision","opinion","missing"}]}`."""
+    logger.set_correlation_id(event["applicationId"])
+    outcome = review_outcome(event["applicationId"], event["decisions"])
+    metrics.add_metric(name=outcome["outcome"].title(), unit=MetricUnit.Count, value=1)
+    return outcome
