@@ -52,6 +52,10 @@ def api_wiring() -> dict[str, Any]:
         {"Effect": "Allow", "Action": ["states:SendTaskSuccess", "states:SendTaskFailure",
                                        "states:SendTaskHeartbeat"], "Resource": "*"},
         {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "NoticesTopic"}},
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+         "Resource": [{"Ref": "PaymentWebhookSecret"}, {"Ref": "CourierWebhookSecret"}]},
+        {"Effect": "Allow", "Action": "kms:GetPublicKey",
+         "Resource": {"Fn::GetAtt": ["SigningKey", "Arn"]}},
         {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
          "Resource": {"Fn::GetAtt": ["DataKey", "Arn"]}},
     ]
@@ -61,6 +65,8 @@ def api_wiring() -> dict[str, Any]:
             # Layers and the stack's settings come from the template's Globals.
             "Environment": {"Variables": {
                 "LIFECYCLE_STATE_MACHINE_ARN": {"Ref": "ApplicationLifecycle"},
+                "PAYMENT_WEBHOOK_SECRET_ARN": {"Ref": "PaymentWebhookSecret"},
+                "COURIER_WEBHOOK_SECRET_ARN": {"Ref": "CourierWebhookSecret"},
                 "POWERTOOLS_SERVICE_NAME": "yiwang-api",
                 "POWERTOOLS_METRICS_NAMESPACE": "Yiwang",
             }},

@@ -17,7 +17,17 @@ from chalice import Chalice
 
 from chalicelib import auth
 from chalicelib.problems import from_error
-from chalicelib.routes import applications, calendar, catalogue, dev, health, tasks
+from chalicelib.routes import (
+    applications,
+    calendar,
+    catalogue,
+    certificates,
+    delivery,
+    dev,
+    health,
+    payments,
+    tasks,
+)
 from yiwang.errors import DomainError
 
 app = Chalice(app_name="yiwang-api")
@@ -27,6 +37,9 @@ app.register_blueprint(catalogue.routes)
 app.register_blueprint(applications.routes)
 app.register_blueprint(calendar.routes)
 app.register_blueprint(tasks.routes)
+app.register_blueprint(payments.routes)  # POST /webhooks/payment (signed), fee waiver
+app.register_blueprint(certificates.routes)
+app.register_blueprint(delivery.routes)  # POST /webhooks/courier (signed), window pickup
 # Read at import: POST /dev/token exists in the local stage only (API.md "Identity").
 if os.environ.get("STAGE") == "local":
     app.register_blueprint(dev.routes)

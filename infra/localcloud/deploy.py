@@ -133,6 +133,7 @@ def environment(
         "BUCKET_NAME": outputs["BucketName"],
         "NOTICES_TOPIC_ARN": outputs["NoticesTopicArn"],
         "LIFECYCLE_STATE_MACHINE_ARN": outputs["LifecycleStateMachineArn"],
+        "SIGNING_KEY_ID": outputs.get("SigningKeyId", ""),
         "AWS_ENDPOINT_URL": outputs["Endpoint"],
         "AWS_DEFAULT_REGION": outputs["Region"],
         "AWS_REGION": outputs["Region"],

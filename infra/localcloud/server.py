@@ -224,6 +224,27 @@ def serialise_table_writes() -> None:
         setattr(DynamoDBBackend, name, locked)
 
 
+def create_keys_as_declared() -> None:
+    """Make moto's CloudFormation create each key with the template's KeySpec and KeyUsage
+    (moto makes every AWS::KMS::Key a symmetric encryption key, which cannot sign)."""
+    from moto.kms.models import Key, kms_backends
+
+    def create(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+               region_name: str, **kwargs: Any) -> Any:
+        properties = cloudformation_json["Properties"]
+        policy = properties.get("KeyPolicy")
+        key = kms_backends[account_id][region_name].create_key(
+            policy=json.dumps(policy) if isinstance(policy, dict) else policy,
+            key_usage=properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            key_spec=properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            description=properties.get("Description"), tags=properties.get("Tags", []))
+        key.key_rotation_status = properties.get("EnableKeyRotation", False)
+        key.enabled = properties.get("Enabled", True)
+        return key
+
+    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+
+
 def execute_state_machines(port: int) -> None:
     """Run Step Functions definitions, including those CloudFormation creates."""
     from moto.core.config import default_user_config
@@ -260,6 +281,7 @@ class LocalCloud:
 
         execute_state_machines(self.port)
         keep_function_layers()
+        create_keys_as_declared()
         serialise_table_writes()
         configure_stack_buckets(self.endpoint)
         route_lambda_to(self.runtime)

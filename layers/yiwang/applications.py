@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from yiwang import identity
+from yiwang import identity, validation
 from yiwang.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.catalogue import ItemVersion, get_item
 from yiwang.errors import ApplicationNotFound, Conflict, FieldError, Forbidden, ValidationFailed
@@ -49,7 +48,7 @@ _MAGIC: dict[str, tuple[bytes, ...]] = {
     "ofd": (b"PK\x03\x04",),
 }
 
-_ENVELOPE = Draft202012Validator({
+_ENVELOPE: dict[str, Any] = {
     "type": "object",
     "required": ["itemCode", "applicant", "form", "delivery"],
     "properties": {
@@ -70,8 +69,8 @@ _ENVELOPE = Draft202012Validator({
                            "address": {"type": ["string", "object"]}},
         },
     },
-})
-_UPLOAD = Draft202012Validator({
+}
+_UPLOAD: dict[str, Any] = {
     "type": "object", "required": ["materialId", "fileName", "contentType", "sizeBytes", "sha256"],
     "properties": {
         "materialId": {"type": "string", "minLength": 1},
@@ -80,17 +79,7 @@ _UPLOAD = Draft202012Validator({
         "sizeBytes": {"type": "integer", "minimum": 1},
         "sha256": {"type": "string"},
     },
-})
-
-
-def schema_errors(validator: Draft202012Validator, document: Any, prefix: str = "") -> list[
-        FieldError]:
-    """Every error of `document` against a schema, each with its JSON path."""
-    found = []
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path)):
-        path = ".".join([prefix] * bool(prefix) + [str(p) for p in error.absolute_path])
-        found.append(FieldError(path or prefix or "$", error.message))
-    return found
+}
 
 
 def new_application_id(now: datetime) -> str:
@@ -104,7 +93,7 @@ def _applicant_code(applicant: dict[str, Any]) -> str:
 
 def validate_draft(item: ItemVersion, payload: Any) -> dict[str, Any]:
     """The draft as stored (identifiers normalised), or `ValidationFailed` with every error."""
-    errors = schema_errors(_ENVELOPE, payload)
+    errors = validation.errors(_ENVELOPE, payload)
     if errors:
         raise ValidationFailed(errors)
     applicant = dict(payload["applicant"])
@@ -118,8 +107,7 @@ def validate_draft(item: ItemVersion, payload: Any) -> dict[str, Any]:
         errors.append(FieldError(f"applicant.{field}", str(error)))
     if not _PHONE.match(applicant["phone"]):
         errors.append(FieldError("applicant.phone", "not a mainland China phone number"))
-    form_validator = Draft202012Validator(item.form_schema, format_checker=FormatChecker())
-    errors.extend(schema_errors(form_validator, payload["form"], "form"))
+    errors.extend(validation.errors(item.form_schema, payload["form"], "form", formats=True))
     delivery = payload["delivery"]
     if delivery["method"] not in item.delivery_methods:
         errors.append(FieldError("delivery.method", f"{item.name} is not delivered by "
@@ -220,7 +208,7 @@ def request_upload(caller: Caller, application_id: str, payload: Any, s3: Any, b
         raise Forbidden("only the applicant or window staff upload materials")
     if record.status not in {"DRAFT", "NEEDS_SUPPLEMENT"}:
         raise Conflict(f"materials cannot be added while the application is {record.status}")
-    errors = schema_errors(_UPLOAD, payload)
+    errors = validation.errors(_UPLOAD, payload)
     if errors:
         raise ValidationFailed(errors)
     item = get_item(record.item_code, int(record.item_version))

@@ -44,7 +44,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from pynamodb.attributes import (
     JSONAttribute,
     ListAttribute,
@@ -57,6 +56,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from yiwang import validation
 from yiwang.errors import Conflict, FieldError, NotFound, ValidationFailed
 from yiwang.records import AuditRecord, ListIndex, TableMeta, new_audit_for
 
@@ -123,10 +123,6 @@ _ITEM_SCHEMA: dict[str, Any] = {
         "status": {"readOnly": True},
     },
 }
-_ITEM_VALIDATOR = Draft202012Validator(_ITEM_SCHEMA)
-_SCHEMA_VALIDATOR = Draft202012Validator(
-    Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
-"""What `Draft202012Validator.check_schema` runs, kept to list every problem, not the first."""
 
 
 @dataclass(frozen=True)
@@ -280,29 +276,6 @@ def version_key(version: int) -> str:
 # Validation
 
 
-def _error_path(path: list[Any] | Any, prefix: str = "") -> str:
-    parts = [prefix] * bool(prefix) + [str(p) for p in path]
-    return ".".join(parts) or "$"
-
-
-def _schema_errors(validator: Draft202012Validator, document: Any, prefix: str = "") -> list[
-        FieldError]:
-    errors, missing_seen = [], set()
-    for error in sorted(validator.iter_errors(document), key=lambda e: [
-            str(p) for p in e.absolute_path]):
-        path = list(error.absolute_path)
-        if error.validator == "required" and isinstance(error.instance, dict):
-            # One error per missing property, at its own path (`materials.2.maxBytes`).
-            for name in error.validator_value:
-                if name not in error.instance and (*path, name) not in missing_seen:
-                    missing_seen.add((*path, name))
-                    errors.append(FieldError(_error_path([*path, name], prefix),
-                                             f"'{name}' is required"))
-            continue
-        errors.append(FieldError(_error_path(path, prefix), error.message))
-    return errors
-
-
 def _remote_refs(schema: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Where `schema` refers outside itself ($ref not starting with `#`)."""
     found: list[tuple[Any, ...]] = []
@@ -323,7 +296,7 @@ def validate_item_payload(payload: dict) -> None:
     """Check one item document; `ValidationFailed` lists every problem with its path."""
     if not isinstance(payload, dict):
         raise ValidationFailed([FieldError("$", "an item must be a JSON object")])
-    errors = _schema_errors(_ITEM_VALIDATOR, payload)
+    errors = validation.errors(_ITEM_SCHEMA, payload)
     statutory, promised = payload.get("statutoryDays"), payload.get("promisedDays")
     if _is_int(statutory) and _is_int(promised) and promised > statutory:
         errors.append(FieldError("promisedDays", f"promised days ({promised}) must not exceed "
@@ -367,15 +340,17 @@ def _material_errors(materials: Any) -> list[FieldError]:
 
 
 def _form_schema_errors(form_schema: dict) -> list[FieldError]:
-    errors = _schema_errors(_SCHEMA_VALIDATOR, form_schema, "formSchema")
+    # What `check_schema` runs, kept to list every problem, not only the first.
+    errors = validation.errors(validation.meta_schema(), form_schema, "formSchema",
+                               formats=True)
     if form_schema.get("type") != "object":
         errors.append(FieldError("formSchema.type", "the application form is an object: "
                                                     "the schema's type must be 'object'"))
     declared = form_schema.get("$schema")
-    if declared is not None and declared != Draft202012Validator.META_SCHEMA["$id"]:
+    if declared is not None and declared != validation.meta_schema()["$id"]:
         errors.append(FieldError("formSchema.$schema", "form schemas are JSON Schema 2020-12"))
     for path in _remote_refs(form_schema):
-        errors.append(FieldError(_error_path(list(path), "formSchema"),
+        errors.append(FieldError(validation.error_path(list(path), "formSchema"),
                                  "a form schema may only refer to its own parts ('#...')"))
     return errors
 

@@ -34,6 +34,19 @@ class Settings:
     jwt_audience: str | None = None
     # Local stage only: where the local issuer keeps its key pair (POST /dev/token).
     local_issuer_dir: str | None = None
+    # Payments (API.md "Webhooks"): the provider's base URL (the local simulator's in the local
+    # stage) and the webhook secret, given directly or, in AWS, as a Secrets Manager ARN.
+    payment_provider_url: str | None = None
+    payment_webhook_secret: str | None = None
+    payment_webhook_secret_arn: str | None = None
+    # Courier (API.md "Webhooks"): the provider's base URL (the local simulator's, optional) and
+    # the webhook secret, given directly or, in AWS, as a Secrets Manager ARN.
+    courier_provider_url: str | None = None
+    courier_webhook_secret: str | None = None
+    courier_webhook_secret_arn: str | None = None
+    # Certificates (电子证照): the asymmetric KMS key (SIGN_VERIFY) that signs them; verifying
+    # trusts only this key's public key, never one that a submitted certificate carries.
+    signing_key_id: str | None = None
 
     def require(self, field: str) -> str:
         """Return an optional setting that the caller cannot work without."""
@@ -53,6 +66,13 @@ _ENV_NAMES = {
     "jwt_issuer": "JWT_ISSUER",
     "jwt_audience": "JWT_AUDIENCE",
     "local_issuer_dir": "LOCAL_ISSUER_DIR",
+    "payment_provider_url": "PAYMENT_PROVIDER_URL",
+    "payment_webhook_secret": "PAYMENT_WEBHOOK_SECRET",
+    "payment_webhook_secret_arn": "PAYMENT_WEBHOOK_SECRET_ARN",
+    "courier_provider_url": "COURIER_PROVIDER_URL",
+    "courier_webhook_secret": "COURIER_WEBHOOK_SECRET",
+    "courier_webhook_secret_arn": "COURIER_WEBHOOK_SECRET_ARN",
+    "signing_key_id": "SIGNING_KEY_ID",
 }
 _REQUIRED = ("stage", "table_name")
 
@@ -65,7 +85,19 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     return Settings(**{field: environ.get(name) or None for field, name in _ENV_NAMES.items()})
 
 
-@functools.cache
 def settings() -> Settings:
-    """The settings of this process, read from `os.environ` on first use."""
-    return load_settings(os.environ)
+    """The settings of this function, read from `os.environ` and validated once.
+
+    Kept per distinct environment rather than once per process: on Lambda that is the same
+    thing, and the local cloud runs several functions (each with its own variables) in one
+    process.
+    """
+    return _settings(tuple(os.environ.get(name) for name in _ENV_NAMES.values()))
+
+
+@functools.cache
+def _settings(values: tuple[str | None, ...]) -> Settings:
+    return load_settings(dict(zip(_ENV_NAMES.values(), values, strict=True)))
+
+
+settings.cache_clear = _settings.cache_clear  # type: ignore[attr-defined]

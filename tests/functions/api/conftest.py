@@ -3,6 +3,7 @@ the local issuer, the sample catalogue seeded."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from collections.abc import Callable, Iterator
@@ -10,7 +11,27 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from chalice.test import Client
+from chalice.test import BaseClient, Client
+
+
+@contextlib.contextmanager
+def _stage_variables_in_place(self: BaseClient, variables: dict[str, str]) -> Iterator[None]:
+    """Chalice's test client swaps `os.environ` for a plain dict during each request; the local
+    cloud's functions run in this process and read their own environment through `os.environ`
+    meanwhile, so set the stage's variables in place instead (and put back what was there)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+BaseClient._patched_env_vars = _stage_variables_in_place
 
 
 @pytest.fixture

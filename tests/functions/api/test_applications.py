@@ -73,7 +73,7 @@ def test_every_form_and_identity_error_is_listed_and_nothing_is_stored(
     problem = json.loads(answer.body)
     assert problem["code"] == "VALIDATION_FAILED"
     paths = {e["path"] for e in problem["errors"]}
-    assert {"applicant.idNumber", "form", "form.floorsAbove",
+    assert {"applicant.idNumber", "form.projectName", "form.floorsAbove",
             "form.landUsePermitNumber"} <= paths
     listing = json.loads(http.get("/applications", headers=citizen).body)["applications"]
     assert all(a["applicant"]["idNumber"] == CITIZEN_ID for a in listing)

@@ -7,10 +7,13 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
+
+from infra.providers import courier, payment
 
 pytestmark = pytest.mark.integration
 
@@ -114,13 +117,38 @@ def test_accepted_then_approved_by_every_department(flow: Flow) -> None:
     assert flow.view()["status"] == "IN_REVIEW"
     for department, headers in flow.reviewers.items():
         assert flow.decide(headers, "APPROVE", f"{department} 同意").status_code == 200
-    assert flow.ended_at() == "Approved"
+    view = eventually(lambda: (v := flow.view())["status"] == "AWAITING_PAYMENT" and v)
+    order = view["pending"]["payment"]
+    assert order["amountFen"] == 50000
+    body, headers = payment.callback(order["orderId"], order["amountFen"],
+                                     secret=payment.LOCAL_SECRET)
+    paid = flow.http.post("/webhooks/payment", headers=headers, body=body)
+    assert paid.status_code == 200, paid.body
+    view = eventually(lambda: (v := flow.view())["status"] == "DISPATCHED" and v)
+    number = view["certificate"]["number"]
+    waybill = view["delivery"]["waybillNo"]
+    now = datetime.now(UTC)
+    for event, hours_ago in (("DELIVERED", 1), ("PICKED_UP", 5), ("IN_TRANSIT", 3)):  # shuffled
+        at = (now - timedelta(hours=hours_ago)).isoformat(timespec="seconds")
+        body, headers = courier.callback(waybill, event, at, secret=courier.LOCAL_SECRET)
+        assert flow.http.post("/webhooks/courier", headers=headers, body=body).status_code == 200
+    assert flow.ended_at() == "Completed"
     view = flow.view()
+    assert view["status"] == "COMPLETED"
+    assert view["delivery"]["status"] == "DELIVERED"  # late events never move it back
+    assert number.startswith("1.2.156.3005.2.")
+    envelope = json.loads(flow.http.get(f"/certificates/{number}", headers=flow.citizen).body)
+    verdict = flow.http.post("/certificates/verify", headers={"Content-Type": "application/json"},
+                             body=json.dumps(envelope))
+    assert json.loads(verdict.body) == {"valid": True}
     assert {t["department"]: t["decision"] for t in view["tasks"] if t["kind"] == "REVIEW"} == {
         d: "APPROVE" for d in DEPARTMENTS}
     events = [e["event"] for e in view["timeline"]]
     assert events[:4] == ["DRAFT_CREATED", "SUBMITTED", "PRE_REVIEW_ACCEPT", "REVIEW_STARTED"]
-    assert events.count("REVIEW_APPROVE") == 3 and events[-1] == "APPROVED"
+    assert events.count("REVIEW_APPROVE") == 3
+    assert events[events.index("APPROVED"):events.index("CERTIFICATE_ISSUED") + 1] == [
+        "APPROVED", "PAYMENT_ORDERED", "PAID", "CERTIFICATE_ISSUED"]
+    assert events[-2:] == ["DELIVERED", "COMPLETED"]
     assert view["deadlines"]["acceptBy"].endswith("23:59:59+08:00")
     assert set(view["deadlines"]["decideBy"]) == set(DEPARTMENTS)
 

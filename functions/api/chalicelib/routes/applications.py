@@ -7,7 +7,7 @@ from chalice import Blueprint, Response
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.requests import header, json_body
-from yiwang import applications, tasks
+from yiwang import applications, certificates, delivery, payments, tasks
 from yiwang.access import Caller
 from yiwang.config import settings
 from yiwang.idempotency import once
@@ -30,6 +30,12 @@ def view(record: ApplicationRecord, who: Caller) -> dict:
         latest = max(supplement, key=lambda t: t.decided_at or t.created_at)
         answer["pending"] = {"supplement": {"missing": latest.missing or [],
                                             "notice": latest.opinion}}
+    answer["certificate"] = certificates.pointer_of(record.application_id)
+    answer["delivery"] = {**(record.delivery or {}), **delivery.tracking(record)}
+    order = payments.pending_payment(record.application_id) if record.status == \
+        "AWAITING_PAYMENT" else None
+    if order:
+        answer["pending"] = {"payment": order}
     acceptance = [t for t in own if t.kind == tasks.PRE_REVIEW]
     reviews = [t for t in own if t.kind == tasks.REVIEW]
     answer["deadlines"] = {

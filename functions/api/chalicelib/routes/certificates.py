@@ -1,0 +1,60 @@
+"""电子证照 routes (API.md "Certificates"): reading a certificate, verifying one (public)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.auth import bearer, caller
+from chalicelib.aws import aws
+from yiwang import certificates
+from yiwang.access import APPLICANT
+from yiwang.errors import FieldError, NotFound, ValidationFailed
+
+routes = Blueprint(__name__)
+
+
+@routes.route("/certificates/{number}", methods=["GET"], authorizer=bearer)
+def get_certificate(number: str) -> dict:
+    """The signed envelope, for its holder (by identity number or credit code) or staff;
+    anyone else is told there is no such certificate (404)."""
+    who = caller()
+    record = certificates.load(number)
+    holder = who.role == APPLICANT and record.holder_code in {
+        c for c in (who.id_number, who.credit_code) if c}
+    if not (holder or who.is_staff):
+        raise NotFound(f"no certificate {number}")
+    return certificates.envelope(record)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two values for one key could be read differently by another parser than by ours.
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+@routes.route("/certificates/verify", methods=["POST"])
+def verify_certificate() -> dict:
+    """Body: the signed envelope (or its `document` and `signature`) → `{"valid", "reason"?}`.
+    Public: no token needed. Malformed JSON is a 400; anything else is answered."""
+    raw = routes.current_request.raw_body
+    if not raw:
+        raise ValidationFailed([FieldError("$", "a JSON body is required")])
+    try:
+        body = json.loads(raw, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as key:
+        return {"valid": False, "reason": f"the certificate has the key '{key}' twice"}
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValidationFailed([FieldError("$", f"the body is not JSON: {error}")]) from error
+    valid, reason = certificates.verify(body, kms=aws("kms"))
+    return {"valid": True} if valid else {"valid": False, "reason": reason}

@@ -1,0 +1,50 @@
+"""物流/送达 routes: the courier's webhook (API.md "Webhooks"), collection at the window and
+delivery tracking."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib.auth import bearer, caller
+from chalicelib.aws import aws
+from chalicelib.problems import problem
+from chalicelib.requests import header, json_body
+from yiwang import applications, delivery
+from yiwang.config import ConfigurationError, settings
+from yiwang.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+routes = Blueprint(__name__)
+
+
+@routes.route("/webhooks/courier", methods=["POST"])
+def courier_webhook() -> Response | dict[str, Any]:
+    """`{"waybillNo","event","at","note"?}`, signed; verified on the raw bytes before the body
+    is parsed. A forged or stale callback is 401 and changes nothing; a repeated one is 200."""
+    request = routes.current_request
+    try:
+        secret = delivery.courier_webhook_secret(settings())
+    except ConfigurationError as error:
+        return problem(503, "MISCONFIGURED", "The API is not configured", str(error))
+    verify(secret, header(request, TIMESTAMP_HEADER), request.raw_body,
+           header(request, SIGNATURE_HEADER), datetime.now(UTC))
+    return delivery.record_courier_event(json_body(request), datetime.now(UTC),
+                                         aws("stepfunctions"))
+
+
+@routes.route("/applications/{application_id}/pickup", methods=["POST"], authorizer=bearer)
+def pickup(application_id: str) -> dict[str, Any]:
+    """Window staff record the collection: `{"collectedBy","note"?}` → the completed
+    application; a second collection is 409."""
+    who = caller()
+    record = delivery.complete_pickup(who, application_id, json_body(routes.current_request),
+                                      aws("stepfunctions"), datetime.now(UTC))
+    return applications.present(record, who)
+
+
+@routes.route("/applications/{application_id}/delivery", methods=["GET"], authorizer=bearer)
+def track(application_id: str) -> dict[str, Any]:
+    """The delivery as the applicant tracks it (waybill, status, the courier's events)."""
+    return delivery.tracking(applications.load_for(caller(), application_id))
