@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 4566
 API_PORT ?= 8000
 
-.PHONY: help venv run cloud test lint package deploy deploy-localstack bench clean
+.PHONY: help venv run cloud test lint package deploy deploy-localstack bench demo clean
 
 help:
 	@echo "make run      set up, start the local cloud + API on :$(PORT) and :$(API_PORT)"
@@ -15,7 +15,8 @@ help:
 	@echo "make package  build the AWS template (API merged with the rest) into build/"
 	@echo "make deploy   package and deploy to AWS (needs AWS credentials, DEPLOY_BUCKET)"
 	@echo "make deploy-localstack   deploy the same template to a LocalStack on :4566"
-	@echo "make bench    cold-start imports and time-to-ready"
+	@echo "make bench    cold starts, time to ready, cost of one application"
+	@echo "make demo     (with make run going) a whole construction permit, printed step by step"
 
 $(STAMP): requirements-dev.txt layers/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,9 @@ deploy-localstack: venv
 
 bench: venv
 	$(BIN)/python -m bench
+
+demo: venv
+	$(BIN)/python -m infra.demo --api http://127.0.0.1:$(API_PORT)
 
 clean:
 	rm -rf $(VENV) build .local

@@ -98,6 +98,10 @@ def main() -> int:
         print(f"  {name:28} {seconds * 1000:8.1f} {ratio:7.2f}{flag}")
     ready = time_to_ready()
     print(f"\nlocal cloud: ready (template deployed) {ready:.1f}s after launch; target 15 s")
+    sys.path[:0] = [str(REPO_ROOT / "layers"), str(REPO_ROOT / "functions" / "api")]
+    from bench import lifecycle
+
+    lifecycle.main()
     return 0
 
 

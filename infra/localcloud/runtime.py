@@ -149,10 +149,13 @@ class LocalRuntime:
         self._lock = threading.Lock()
         self.invocations: list[tuple[str, str | None]] = []
         """(function name, error type or None) for every finished invocation, in order."""
+        self.billed: list[tuple[str, int, float]] = []
+        """(function name, memory MB, seconds) per invocation: what Lambda would bill."""
 
     def invoke(self, spec: FunctionSpec, event: Any) -> Invocation:
         """Invoke the function with `event`; never raises for the function's own failures."""
-        deadline = time.monotonic() + spec.timeout_seconds
+        started = time.monotonic()
+        deadline = started + spec.timeout_seconds
         context = LambdaContext(spec, deadline)
         variables = {**self._lambda_variables(spec, context), **spec.environment}
         ctx = contextvars.copy_context()
@@ -176,6 +179,7 @@ class LocalRuntime:
         else:
             result = outcome["result"]
         self.invocations.append((spec.name, result.error_type))
+        self.billed.append((spec.name, spec.memory_mb, time.monotonic() - started))
         return result
 
     def _call(self, spec: FunctionSpec, event: Any, context: LambdaContext) -> Invocation:
