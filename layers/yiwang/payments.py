@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from jsonschema import Draft202012Validator
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.connection import Connection
@@ -36,7 +35,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from yiwang import applications
+from yiwang import applications, validation
 from yiwang.access import ADMIN, Caller
 from yiwang.catalogue import get_item
 from yiwang.config import ConfigurationError, Settings
@@ -60,7 +59,7 @@ PROVIDER_ACTOR = "payment-provider"
 _GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 """SendTaskSuccess errors meaning the execution no longer waits for this token."""
 
-_CALLBACK = Draft202012Validator({
+_CALLBACK: dict[str, Any] = {
     "type": "object",
     "required": ["orderId", "transactionId", "amountFen", "status"],
     "properties": {
@@ -72,7 +71,7 @@ _CALLBACK = Draft202012Validator({
     },
     "if": {"properties": {"status": {"const": "SUCCESS"}}},
     "then": {"required": ["paidAt"], "properties": {"paidAt": {"type": "string"}}},
-})
+}
 
 
 class PaymentOrderRecord(Model):
@@ -292,8 +291,7 @@ class SettleOutcome:
 def _validated(event: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise ValidationFailed([FieldError("$", "the callback must be a JSON object")])
-    errors = [FieldError(".".join(str(p) for p in e.absolute_path) or "$", e.message)
-              for e in sorted(_CALLBACK.iter_errors(event), key=lambda e: list(e.absolute_path))]
+    errors = validation.errors(_CALLBACK, event)
     if not errors and event.get("paidAt") is not None:
         try:
             paid_at = datetime.fromisoformat(event["paidAt"])

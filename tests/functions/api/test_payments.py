@@ -293,7 +293,7 @@ def test_failed_unknown_and_malformed_callbacks(
                                    "status": "PAID"})
     status, problem = deliver(api, raw, headers)
     assert (status, problem["code"]) == (400, "VALIDATION_FAILED")
-    assert {e["path"] for e in problem["errors"]} == {"$", "amountFen", "status"}
+    assert {e["path"] for e in problem["errors"]} == {"transactionId", "amountFen", "status"}
     raw = b"not json"
     stamp = str(int(time.time()))
     status, problem = deliver(api, raw, {"X-Yiwang-Timestamp": stamp,
