@@ -26,7 +26,7 @@ import json
 import secrets
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import single_metric
@@ -60,6 +60,8 @@ EVENTS = ("PICKED_UP", "IN_TRANSIT", "DELIVERED", EXCEPTION)
 LOCAL_WEBHOOK_SECRET = "local-courier-secret"
 """The courier's webhook secret in the local stage unless COURIER_WEBHOOK_SECRET sets another."""
 COURIER_ACTOR = "courier"
+RESUME_CLAIM = timedelta(minutes=1)
+"""How long the callback resuming the execution holds its claim (see `_claim_resume`)."""
 _RESOLVED_TOKEN_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 """What Step Functions answers for a token whose task has already been completed."""
 
@@ -118,6 +120,9 @@ class ShipmentRecord(Model):
     created_at = Time(attr_name="createdAt")
     delivered_at = Time(attr_name="deliveredAt", null=True)
     task_resolved_at = Time(attr_name="taskResolvedAt", null=True)
+    resume_claimed_until = Time(attr_name="resumeClaimedUntil", null=True)
+    """Set (conditionally) by the one callback resuming the execution, until it is done or
+    this time has passed (it stopped half-way: another callback may then resume it)."""
 
     @classmethod
     def of(cls, application_id: str) -> ShipmentRecord:
@@ -484,10 +489,30 @@ def _complete_delivery(shipment: ShipmentRecord, sfn: Any) -> None:
         logger.warning("delivered, but the application is not completed",
                        extra={"applicationId": application_id, "status": record.status})
         return
-    if shipment.task_resolved_at is None:
-        _resume(shipment.task_token, {"waybillNo": shipment.waybill_no,
-                                      "deliveredAt": delivered_at}, sfn)
-        shipment.update(actions=[ShipmentRecord.task_resolved_at.set(datetime.now(UTC))])
+    if shipment.task_resolved_at is None and _claim_resume(shipment):
+        claimed_until = shipment.resume_claimed_until
+        try:
+            _resume(shipment.task_token, {"waybillNo": shipment.waybill_no,
+                                          "deliveredAt": delivered_at}, sfn)
+        except Exception:
+            _conditional(shipment, [ShipmentRecord.resume_claimed_until.remove()],
+                         ShipmentRecord.resume_claimed_until == claimed_until)
+            raise
+        shipment.update(actions=[ShipmentRecord.task_resolved_at.set(datetime.now(UTC)),
+                                 ShipmentRecord.resume_claimed_until.remove()])
+
+
+def _claim_resume(shipment: ShipmentRecord) -> bool:
+    """Whether this callback resumes the execution: one conditional write, so of concurrent
+    callbacks only one sends the task success (Step Functions accepts a second one while the
+    execution has not yet moved on). `shipment` is refreshed with the claimed item, so the
+    newest task token is the one sent."""
+    now = datetime.now(UTC)
+    return _conditional(shipment, [
+        ShipmentRecord.resume_claimed_until.set(now + RESUME_CLAIM)],
+        ShipmentRecord.pk.exists() & ShipmentRecord.task_resolved_at.does_not_exist()
+        & (ShipmentRecord.resume_claimed_until.does_not_exist()
+           | (ShipmentRecord.resume_claimed_until < now)))
 
 
 def _resume(task_token: str, output: dict[str, Any], sfn: Any) -> None:
