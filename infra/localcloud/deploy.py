@@ -8,6 +8,7 @@ translated template, a CloudFormation stack, and the outputs written to `.local/
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,6 +135,11 @@ def environment(
         "NOTICES_TOPIC_ARN": outputs["NoticesTopicArn"],
         "LIFECYCLE_STATE_MACHINE_ARN": outputs["LifecycleStateMachineArn"],
         "SIGNING_KEY_ID": outputs.get("SigningKeyId", ""),
+        # The local stage's webhook secrets (API.md), unless the environment sets others.
+        "PAYMENT_WEBHOOK_SECRET": os.environ.get("PAYMENT_WEBHOOK_SECRET",
+                                                 "local-payment-secret"),
+        "COURIER_WEBHOOK_SECRET": os.environ.get("COURIER_WEBHOOK_SECRET",
+                                                 "local-courier-secret"),
         "AWS_ENDPOINT_URL": outputs["Endpoint"],
         "AWS_DEFAULT_REGION": outputs["Region"],
         "AWS_REGION": outputs["Region"],

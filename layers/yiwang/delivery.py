@@ -51,14 +51,13 @@ from yiwang.errors import Conflict, FieldError, NotFound, ValidationFailed
 from yiwang.idempotency import once
 from yiwang.observability import MetricUnit, logger
 from yiwang.records import ApplicationRecord, TableMeta
+from yiwang.signatures import provider_secret
 
 COURIER, PICKUP = "COURIER", "PICKUP"
 RANK = {"CREATED": 0, "PICKED_UP": 1, "IN_TRANSIT": 2, "DELIVERED": 3}
 """How far a shipment has got; its status never moves to a lower rank."""
 EXCEPTION = "EXCEPTION"
 EVENTS = ("PICKED_UP", "IN_TRANSIT", "DELIVERED", EXCEPTION)
-LOCAL_WEBHOOK_SECRET = "local-courier-secret"
-"""The courier's webhook secret in the local stage unless COURIER_WEBHOOK_SECRET sets another."""
 COURIER_ACTOR = "courier"
 RESUME_CLAIM = timedelta(minutes=1)
 """How long the callback resuming the execution holds its claim (see `_claim_resume`)."""
@@ -209,20 +208,10 @@ def courier_from_settings() -> Courier:
     return LocalCourier(settings().courier_provider_url)
 
 
-def courier_webhook_secret(config: Settings) -> str | bytes:
-    """The courier's webhook secret: from Secrets Manager when COURIER_WEBHOOK_SECRET_ARN is
-    set (cached five minutes), else COURIER_WEBHOOK_SECRET, else in the local stage only
-    `local-courier-secret` (API.md "Webhooks")."""
-    if config.courier_webhook_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
-
-        return parameters.get_secret(config.courier_webhook_secret_arn, max_age=300)
-    if config.courier_webhook_secret:
-        return config.courier_webhook_secret
-    if config.stage == "local":
-        return LOCAL_WEBHOOK_SECRET
-    raise ConfigurationError("COURIER_WEBHOOK_SECRET_ARN (or COURIER_WEBHOOK_SECRET) is not set "
-                             "for this function")
+def courier_webhook_secret(config: Settings) -> bytes:
+    """The courier's webhook secret (Secrets Manager in AWS; API.md "Webhooks")."""
+    return provider_secret("courier", value=config.courier_webhook_secret,
+                           arn=config.courier_webhook_secret_arn)
 
 
 # --- the delivery step -------------------------------------------------------------------------

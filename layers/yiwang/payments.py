@@ -162,7 +162,7 @@ def provider_for(config: Settings) -> PaymentProvider:
 def webhook_secret(config: Settings) -> bytes:
     """The payment provider's webhook secret (Secrets Manager in AWS; API.md "Webhooks")."""
     return provider_secret("payment", value=config.payment_webhook_secret,
-                           arn=config.payment_webhook_secret_arn, stage=config.stage)
+                           arn=config.payment_webhook_secret_arn)
 
 
 def verify_signature(secret: bytes, timestamp: str | None, raw_body: bytes | None,

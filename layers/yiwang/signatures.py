@@ -79,12 +79,12 @@ def verify(
         raise StaleWebhook("the webhook timestamp is more than 5 minutes from now")
 
 
-def provider_secret(provider: str, *, value: str | None, arn: str | None, stage: str) -> bytes:
+def provider_secret(provider: str, *, value: str | None, arn: str | None) -> bytes:
     """The webhook secret of one provider (`payment`, `courier`).
 
     In AWS it is a Secrets Manager secret (`arn`, a plain string or a JSON object with a
-    `secret` key, cached for five minutes); otherwise the value the environment gives; in the
-    local stage, without either, `local-<provider>-secret` (API.md "Webhooks").
+    `secret` key, cached for five minutes); otherwise the value the environment gives (the
+    local cloud gives `local-<provider>-secret`, API.md "Webhooks").
     """
     if arn:
         from aws_lambda_powertools.utilities import parameters
@@ -98,6 +98,6 @@ def provider_secret(provider: str, *, value: str | None, arn: str | None, stage:
         return text.encode("utf-8")
     if value:
         return value.encode("utf-8")
-    if stage == "local":
-        return f"local-{provider}-secret".encode()
-    raise ConfigurationError(f"no {provider} webhook secret is configured for stage {stage}")
+    raise ConfigurationError(f"no {provider} webhook secret is configured: set "
+                             f"{provider.upper()}_WEBHOOK_SECRET_ARN or "
+                             f"{provider.upper()}_WEBHOOK_SECRET")

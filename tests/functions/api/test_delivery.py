@@ -50,7 +50,6 @@ def http(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
     from yiwang.config import settings
 
     with mock.patch.dict(os.environ, {**cloud_env, "STAGE": "local"}):
-        os.environ.pop("COURIER_WEBHOOK_SECRET", None)
         settings.cache_clear()
         aws.cache_clear()
         import app as api_module

@@ -322,13 +322,14 @@ def test_pickup_at_the_window_completes_once(domain: Any, cloud: Any) -> None:
 def test_webhook_secret_comes_from_secrets_manager_the_environment_or_the_local_default(
         domain: Any, cloud: Any, cloud_env: dict[str, str]) -> None:
     base = {"STAGE": "dev", "TABLE_NAME": "t"}
-    assert domain.courier_webhook_secret(load_settings({**base, "STAGE": "local"})) == \
-        "local-courier-secret"
     assert domain.courier_webhook_secret(load_settings(
-        {**base, "COURIER_WEBHOOK_SECRET": "s3cret"})) == "s3cret"
+        {**base, "STAGE": "local", "COURIER_WEBHOOK_SECRET": cloud_env[
+            "COURIER_WEBHOOK_SECRET"]})) == b"local-courier-secret"
+    assert domain.courier_webhook_secret(load_settings(
+        {**base, "COURIER_WEBHOOK_SECRET": "s3cret"})) == b"s3cret"
     with pytest.raises(ConfigurationError, match="COURIER_WEBHOOK_SECRET"):
         domain.courier_webhook_secret(load_settings(base))
     arn = cloud.client("secretsmanager").create_secret(
         Name=f"yiwang/courier-{uuid.uuid4().hex[:8]}", SecretString="from-secrets-manager")["ARN"]
     assert domain.courier_webhook_secret(load_settings(
-        {**base, "COURIER_WEBHOOK_SECRET_ARN": arn})) == "from-secrets-manager"
+        {**base, "COURIER_WEBHOOK_SECRET_ARN": arn})) == b"from-secrets-manager"

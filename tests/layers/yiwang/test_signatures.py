@@ -83,10 +83,15 @@ def test_a_forged_stale_callback_is_a_bad_signature_not_stale() -> None:
         verify(SECRET, old, BODY, sign(b"guess", old, BODY), NOW)
 
 
-def test_the_secret_comes_from_the_environment_or_the_local_default() -> None:
-    assert provider_secret("payment", value=None, arn=None, stage="local") == SECRET
-    assert provider_secret("courier", value=None, arn=None, stage="local") == \
+def test_the_secret_comes_from_the_environment_and_the_local_stage_gives_its_own() -> None:
+    from infra.localcloud.deploy import environment
+
+    local = environment({"Stage": "local", "TableName": "t", "BucketName": "b",
+                         "NoticesTopicArn": "arn", "LifecycleStateMachineArn": "arn",
+                         "Endpoint": "http://127.0.0.1:4566", "Region": "us-east-1"})
+    assert provider_secret("payment", value=local["PAYMENT_WEBHOOK_SECRET"], arn=None) == SECRET
+    assert provider_secret("courier", value=local["COURIER_WEBHOOK_SECRET"], arn=None) == \
         b"local-courier-secret"
-    assert provider_secret("payment", value="s3cret", arn=None, stage="prod") == b"s3cret"
-    with pytest.raises(ConfigurationError):
-        provider_secret("payment", value=None, arn=None, stage="prod")
+    assert provider_secret("payment", value="s3cret", arn=None) == b"s3cret"
+    with pytest.raises(ConfigurationError, match="PAYMENT_WEBHOOK_SECRET"):
+        provider_secret("payment", value=None, arn=None)
