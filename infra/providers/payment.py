@@ -19,29 +19,17 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT / "layers") not in sys.path:
-    sys.path.append(str(REPO_ROOT / "layers"))
+from infra.providers import CHINA, DEFAULT_API, Send, post, signed_headers
 
-from yiwang.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign  # noqa: E402
-
-DEFAULT_API = "http://127.0.0.1:8000"
 DEFAULT_PORT = 8100
 WEBHOOK_PATH = "/webhooks/payment"
 LOCAL_SECRET = "local-payment-secret"
-CHINA = timezone(timedelta(hours=8))
-
-Send = Callable[[str, bytes, dict[str, str]], tuple[int, str]]
-"""(url, body, headers) → (HTTP status, answer text)."""
 
 
 def default_secret() -> str:
@@ -61,18 +49,7 @@ def callback(order_id: str, amount_fen: int, status: str = "SUCCESS", *, secret:
         "paidAt": datetime.fromtimestamp(sent, CHINA).isoformat(timespec="seconds"),
     }, ensure_ascii=False).encode()
     timestamp = str(int(sent))
-    return body, {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
-                  SIGNATURE_HEADER: sign(secret, timestamp, body)}
-
-
-def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-    """POST with urllib; an HTTP error status is an answer, not an exception."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+    return body, signed_headers(secret, timestamp, body)
 
 
 def pay(order_id: str, amount_fen: int, status: str = "SUCCESS", *, api: str = DEFAULT_API,

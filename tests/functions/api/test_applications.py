@@ -3,6 +3,7 @@ straight to S3 with presigned URLs, submission starting the lifecycle once."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from infra.demo import APPLICATION
 
 pytestmark = pytest.mark.integration
 
@@ -20,22 +23,8 @@ PDF = b"%PDF-1.7\n" + "建设工程设计方案总平面图".encode() * 1000
 
 
 def permit_body(**changes: Any) -> dict[str, Any]:
-    body = {
-        "itemCode": PERMIT,
-        "applicant": {"kind": "PERSON", "name": "张伟", "idNumber": CITIZEN_ID,
-                      "phone": "13812345678"},
-        "form": {
-            "projectName": "天河区珠江新城幼儿园改扩建工程",
-            "projectCode": "2026-440106-47-01-123456",
-            "constructionUnit": "广州市天河区教育局",
-            "siteAddress": "广州市天河区珠江新城华夏路16号",
-            "landUsePermitNumber": "地字第440106202600123号",
-            "useType": "公共管理与公共服务",
-            "siteAreaM2": 5200.5, "totalFloorAreaM2": 8600, "buildingHeightM": 18.5,
-            "floorsAbove": 4, "contactName": "张伟", "phone": "13812345678",
-        },
-        "delivery": {"method": "COURIER", "address": "广州市天河区华夏路16号 张伟 13812345678"},
-    }
+    """The demo's construction-permit application (a fresh copy), with `changes` applied."""
+    body = copy.deepcopy(APPLICATION)
     body.update(changes)
     return body
 

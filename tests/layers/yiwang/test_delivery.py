@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from infra.demo import APPLICATION
+from tests.functions.api.test_applications import permit_body
 from yiwang.access import Caller
 from yiwang.config import ConfigurationError, load_settings
 from yiwang.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -37,23 +39,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def draft_body(method: str) -> dict[str, Any]:
-    return {
-        "itemCode": PERMIT,
-        "applicant": {"kind": "PERSON", "name": "张伟", "idNumber": CITIZEN_ID,
-                      "phone": "13812345678"},
-        "form": {
-            "projectName": "天河区珠江新城幼儿园改扩建工程",
-            "projectCode": "2026-440106-47-01-123456",
-            "constructionUnit": "广州市天河区教育局",
-            "siteAddress": "广州市天河区珠江新城华夏路16号",
-            "landUsePermitNumber": "地字第440106202600123号",
-            "useType": "公共管理与公共服务",
-            "siteAreaM2": 5200.5, "totalFloorAreaM2": 8600, "buildingHeightM": 18.5,
-            "floorsAbove": 4, "contactName": "张伟", "phone": "13812345678",
-        },
-        "delivery": ({"method": "COURIER", "address": "广州市天河区华夏路16号 张伟 13812345678"}
-                     if method == "COURIER" else {"method": "PICKUP"}),
-    }
+    """The sample construction-permit application, delivered by `method`."""
+    delivery = APPLICATION["delivery"] if method == "COURIER" else {"method": "PICKUP"}
+    return permit_body(delivery=dict(delivery))
 
 
 @pytest.fixture(scope="module")
