@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 4566
 API_PORT ?= 8000
 
-.PHONY: help venv run cloud test lint package deploy deploy-localstack bench demo clean
+.PHONY: help venv run cloud test lint package deploy deploy-localstack bench demo dashboard clean
 
 help:
 	@echo "make run      set up, start the local cloud + API on :$(PORT) and :$(API_PORT)"
@@ -17,6 +17,7 @@ help:
 	@echo "make deploy-localstack   deploy the same template to a LocalStack on :4566"
 	@echo "make bench    cold starts, time to ready, cost of one application"
 	@echo "make demo     (with make run going) a whole construction permit, printed step by step"
+	@echo "make dashboard  (with make run going) the CloudWatch dashboard as .local/dashboard.html"
 
 $(STAMP): requirements-dev.txt layers/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +55,9 @@ bench: venv
 
 demo: venv
 	$(BIN)/python -m infra.demo --api http://127.0.0.1:$(API_PORT)
+
+dashboard: venv
+	$(BIN)/python -m infra.dashboard --hours $${HOURS:-3}
 
 clean:
 	rm -rf $(VENV) build .local

@@ -99,7 +99,9 @@ def run(cloud: Any, http: Any, tokens: dict[str, dict[str, str]], meter: Meter) 
 
     from infra.demo import APPLICATION, MATERIALS
 
-    draft = call("post", "/applications", "citizen", APPLICATION, route="POST /applications")
+    # As the portal sends it (API.md): the key's receipt is part of what the request costs.
+    draft = call("post", "/applications", "citizen", APPLICATION,
+                 {"Idempotency-Key": f"bench-{time.time_ns()}"}, route="POST /applications")
     app_id = draft["id"]
     for material in MATERIALS:
         content = b"%PDF-1.7\n" + material.encode() * 500
@@ -193,7 +195,9 @@ def price(result: dict[str, Any], meter: Meter, billed: list[tuple[str, int, flo
     print(f"    {'total':22} {sum(costs.values()) * 1000:8.4f}")
     print("\nsequential AWS calls per API request (target <= 3 for portal requests)")
     for route, counts in sorted(result["perRequest"].items()):
-        flag = "" if max(counts) <= 3 else "  OVER TARGET"
+        # Webhooks are the providers' calls, not the portal's: shown, not held to the target.
+        flag = "" if max(counts) <= 3 else (
+            "  (provider callback)" if route.startswith("POST /webhooks/") else "  OVER TARGET")
         print(f"  {route:34} max {max(counts):2}  (over {len(counts)} requests){flag}")
 
 

@@ -30,7 +30,8 @@ _LOCAL_PATH_KEYS = {"CodeUri", "ContentUri", "DefinitionUri"}
 
 def api_wiring() -> dict[str, Any]:
     """What the API function needs beyond Chalice's defaults and the Globals: runtime, the
-    lifecycle machine, permissions (least privilege, replacing Chalice's default role policy)."""
+    lifecycle and complaint machines, permissions (least privilege, replacing Chalice's
+    default role policy)."""
     statements = [
         {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
                                        "logs:PutLogEvents"], "Resource": "arn:*:logs:*:*:*"},
@@ -48,7 +49,7 @@ def api_wiring() -> dict[str, Any]:
          "Resource": [{"Fn::GetAtt": ["AttachmentsBucket", "Arn"]},
                       {"Fn::Sub": "${AttachmentsBucket.Arn}/*"}]},
         {"Effect": "Allow", "Action": ["states:StartExecution", "states:DescribeStateMachine"],
-         "Resource": {"Ref": "ApplicationLifecycle"}},
+         "Resource": [{"Ref": "ApplicationLifecycle"}, {"Ref": "ComplaintLifecycle"}]},
         {"Effect": "Allow", "Action": ["states:SendTaskSuccess", "states:SendTaskFailure",
                                        "states:SendTaskHeartbeat"], "Resource": "*"},
         {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "NoticesTopic"}},
@@ -65,6 +66,7 @@ def api_wiring() -> dict[str, Any]:
             # Layers and the stack's settings come from the template's Globals.
             "Environment": {"Variables": {
                 "LIFECYCLE_STATE_MACHINE_ARN": {"Ref": "ApplicationLifecycle"},
+                "COMPLAINT_STATE_MACHINE_ARN": {"Ref": "ComplaintLifecycle"},
                 "PAYMENT_WEBHOOK_SECRET_ARN": {"Ref": "PaymentWebhookSecret"},
                 "COURIER_WEBHOOK_SECRET_ARN": {"Ref": "CourierWebhookSecret"},
                 "POWERTOOLS_SERVICE_NAME": "yiwang-api",

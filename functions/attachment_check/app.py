@@ -1,7 +1,9 @@
 """Checks a large uploaded material once S3 has it (ObjectCreated): SHA-256 and file type.
 
-Uploads above the API's inline limit are left VERIFYING by the complete call; this function
-streams the object once and marks the attachment STORED or REJECTED.
+Uploads above the API's inline limit are marked VERIFYING by the complete call before S3 has
+the object; this function streams the object once (one chunk in memory, whatever its size) and
+marks the attachment STORED or REJECTED. S3 invokes it asynchronously and at least once: a
+repeated delivery finds the attachment already checked and changes nothing.
 """
 
 from __future__ import annotations

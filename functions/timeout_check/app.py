@@ -5,18 +5,26 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from yiwang.clocks import due_clocks
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+import boto3
+
+from yiwang import supervision
+from yiwang.config import settings
+from yiwang.observability import lambda_entry
+
+
+@functools.cache
+def _client(service: str) -> Any:
+    return boto3.client(service)
 
 
 @lambda_entry
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Event: an EventBridge scheduled event. Returns how many clocks were due."""
+    """Event: an EventBridge scheduled event. Returns what the sweep did (counts and names)."""
     now = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
-    due = list(due_clocks(now))
-    logger.info("timeout check", extra={"now": now.isoformat(), "due": len(due)})
-    metrics.add_metric(name="ClocksDue", unit=MetricUnit.Count, value=len(due))
-    return {"now": now.isoformat(), "due": len(due)}
+    report = supervision.timeout_check(now, _client("stepfunctions"), _client("sns"),
+                                       settings().require("notices_topic_arn"))
+    return {"now": now.isoformat(), **report.to_dict()}

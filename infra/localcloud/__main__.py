@@ -21,9 +21,15 @@ import warnings
 from functools import partial
 from pathlib import Path
 
-from infra.localcloud import deploy
+from infra.localcloud import deploy, emf
 from infra.localcloud.scheduler import Scheduler
-from infra.localcloud.server import REPO_ROOT, LocalCloud, PortTakenError, ensure_port_free
+from infra.localcloud.server import (
+    REPO_ROOT,
+    LocalCloud,
+    PortTakenError,
+    ensure_port_free,
+    record_metrics,
+)
 
 API_DIR = REPO_ROOT / "functions" / "api"
 
@@ -61,18 +67,27 @@ def start_cloud(
     return cloud, scheduler, outputs
 
 
-def start_api(outputs_dir: Path, host: str, port: int) -> subprocess.Popen[bytes]:
-    """`chalice local` against the local cloud, with the layer on the path."""
+def start_api(outputs_dir: Path, host: str, port: int,
+              metrics: emf.Publish | None = None) -> subprocess.Popen[bytes]:
+    """`chalice local` against the local cloud, with the layer on the path.
+
+    With `metrics`, the API's output is relayed to ours and its EMF lines are recorded there
+    (the local cloud's CloudWatch), as CloudWatch Logs does for the API's function on AWS.
+    """
     ensure_port_free(host, port)
     outputs = deploy.read_outputs(outputs_dir)
     env = {**dict(os.environ), **deploy.environment(outputs, outputs_dir),
-           "PYTHONPATH": str(REPO_ROOT / "layers")}
+           "PYTHONPATH": str(REPO_ROOT / "layers"), "PYTHONUNBUFFERED": "1"}
     chalice = Path(sys.executable).with_name("chalice")
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [str(chalice), "local", "--host", host, "--port", str(port), "--stage", outputs["Stage"],
          "--no-autoreload"],
-        cwd=API_DIR, env=env,
+        cwd=API_DIR, env=env, stdout=subprocess.PIPE if metrics else None,
     )
+    if metrics and process.stdout is not None:
+        threading.Thread(target=emf.relay, args=(process.stdout, metrics, sys.stdout),
+                         daemon=True).start()
+    return process
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -125,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             from infra.localcloud import seed
 
             seed.seed(deploy.read_outputs(args.outputs_dir), progress=_indented)
-            api = start_api(args.outputs_dir, args.host, args.api_port)
+            api = start_api(args.outputs_dir, args.host, args.api_port, record_metrics)
             base = f"http://{args.host}:{args.api_port}"
             wait_healthy(f"{base}/health", api)
             print(f"\nAPI  {base}\ncloud {cloud.endpoint}\ntry:  curl {base}/health\n", flush=True)

@@ -134,6 +134,7 @@ def environment(
         "BUCKET_NAME": outputs["BucketName"],
         "NOTICES_TOPIC_ARN": outputs["NoticesTopicArn"],
         "LIFECYCLE_STATE_MACHINE_ARN": outputs["LifecycleStateMachineArn"],
+        "COMPLAINT_STATE_MACHINE_ARN": outputs.get("ComplaintStateMachineArn", ""),
         "SIGNING_KEY_ID": outputs.get("SigningKeyId", ""),
         # The local stage's webhook secrets (API.md), unless the environment sets others.
         "PAYMENT_WEBHOOK_SECRET": os.environ.get("PAYMENT_WEBHOOK_SECRET",

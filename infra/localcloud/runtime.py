@@ -10,13 +10,21 @@ it exactly as on AWS).
 Environment variables are per invocation: `os.environ` is replaced once by a mapping that
 reads a context-local overlay first, so two functions with different settings can run at the
 same time in different threads without seeing each other's values.
+
+Output is per invocation too: what a function prints still reaches this process's stdout, and
+is also kept aside for the invocation printing it (`print` consults a context variable).
+After the call, the EMF documents among those lines become metrics, as CloudWatch Logs makes
+them on AWS, and the invocation adds Lambda's own `AWS/Lambda` Invocations, Errors and
+Duration; both go to the `metrics` publisher the local cloud gives (its CloudWatch).
 """
 
 from __future__ import annotations
 
+import builtins
 import contextvars
 import importlib.util
 import json
+import logging
 import os
 import sys
 import threading
@@ -25,9 +33,14 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from infra.localcloud import emf
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,57 @@ class _InvocationEnviron(MutableMapping[str, str]):
         self._overlay.reset(token)
 
 
+class _InvocationOutput:
+    """What each invocation prints to stdout, kept per invocation (a context variable).
+
+    `print` is wrapped once, not `sys.stdout`: a test runner swaps and closes `sys.stdout`
+    between phases, and a stream wrapper installed from a function's thread would race with it
+    (writing into a closed capture). EMF libraries (Powertools among them) emit with `print`.
+    """
+
+    _printed: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+        "lambda_output", default=None
+    )
+
+    @classmethod
+    def install(cls) -> None:
+        if builtins.print is not _printing:
+            builtins.print = _printing
+
+    @classmethod
+    def kept(cls) -> list[str] | None:
+        """Where this context's printed text goes, if it runs an invocation."""
+        return cls._printed.get()
+
+    @classmethod
+    def capturing(cls) -> contextvars.Token:
+        return cls._printed.set([])
+
+    @classmethod
+    def release(cls, token: contextvars.Token) -> list[str]:
+        """The lines printed since `capturing()` in this context; stops keeping them."""
+        lines = "".join(cls._printed.get() or []).splitlines()
+        cls._printed.reset(token)
+        return lines
+
+
+_print = builtins.print
+
+
+def _printing(*values: object, sep: str | None = " ", end: str | None = "\n",
+              file: Any = None, flush: bool = False) -> None:
+    """`print`, also keeping what goes to stdout for the invocation printing it."""
+    kept = _InvocationOutput.kept()
+    if kept is not None and (file is None or file is sys.stdout):
+        kept.append((" " if sep is None else sep).join(map(str, values))
+                    + ("\n" if end is None else end))
+    _print(*values, sep=sep, end=end, file=file, flush=flush)
+
+
+MetricsPublisher = Callable[[FunctionSpec, str, emf.MetricData], None]
+"""Records metric entries (namespace, PutMetricData entries) for a function's account/region."""
+
+
 def _install_environ() -> _InvocationEnviron:
     if not isinstance(os.environ, _InvocationEnviron):
         os.environ = _InvocationEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003
@@ -142,9 +206,13 @@ class HandlerLoadError(Exception):
 class LocalRuntime:
     """Loads handlers once per function (a warm container) and invokes them."""
 
-    def __init__(self, endpoint: str | None = None) -> None:
+    def __init__(self, endpoint: str | None = None,
+                 metrics: MetricsPublisher | None = None) -> None:
         self.endpoint = endpoint
+        self.metrics = metrics
+        """Where the functions' EMF metrics and the AWS/Lambda metrics go (none: dropped)."""
         self._environ = _install_environ()
+        _InvocationOutput.install()
         self._handlers: dict[tuple[str, Path, str], Callable[[Any, Any], Any]] = {}
         self._lock = threading.Lock()
         self.invocations: list[tuple[str, str | None]] = []
@@ -163,10 +231,12 @@ class LocalRuntime:
 
         def run() -> None:
             token = self._environ.applied(variables)
+            printed = _InvocationOutput.capturing()
             try:
                 outcome["result"] = self._call(spec, event, context)
             finally:
                 self._environ.reset(token)
+                self._publish_emf(spec, _InvocationOutput.release(printed))
 
         worker = threading.Thread(target=ctx.run, args=(run,), daemon=True)
         worker.start()
@@ -178,9 +248,35 @@ class LocalRuntime:
             )
         else:
             result = outcome["result"]
+        seconds = time.monotonic() - started
         self.invocations.append((spec.name, result.error_type))
-        self.billed.append((spec.name, spec.memory_mb, time.monotonic() - started))
+        self.billed.append((spec.name, spec.memory_mb, seconds))
+        self._publish_platform_metrics(spec, result, seconds)
         return result
+
+    def _publish_emf(self, spec: FunctionSpec, lines: list[str]) -> None:
+        self._publish(spec, lambda publish: emf.publish_lines(lines, publish))
+
+    def _publish_platform_metrics(self, spec: FunctionSpec, result: Invocation,
+                                  seconds: float) -> None:
+        # What Lambda itself reports per invocation (the dashboard's "Lambda errors").
+        dimensions = [{"Name": "FunctionName", "Value": spec.name}]
+        now = datetime.now(UTC)
+        entries = [{"MetricName": name, "Values": [value], "Unit": unit,
+                    "Dimensions": dimensions, "Timestamp": now}
+                   for name, value, unit in (("Invocations", 1.0, "Count"),
+                                             ("Errors", float(result.failed), "Count"),
+                                             ("Duration", seconds * 1000, "Milliseconds"))]
+        self._publish(spec, lambda publish: publish("AWS/Lambda", entries))
+
+    def _publish(self, spec: FunctionSpec, send: Callable[[emf.Publish], object]) -> None:
+        if self.metrics is None:
+            return
+        metrics = self.metrics
+        try:
+            send(lambda namespace, data: metrics(spec, namespace, data))
+        except Exception:  # noqa: BLE001 - metrics are never worth failing an invocation
+            _log.warning("metrics of %s were not recorded", spec.name, exc_info=True)
 
     def _call(self, spec: FunctionSpec, event: Any, context: LambdaContext) -> Invocation:
         try:

@@ -6,7 +6,12 @@ Three things moto does not do out of the box, done here once at start:
   interpreter's service calls are sent back to this server (`MOTO_PORT`);
 - Lambda Invoke, from either of moto's Lambda backends, reaches `LocalRuntime` instead of
   Docker (or the "simple" backend that echoes the input);
-- asynchronous invocations (`InvocationType=Event`) return at once and run in a thread.
+- asynchronous invocations (`InvocationType=Event`) return at once and run in a thread;
+  S3 notifications invoke their functions that way, once per new object, as S3 does;
+- metrics: the EMF documents functions print, and Lambda's own AWS/Lambda metrics, are
+  recorded in CloudWatch (`record_metrics`), as CloudWatch Logs and Lambda do on AWS;
+- DynamoDB stream records reach the functions mapped to the stream after the write, in
+  order and in batches, as Lambda's stream poller delivers them (`streams.py`).
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ import json
 import os
 import socket
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infra.localcloud.emf import MetricData
+from infra.localcloud.indexes import query_indexes_by_their_keys
 from infra.localcloud.runtime import FunctionSpec, LocalRuntime
+from infra.localcloud.streams import StreamPoller, keep_stream_records
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_PREFIX = "source/"
@@ -203,6 +212,10 @@ def configure_stack_buckets(endpoint: str) -> None:
     FakeBucket.create_from_cloudformation_json = classmethod(create_configured)  # type: ignore[method-assign,assignment]
 
 
+TABLE_WRITES = threading.RLock()
+"""Held by every DynamoDB write (and by the stream poller while it reads a shard)."""
+
+
 def serialise_table_writes() -> None:
     """Run moto's DynamoDB writes one at a time, as DynamoDB's own item-level atomicity would.
 
@@ -212,7 +225,7 @@ def serialise_table_writes() -> None:
     """
     from moto.dynamodb.models import DynamoDBBackend
 
-    lock = threading.RLock()
+    lock = TABLE_WRITES
     for name in ("put_item", "update_item", "delete_item", "transact_write_items",
                  "batch_write_item"):
         write = getattr(DynamoDBBackend, name)
@@ -245,6 +258,36 @@ def create_keys_as_declared() -> None:
     Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
 
 
+def notify_as_s3_does() -> None:
+    """Deliver S3 event notifications to functions as S3 does.
+
+    S3 invokes a function asynchronously (the S3 request never waits for it; moto calls it
+    synchronously, inside the request), and announces a completed multipart upload once, as
+    `ObjectCreated:CompleteMultipartUpload` (moto also sends an `ObjectCreated:Put`).
+    """
+    from moto.awslambda.utils import get_backend
+    from moto.s3 import notifications
+
+    send_event = notifications.send_event
+
+    def send_once(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+        if (event_name == notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT
+                and getattr(key, "multipart", None) is not None):
+            return
+        send_event(account_id, event_name, bucket, key)
+
+    def invoke_asynchronously(account_id: str, event_body: Any, fn_arn: str,
+                              region_name: str) -> None:
+        try:
+            fn = get_backend(account_id, region_name).get_function(fn_arn)
+        except Exception:  # as in S3: a missing function never fails the upload
+            return
+        fn.invoke(json.dumps(event_body), {"x-amz-invocation-type": "Event"}, {})
+
+    notifications.send_event = send_once  # type: ignore[assignment]
+    notifications._invoke_awslambda = invoke_asynchronously  # type: ignore[assignment]
+
+
 def execute_state_machines(port: int) -> None:
     """Run Step Functions definitions, including those CloudFormation creates."""
     from moto.core.config import default_user_config
@@ -257,14 +300,70 @@ def execute_state_machines(port: int) -> None:
     os.environ["MOTO_PORT"] = str(port)
 
 
+def record_metrics(namespace: str, data: MetricData, account_id: str | None = None,
+                   region: str = "us-east-1") -> None:
+    """Store PutMetricData entries in moto's CloudWatch, in process.
+
+    Not through the API: on AWS, EMF lines and Lambda's metrics cost no call, so the local
+    cloud must not add one either (the bench counts calls).
+    """
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    # moto keeps naive UTC timestamps and compares queries against them.
+    entries = [{**entry, "Timestamp": entry["Timestamp"].astimezone(UTC).replace(tzinfo=None)}
+               if entry.get("Timestamp") else entry for entry in data]
+    cloudwatch_backends[account_id or DEFAULT_ACCOUNT_ID][region].put_metric_data(namespace,
+                                                                                   entries)
+
+
+def function_metrics(spec: FunctionSpec, namespace: str, data: MetricData) -> None:
+    """`record_metrics` in the account and region of the function that emitted them."""
+    record_metrics(namespace, data, spec.arn.split(":")[4], spec.region)
+
+
+_EXECUTION_METRICS = {"SUCCEEDED": "ExecutionsSucceeded", "FAILED": "ExecutionsFailed",
+                      "ABORTED": "ExecutionsAborted", "TIMED_OUT": "ExecutionsTimedOut"}
+
+
+def report_execution_outcomes() -> None:
+    """Make each finished execution count in AWS/States, per state machine, as Step Functions
+    does (the dashboard's failures widget and LifecycleFailuresAlarm read ExecutionsFailed)."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+    if getattr(reflect, "reports_metrics", False):
+        return
+
+    def reflect_and_report(self: Any) -> None:
+        reflect(self)
+        execution = self.execution
+        name = _EXECUTION_METRICS.get(str(getattr(execution.exec_status, "value",
+                                                  execution.exec_status)))
+        if name:
+            record_metrics("AWS/States", [{
+                "MetricName": name, "Values": [1.0], "Unit": "Count",
+                "Timestamp": datetime.now(UTC),
+                "Dimensions": [{"Name": "StateMachineArn",
+                                "Value": execution.state_machine_arn}]}],
+                execution.account_id, execution.region_name)
+
+    reflect_and_report.reports_metrics = True  # type: ignore[attr-defined]
+    BaseExecutionWorkerCommunication._reflect_execution_status = reflect_and_report  # type: ignore[method-assign]
+
+
 class LocalCloud:
     """The moto server with the runtime wired in; `start()` returns once it listens."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
         self.host = host
         self.port = port
-        self.runtime = LocalRuntime(endpoint=self.endpoint)
+        self.runtime = LocalRuntime(endpoint=self.endpoint, metrics=function_metrics)
         self._server: Any = None
+        # DynamoDB stream records reach their functions as Lambda's poller delivers them.
+        self.streams = StreamPoller(lambda fn, event: self.runtime.invoke(function_spec(fn),
+                                                                          event),
+                                    TABLE_WRITES, self.endpoint)
 
     @property
     def endpoint(self) -> str:
@@ -280,15 +379,21 @@ class LocalCloud:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         execute_state_machines(self.port)
+        report_execution_outcomes()
         keep_function_layers()
         create_keys_as_declared()
         serialise_table_writes()
+        query_indexes_by_their_keys()
         configure_stack_buckets(self.endpoint)
         route_lambda_to(self.runtime)
+        notify_as_s3_does()
+        keep_stream_records()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
+        self.streams.start()
 
     def stop(self) -> None:
+        self.streams.stop()
         if self._server is not None:
             self._server.stop()
             self._server = None

@@ -21,14 +21,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.transactions import TransactGet, TransactWrite
 
 from yiwang import identity, validation
 from yiwang.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.catalogue import ItemVersion, get_item
 from yiwang.errors import ApplicationNotFound, Conflict, FieldError, Forbidden, ValidationFailed
-from yiwang.records import ApplicationRecord, AttachmentRecord, AuditRecord, new_audit
+from yiwang.idempotency import Receipt
+from yiwang.records import (
+    ApplicationRecord,
+    AttachmentRecord,
+    AuditRecord,
+    application_stub,
+    new_audit,
+)
 
 MiB = 1024 * 1024
 PART_SIZE = 64 * MiB
@@ -37,6 +44,8 @@ INLINE_CHECK_LIMIT = 64 * MiB
 """Objects up to this size are hashed while the client waits; larger ones are checked by the
 attachment check function that S3's ObjectCreated notification starts."""
 UPLOAD_URL_TTL = timedelta(hours=6)
+CREATE_SCOPE = "create-application"
+"""Idempotency scope of `POST /applications` (receipts keyed `<caller>:<Idempotency-Key>`)."""
 _PHONE = re.compile(r"^(\+?86)?1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MAGIC: dict[str, tuple[bytes, ...]] = {
@@ -121,6 +130,37 @@ def validate_draft(item: ItemVersion, payload: Any) -> dict[str, Any]:
 
 def create_draft(caller: Caller, payload: Any, now: datetime | None = None) -> ApplicationRecord:
     """A new application in status DRAFT, with its audit record."""
+    record, audit = _new_draft(caller, payload, now)
+    _write_draft(record, audit)
+    return record
+
+
+def create_draft_answer(caller: Caller, payload: Any, idempotency_key: str | None = None,
+                        now: datetime | None = None) -> dict[str, Any]:
+    """`POST /applications`: a new draft, answered as `present` shows it, without reading back
+    what was just written. With an `Idempotency-Key` the answer is kept in a receipt written in
+    the draft's own transaction, so a repeated request gets the first answer (one GetItem) and
+    never a second draft; the same key with another body is a `Conflict`."""
+    receipt = (Receipt(CREATE_SCOPE, f"{caller.sub}:{idempotency_key}", payload)
+               if idempotency_key else None)
+    if receipt is not None and (first := receipt.stored_answer()) is not None:
+        return first
+    record, audit = _new_draft(caller, payload, now)
+    answer = present(record, caller, attachments=[], audit=[audit])
+    try:
+        _write_draft(record, audit, receipt, answer)
+    except TransactWriteError as error:
+        if receipt is None:
+            raise
+        first = receipt.stored_answer()  # a concurrent request with this key was first
+        if first is None:
+            raise Conflict("a request with this Idempotency-Key is still in progress") from error
+        return first
+    return answer
+
+
+def _new_draft(caller: Caller, payload: Any,
+               now: datetime | None) -> tuple[ApplicationRecord, AuditRecord]:
     caller.require(APPLICANT, WINDOW)
     if not isinstance(payload, dict):
         raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
@@ -140,15 +180,41 @@ def create_draft(caller: Caller, payload: Any, now: datetime | None = None) -> A
     )
     audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, "DRAFT",
                       {"itemCode": item.code, "itemVersion": item.version})
+    return record, audit
+
+
+def _write_draft(record: ApplicationRecord, audit: AuditRecord, receipt: Receipt | None = None,
+                 answer: dict[str, Any] | None = None) -> None:
     with TransactWrite(connection=_connection()) as transaction:
         transaction.save(record, condition=ApplicationRecord.pk.does_not_exist())
         transaction.save(audit)
-    return record
+        if receipt is not None:
+            receipt.write_in(transaction, answer or {})
 
 
 def _connection() -> Connection:
     # The models' own connection, so a transaction goes where the models do.
     return ApplicationRecord._get_connection().connection
+
+
+def _load_attachment_for(caller: Caller, application_id: str,
+                         attachment_id: str) -> tuple[ApplicationRecord, AttachmentRecord]:
+    """The application (if the caller may see it, as `load_for`) and one of its attachments,
+    read together (one TransactGetItems); `ApplicationNotFound` for either missing."""
+    key = ApplicationRecord.key(application_id)
+    with TransactGet(connection=_connection()) as read:
+        found = read.get(ApplicationRecord, key, "META")
+        upload = read.get(AttachmentRecord, key, AttachmentRecord.sort_key(attachment_id))
+    try:
+        record = found.get()
+    except ApplicationRecord.DoesNotExist as missing:
+        raise ApplicationNotFound(f"no application {application_id}") from missing
+    if not can_see(caller, record):
+        raise ApplicationNotFound(f"no application {application_id}")
+    try:
+        return record, upload.get()
+    except AttachmentRecord.DoesNotExist as missing:
+        raise ApplicationNotFound(f"no attachment {attachment_id}") from missing
 
 
 def can_see(caller: Caller, record: ApplicationRecord, item: ItemVersion | None = None) -> bool:
@@ -168,17 +234,6 @@ def load_for(caller: Caller, application_id: str) -> ApplicationRecord:
     if not can_see(caller, record):
         raise ApplicationNotFound(f"no application {application_id}")
     return record
-
-
-def list_for(caller: Caller) -> list[ApplicationRecord]:
-    """"My applications" for an applicant, newest first (one query on ListIndex)."""
-    caller.require(APPLICANT)
-    codes = [c for c in (caller.id_number, caller.credit_code) if c]
-    found: dict[str, ApplicationRecord] = {}
-    for code in codes:
-        query = ApplicationRecord.by_owner.query(f"APPLICANT#{code}", scan_index_forward=False)
-        found.update((record.application_id, record) for record in query)
-    return sorted(found.values(), key=lambda r: r.created_at, reverse=True)
 
 
 def attachments_of(application_id: str) -> list[AttachmentRecord]:
@@ -258,18 +313,20 @@ def request_upload(caller: Caller, application_id: str, payload: Any, s3: Any, b
 
 def complete_upload(caller: Caller, application_id: str, attachment_id: str, payload: Any,
                     s3: Any, bucket: str) -> AttachmentRecord:
-    """Finish the upload and check it: STORED, REJECTED (with the problem) or VERIFYING."""
-    record = load_for(caller, application_id)
-    try:
-        attachment = AttachmentRecord.get(record.pk, AttachmentRecord.sort_key(attachment_id))
-    except AttachmentRecord.DoesNotExist as missing:
-        raise ApplicationNotFound(f"no attachment {attachment_id}") from missing
+    """Finish the upload and check it: STORED, REJECTED (with the problem) or VERIFYING.
+
+    A file of one part (at most `INLINE_CHECK_LIMIT`) costs three calls: one read of the
+    application and the attachment together, the GET that hashes the object (its answer also
+    gives the size, so no HEAD), one transaction with the outcome."""
+    record, attachment = _load_attachment_for(caller, application_id, attachment_id)
     if attachment.status != "UPLOADING":
         return attachment  # completing twice changes nothing
     if attachment.upload_id:
         parts = (payload or {}).get("parts") if isinstance(payload, dict) else None
         if not isinstance(parts, list) or not parts:
             raise ValidationFailed([FieldError("parts", "list every part with its etag")])
+        if attachment.size_bytes > INLINE_CHECK_LIMIT:
+            return complete_for_check(attachment, parts, s3, bucket)
         try:
             s3.complete_multipart_upload(
                 Bucket=bucket, Key=attachment.s3_key, UploadId=attachment.upload_id,
@@ -280,6 +337,11 @@ def complete_upload(caller: Caller, application_id: str, attachment_id: str, pay
         except s3.exceptions.ClientError as error:
             raise ValidationFailed([FieldError("parts", error.response["Error"].get(
                 "Message", "the parts do not complete the upload"))]) from error
+    if attachment.size_bytes <= INLINE_CHECK_LIMIT:
+        try:
+            return check_content(attachment, s3, bucket, record.stored_materials)
+        except s3.exceptions.NoSuchKey as error:
+            raise Conflict("nothing has been uploaded for this attachment yet") from error
     try:
         head = s3.head_object(Bucket=bucket, Key=attachment.s3_key)
     except s3.exceptions.ClientError as error:
@@ -294,9 +356,19 @@ def complete_upload(caller: Caller, application_id: str, attachment_id: str, pay
     return check_content(attachment, s3, bucket)
 
 
-def check_content(attachment: AttachmentRecord, s3: Any, bucket: str) -> AttachmentRecord:
-    """Stream the object once: its SHA-256 and leading bytes must match what was declared."""
-    body = s3.get_object(Bucket=bucket, Key=attachment.s3_key)["Body"]
+def check_content(attachment: AttachmentRecord, s3: Any, bucket: str,
+                  stored_materials: list[str] | None = None) -> AttachmentRecord:
+    """Stream the object once: its size, SHA-256 and leading bytes must match what was
+    declared. Memory stays at one chunk whatever the size of the object.
+
+    `stored_materials` is the application's list when the caller has read it (see
+    `_finish`)."""
+    stored = s3.get_object(Bucket=bucket, Key=attachment.s3_key)
+    body = stored["Body"]
+    if stored["ContentLength"] != attachment.size_bytes:
+        body.close()
+        return _finish(attachment, "REJECTED", f"uploaded {stored['ContentLength']} bytes, "
+                                               f"declared {attachment.size_bytes}")
     digest = hashlib.sha256()
     head = b""
     for chunk in body.iter_chunks(chunk_size=MiB):
@@ -309,7 +381,7 @@ def check_content(attachment: AttachmentRecord, s3: Any, bucket: str) -> Attachm
     magic = _MAGIC.get(extension)
     if magic and not any(head.startswith(m) for m in magic):
         return _finish(attachment, "REJECTED", f"the content is not a {extension} file")
-    return _finish(attachment, "STORED", None)
+    return _finish(attachment, "STORED", None, stored_materials)
 
 
 def check_pending_upload(key: str, s3: Any, bucket: str) -> str | None:
@@ -327,13 +399,41 @@ def check_pending_upload(key: str, s3: Any, bucket: str) -> str | None:
     except AttachmentRecord.DoesNotExist:
         return None
     if attachment.status == "VERIFYING":
-        attachment = check_content(attachment, s3, bucket)
+        try:
+            attachment = check_content(attachment, s3, bucket)
+        except PutError as error:  # S3 delivers at least once: another delivery finished first
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            attachment.refresh()
     return attachment.status
 
 
-def _finish(attachment: AttachmentRecord, status: str, problem: str | None) -> AttachmentRecord:
+def _finish(attachment: AttachmentRecord, status: str, problem: str | None,
+            stored_materials: list[str] | None = None) -> AttachmentRecord:
+    """Save the check's outcome. A STORED material also joins the application's stored
+    materials, in the same transaction (appended on the condition that it is not there yet,
+    so nothing is read first and concurrent uploads add it once); `stored_materials`, when
+    given, saves that part if the material is already there."""
     attachment.status = status
     attachment.problem = problem
+    material = attachment.material_id
+    if status == "STORED" and material not in (stored_materials or []):
+        application_id = attachment.pk.removeprefix("APP#")
+        try:
+            with TransactWrite(connection=_connection()) as transaction:
+                transaction.save(attachment)  # conditional on the version read, as save() is
+                transaction.update(
+                    application_stub(application_id),
+                    actions=[ApplicationRecord.stored_materials.set(
+                        ApplicationRecord.stored_materials.append([material]))],
+                    condition=ApplicationRecord.pk.exists()
+                    & ~ApplicationRecord.stored_materials.contains({"S": material}),
+                    add_version_condition=False)
+            return attachment
+        except TransactWriteError:
+            # The material was stored meanwhile, or the attachment changed: the writes one by
+            # one below sort it out (and raise PutError for the latter, as before).
+            pass
     attachment.save()
     if status == "STORED":
         application = ApplicationRecord.get(attachment.pk, "META")
@@ -345,16 +445,24 @@ def _finish(attachment: AttachmentRecord, status: str, problem: str | None) -> A
 
 def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str,
            now: datetime | None = None) -> ApplicationRecord:
-    """DRAFT → SUBMITTED, audited, and the lifecycle execution started (once)."""
+    """DRAFT → SUBMITTED, audited, and the lifecycle execution started (once).
+
+    Three calls: the read, one transaction (status, audit and the execution's ARN, which its
+    name makes known before it starts), the start. A repeated submit starts it again, which
+    Step Functions answers with the running execution (same name, same input), so an earlier
+    submit that failed between the transaction and the start is completed, never doubled.
+    """
     record = load_for(caller, application_id)
     caller.require(APPLICANT, WINDOW)
     if record.status == "SUBMITTED" and record.execution_arn:
-        return record  # a repeated submit: the execution already runs
+        _start_execution(sfn, state_machine_arn, application_id)
+        return record
     if record.status != "DRAFT":
         raise Conflict(f"an application in status {record.status} cannot be submitted")
     now = now or datetime.now(UTC)
     record.status = "SUBMITTED"
     record.submitted_at = now
+    record.execution_arn = _execution_arn(state_machine_arn, application_id)
     audit = new_audit(application_id, caller.sub, "SUBMITTED", "DRAFT", "SUBMITTED")
     try:
         with TransactWrite(connection=_connection()) as transaction:
@@ -362,8 +470,7 @@ def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str
             transaction.save(audit)
     except TransactWriteError as error:
         raise Conflict("the application changed while it was being submitted") from error
-    started = _start_execution(sfn, state_machine_arn, application_id)
-    record.update(actions=[ApplicationRecord.execution_arn.set(started)])
+    _start_execution(sfn, state_machine_arn, application_id)
     return record
 
 
@@ -373,8 +480,13 @@ def _start_execution(sfn: Any, state_machine_arn: str, application_id: str) -> s
                                    input=json.dumps({"applicationId": application_id}))[
             "executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:
-        execution = state_machine_arn.replace(":stateMachine:", ":execution:")
-        return f"{execution}:{application_id}"
+        return _execution_arn(state_machine_arn, application_id)
+
+
+def _execution_arn(state_machine_arn: str, application_id: str) -> str:
+    """The ARN of the lifecycle execution of an application (named after it)."""
+    execution = state_machine_arn.replace(":stateMachine:", ":execution:")
+    return f"{execution}:{application_id}"
 
 
 def transition(application_id: str, to_status: str, actor: str, event: str, *,
@@ -408,8 +520,37 @@ def transition(application_id: str, to_status: str, actor: str, event: str, *,
     return record
 
 
-def present(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
-    """The Application of API.md, identifiers masked for staff who do not handle the case."""
+def transition_in(transaction: TransactWrite, application_id: str, from_status: str,
+                  to_status: str, actor: str, event: str, *,
+                  detail: dict[str, Any] | None = None,
+                  updates: dict[str, Any] | None = None) -> AuditRecord:
+    """Add the move `from_status` → `to_status`, with its audit record, to a transaction the
+    caller commits with its own writes (a task's decision, a payment), without reading the
+    application: the update is conditional on the status being `from_status`, so if it is not
+    the whole transaction is cancelled and nothing is written. The version goes up as with
+    every other write. `updates` sets other attributes (attribute name → value)."""
+    actions = [ApplicationRecord.status.set(to_status)]
+    actions += [getattr(ApplicationRecord, name).set(value)
+                for name, value in (updates or {}).items()]
+    transaction.update(application_stub(application_id), actions=actions,
+                       condition=ApplicationRecord.status == from_status,
+                       add_version_condition=False)
+    audit = new_audit(application_id, actor, event, from_status, to_status, detail)
+    transaction.save(audit)
+    return audit
+
+
+def present(record: ApplicationRecord, caller: Caller,
+            attachments: list[AttachmentRecord] | None = None,
+            audit: list[AuditRecord] | None = None) -> dict[str, Any]:
+    """The Application of API.md, identifiers masked for staff who do not handle the case.
+
+    `attachments` and `audit` are the application's, when the caller has them already (a
+    case file, a draft just written); otherwise they are read here (one Query each)."""
+    if attachments is None:
+        attachments = attachments_of(record.application_id)
+    if audit is None:
+        audit = audit_of(record.application_id)
     applicant = dict(record.applicant or {})
     owner = caller.role == APPLICANT
     handler = caller.role in {WINDOW, REVIEWER}
@@ -432,10 +573,49 @@ def present(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
             {"attachmentId": a.attachment_id, "materialId": a.material_id,
              "fileName": a.file_name, "sizeBytes": int(a.size_bytes), "status": a.status,
              **({"problem": a.problem} if a.problem else {})}
-            for a in attachments_of(record.application_id)],
+            for a in attachments],
         "timeline": [
             {"at": a.at.isoformat(), "event": a.event, "actor": a.actor,
              "detail": {"from": a.from_status, "to": a.to_status, **(a.detail.as_dict()
                                                                      if a.detail else {})}}
-            for a in audit_of(record.application_id)],
+            for a in audit],
     }
+
+
+def complete_for_check(attachment: AttachmentRecord, parts: list[Any], s3: Any,
+                       bucket: str) -> AttachmentRecord:
+    """Complete a large multipart upload, left to the attachment check: VERIFYING first.
+
+    The attachment is marked VERIFYING before S3 has the object, so the ObjectCreated
+    notification, which may arrive before this call returns, always finds it awaiting its
+    check. If S3 refuses the parts, the attachment goes back to UPLOADING (the client may
+    complete again). Returns the attachment as it is now: VERIFYING, or already checked.
+    """
+    attachment.status = "VERIFYING"
+    try:
+        attachment.save(condition=AttachmentRecord.status == "UPLOADING")
+    except PutError as error:  # a concurrent complete got there first
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        attachment.refresh()
+        return attachment
+    try:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key=attachment.s3_key, UploadId=attachment.upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": int(p["partNumber"]),
+                                        "ETag": str(p["etag"])} for p in parts]})
+    except (KeyError, TypeError, ValueError) as error:
+        _reopen(attachment)
+        raise ValidationFailed([FieldError("parts", f"malformed part: {error}")]) from error
+    except s3.exceptions.ClientError as error:
+        _reopen(attachment)
+        raise ValidationFailed([FieldError("parts", error.response["Error"].get(
+            "Message", "the parts do not complete the upload"))]) from error
+    attachment.refresh()
+    return attachment
+
+
+def _reopen(attachment: AttachmentRecord) -> None:
+    """VERIFYING → UPLOADING after S3 refused to complete the upload (no object, no check)."""
+    attachment.status = "UPLOADING"
+    attachment.save(condition=AttachmentRecord.status == "VERIFYING")

@@ -60,9 +60,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import boto3
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
@@ -341,7 +338,11 @@ def next_serial(issuing_body_code: str, year: int) -> str:
 def pointer_of(application_id: str) -> dict[str, str] | None:
     """`{"number", "issuedAt"}` of an application's certificate (the application view's
     `certificate`), or None before one is issued."""
-    pointer = _pointer(application_id)
+    return pointer_view(_pointer(application_id))
+
+
+def pointer_view(pointer: CertificatePointer | None) -> dict[str, str] | None:
+    """`{"number", "issuedAt"}` of a pointer already read (a case file), or None."""
     if pointer is None:
         return None
     return {"number": pointer.number, "issuedAt": pointer.issued_at.isoformat()}
@@ -401,6 +402,12 @@ class SigningKey:
 
     def verifies(self, signature: bytes, digest: bytes) -> bool:
         """Whether `signature` is this key's over `digest` (the signed RAW message)."""
+        # cryptography is imported where keys are used (here and in `signing_key`): the API's
+        # function imports this module for the application view's certificate pointer.
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding
+
         try:
             if self.algorithm == "ECDSA_SHA_256":
                 self.public_key.verify(signature, digest, ec.ECDSA(hashes.SHA256()))
@@ -423,6 +430,9 @@ def signing_key(key_id: str | None = None, kms: Any = None) -> SigningKey:
     KMS once per process (a key's public key never changes)."""
     key_id = key_id or settings().require("signing_key_id")
     if key_id not in _KEYS:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
         answer = (kms or _client("kms")).get_public_key(KeyId=key_id)
         offered = answer.get("SigningAlgorithms") or []
         algorithm = next((a for a in _ALGORITHMS if a in offered), None)

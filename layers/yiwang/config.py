@@ -47,6 +47,11 @@ class Settings:
     # Certificates (电子证照): the asymmetric KMS key (SIGN_VERIFY) that signs them; verifying
     # trusts only this key's public key, never one that a submitted certificate carries.
     signing_key_id: str | None = None
+    # Complaints (投诉建议): the complaint lifecycle the API starts for each registration.
+    complaint_state_machine_arn: str | None = None
+    # Ratings (好差评): working days a department has to rectify a bad review (差评整改), the
+    # seed's 5 unless the stack says otherwise (other localities use 15).
+    rectification_working_days: int = 5
 
     def require(self, field: str) -> str:
         """Return an optional setting that the caller cannot work without."""
@@ -62,6 +67,7 @@ _ENV_NAMES = {
     "bucket_name": "BUCKET_NAME",
     "notices_topic_arn": "NOTICES_TOPIC_ARN",
     "lifecycle_state_machine_arn": "LIFECYCLE_STATE_MACHINE_ARN",
+    "complaint_state_machine_arn": "COMPLAINT_STATE_MACHINE_ARN",
     "jwks_url": "JWKS_URL",
     "jwt_issuer": "JWT_ISSUER",
     "jwt_audience": "JWT_AUDIENCE",
@@ -73,6 +79,7 @@ _ENV_NAMES = {
     "courier_webhook_secret": "COURIER_WEBHOOK_SECRET",
     "courier_webhook_secret_arn": "COURIER_WEBHOOK_SECRET_ARN",
     "signing_key_id": "SIGNING_KEY_ID",
+    "rectification_working_days": "RECTIFICATION_WORKING_DAYS",
 }
 _REQUIRED = ("stage", "table_name")
 
@@ -82,7 +89,28 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     missing = [_ENV_NAMES[f] for f in _REQUIRED if not environ.get(_ENV_NAMES[f])]
     if missing:
         raise ConfigurationError("missing environment variables: " + ", ".join(missing))
-    return Settings(**{field: environ.get(name) or None for field, name in _ENV_NAMES.items()})
+    values: dict[str, object] = {field: environ.get(name) or None
+                                 for field, name in _ENV_NAMES.items()}
+    for field, default in _WORKING_DAYS.items():
+        values[field] = _working_days(_ENV_NAMES[field], values[field], default)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+_WORKING_DAYS = {"rectification_working_days": 5}
+"""Settings that are a number of working days, with their defaults."""
+
+
+def _working_days(name: str, text: object, default: int) -> int:
+    if text is None:
+        return default
+    try:
+        value = int(str(text))
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number of working days, "
+                                 f"not {text!r}") from None
+    if value < 1:
+        raise ConfigurationError(f"{name} must be at least 1 working day, not {value}")
+    return value
 
 
 def settings() -> Settings:

@@ -14,8 +14,6 @@ from datetime import date, datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from stdnum.cn import ric, uscc
-
 __all__ = [
     "INVALID_CREDIT_CODE",
     "INVALID_ID_NUMBER",
@@ -100,7 +98,10 @@ def validate_resident_id(number: str, *, today: date | None = None) -> str:
             "(characters 7-14, YYYYMMDD).",
         )
     # Only stdnum's check-digit function: ric.validate() also requires the region code to be
-    # in its own bundled list, which would refuse people from newly created districts.
+    # in its own bundled list, which would refuse people from newly created districts. Imported
+    # here: every function imports this module (log redaction) and few validate numbers.
+    from stdnum.cn import ric
+
     if ric.calc_check_digit(value) != value[17]:
         raise InvalidIdentifier(
             INVALID_ID_NUMBER,
@@ -142,6 +143,8 @@ def validate_credit_code(code: str) -> str:
         )
     # Only stdnum's check-digit function: uscc.validate() also demands digits in the first 8
     # places, which refuses registration-authority codes such as N (农业) or Y (其他).
+    from stdnum.cn import uscc
+
     if uscc.calc_check_digit(value) != value[17]:
         raise InvalidIdentifier(
             INVALID_CREDIT_CODE,

@@ -5,17 +5,19 @@ After every department approved an item with a fee, the lifecycle's payment step
 (`lambda:invoke.waitForTaskToken`) while `open_order` creates the order with the provider and
 moves the application IN_REVIEW → AWAITING_PAYMENT. The provider's callback (`POST
 /webhooks/payment`) is verified (`yiwang.signatures`) before anything is parsed; `settle` then
-acts once per provider transaction id (Powertools idempotency): a successful payment of the
-right amount marks the order PAID (only from PENDING), the application PAID, and sends the
-execution its task token back. A wrong amount, a payment of an order that is no longer payable
-or one made after the order expired is recorded as a flag on the order (and audited), never
-treated as paid. A failed payment is audited; the order stays payable.
+acts once per provider transaction id (a `yiwang.idempotency.Receipt` written with the effect):
+a successful payment of the right amount marks the order PAID (only from PENDING) and the
+application PAID, audited, in one transaction, and sends the execution its task token back.
+A wrong amount, a payment of an order that is no longer payable or one made after the order
+expired is recorded as a flag on the order (and audited), never treated as paid. A failed
+payment is audited; the order stays payable.
 
 Records, in the single table:
 - order: pk=`APP#<application id>`, sk=`PAY#<order id>` (an application's orders, one read
   with its other records);
-- lookup: pk=`ORDER#<order id>`, sk=`META` → the application id, so a callback that names only
-  the order finds it in two key reads;
+- lookup: pk=`ORDER#<order id>`, sk=`META` → the application id. The order id itself begins
+  with the application id (`new_order_id`), so a callback reads the order, the application
+  and its receipt in one TransactGetItems; the lookup serves ids of any other shape;
 - audit: the application's trail (`records.AuditRecord`).
 """
 
@@ -33,16 +35,17 @@ from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
+from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang import applications, validation
+from yiwang import applications, clocks, validation
 from yiwang.access import ADMIN, Caller
 from yiwang.catalogue import get_item
 from yiwang.config import ConfigurationError, Settings
 from yiwang.errors import Conflict, FieldError, NotFound, Unprocessable, ValidationFailed
-from yiwang.idempotency import once
+from yiwang.idempotency import Receipt
+from yiwang.notices import Notice
 from yiwang.observability import MetricUnit, logger, metrics
-from yiwang.records import ApplicationRecord, TableMeta, new_audit
+from yiwang.records import ApplicationRecord, AuditRecord, TableMeta, new_audit
 from yiwang.signatures import BadSignature, StaleWebhook, provider_secret, verify
 
 __all__ = [
@@ -53,6 +56,9 @@ __all__ = [
 
 PENDING, PAID, EXPIRED, CANCELLED, WAIVED = "PENDING", "PAID", "EXPIRED", "CANCELLED", "WAIVED"
 ORDER_TTL = timedelta(days=7)
+PAYMENT_CLOCK = "PAYMENT"
+EXPIRE_PAYMENT = "EXPIRE_PAYMENT"
+"""The payment clock's automatic rule (`expire`): the order's window closed unpaid."""
 """DOMAIN.md: the order expires after 7 days (the lifecycle's payment Task times out then)."""
 WEBHOOK_SCOPE = "payment-webhook"
 PROVIDER_ACTOR = "payment-provider"
@@ -188,7 +194,12 @@ def orders_of(application_id: str) -> list[PaymentOrderRecord]:
 
 def pending_payment(application_id: str) -> dict[str, Any] | None:
     """`pending.payment` of the Application (API.md): the order the applicant must pay now."""
-    for order in orders_of(application_id):
+    return payable(orders_of(application_id))
+
+
+def payable(orders: list[PaymentOrderRecord]) -> dict[str, Any] | None:
+    """`pending_payment` from the application's orders already read (a case file)."""
+    for order in orders:
         if order.status == PENDING:
             return {"orderId": order.order_id, "amountFen": int(order.amount_fen),
                     "payUrl": order.pay_url, "expiresAt": order.expires_at.isoformat()}
@@ -249,6 +260,10 @@ def open_order(application_id: str, task_token: str, provider: PaymentProvider,
             raise Conflict(f"order {order_id} could not be written") from error
     if order.status == PENDING:
         _await_payment(order)
+        clocks.start(order.pk, PAYMENT_CLOCK, kind=PAYMENT_CLOCK, subject=application_id,
+                     department="APPLICANT", step="缴费", now=order.created_at,
+                     deadline=order.expires_at, cards=False, action=EXPIRE_PAYMENT,
+                     context={"orderId": order.order_id})
     return order
 
 
@@ -304,13 +319,43 @@ def _validated(event: Any) -> dict[str, Any]:
     return event
 
 
-def _order(order_id: str) -> PaymentOrderRecord:
+def _application_of(order_id: str) -> str | None:
+    """The application an order id names: `new_order_id` makes `<application id>P<8 hex>`."""
+    head, separator, digest = order_id.rpartition("P")
+    return head if separator and head and len(digest) == 8 else None
+
+
+def _read(order_id: str, receipt: Receipt | None
+          ) -> tuple[PaymentOrderRecord, ApplicationRecord, dict[str, Any] | None]:
+    """The order, its application and (with `receipt`) the first answer to this callback, in
+    one TransactGetItems: the order id names the application, so no lookup is read first (the
+    `ORDER#` lookup is the fallback for an id of another shape). `NotFound` for an unknown
+    order; `Conflict` for a transaction id first sent with another body."""
+    application_id = _application_of(order_id)
+    found = _read_with(application_id, order_id, receipt) if application_id else None
+    if found is None:
+        try:
+            lookup = PaymentOrderLookup.get(PaymentOrderLookup.key(order_id), "META")
+        except PaymentOrderLookup.DoesNotExist as missing:
+            raise NotFound(f"no payment order {order_id}") from missing
+        found = _read_with(lookup.application_id, order_id, receipt)
+        if found is None:
+            raise NotFound(f"no payment order {order_id}")
+    return found
+
+
+def _read_with(application_id: str, order_id: str, receipt: Receipt | None
+               ) -> tuple[PaymentOrderRecord, ApplicationRecord, dict[str, Any] | None] | None:
+    key = ApplicationRecord.key(application_id)
+    with TransactGet(connection=_connection()) as read:
+        order = read.get(PaymentOrderRecord, key, PaymentOrderRecord.sort_key(order_id))
+        record = read.get(ApplicationRecord, key, "META")
+        stored = receipt.get_in(read) if receipt is not None else None
     try:
-        lookup = PaymentOrderLookup.get(PaymentOrderLookup.key(order_id), "META")
-        return PaymentOrderRecord.get(ApplicationRecord.key(lookup.application_id),
-                                      PaymentOrderRecord.sort_key(order_id))
-    except (PaymentOrderLookup.DoesNotExist, PaymentOrderRecord.DoesNotExist) as missing:
-        raise NotFound(f"no payment order {order_id}") from missing
+        return (order.get(), record.get(),
+                receipt.answer_from(stored) if receipt is not None else None)
+    except (PaymentOrderRecord.DoesNotExist, ApplicationRecord.DoesNotExist):
+        return None
 
 
 def settle(event: Any, sfn: Any, now: datetime | None = None) -> SettleOutcome:
@@ -318,97 +363,191 @@ def settle(event: Any, sfn: Any, now: datetime | None = None) -> SettleOutcome:
     once per transaction id (the same delivery again returns the first outcome).
 
     `ValidationFailed` lists every error of a malformed callback; an unknown order is
-    `NotFound`; neither changes anything.
+    `NotFound`; neither changes anything. A payment costs three calls: one read (order,
+    application, receipt), one transaction (order, application, audit, receipt), the task
+    success (and whatever the payment clock's stop costs).
     """
     body = _validated(event)
-    _order(body["orderId"])  # unknown orders are refused before anything is written
     now = now or datetime.now(UTC)
-    result = once(WEBHOOK_SCOPE, body["transactionId"], body,
-                  lambda: _settle(body, sfn, now).to_dict())
-    return SettleOutcome.from_dict(result)
+    return _settle(body, sfn, now, Receipt(WEBHOOK_SCOPE, body["transactionId"], body))
 
 
-def _settle(body: dict[str, Any], sfn: Any, now: datetime) -> SettleOutcome:
-    order = _order(body["orderId"])
+@dataclass
+class _Settlement:
+    """What one callback writes (in one transaction) and answers."""
+
+    order: PaymentOrderRecord
+    order_actions: list[Any] = field(default_factory=list)
+    order_condition: Any = None
+    audits: list[AuditRecord] = field(default_factory=list)
+    transition: dict[str, Any] | None = None
+    """`applications.transition_in` arguments, when the application moves."""
+    flags: list[str] = field(default_factory=list)
+    counted: list[tuple[str, int]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    resume: dict[str, Any] | None = None
+    """The task success's output, when the execution is to resume."""
+    effect: str = PAID
+
+    def flag(self, flag: str, metric: str, about: dict[str, Any]) -> None:
+        """Record an anomaly on the order (once), audit it and count it; nothing is paid."""
+        if flag in self.flags:
+            return
+        self.order_actions.append(PaymentOrderRecord.flags.set(
+            PaymentOrderRecord.flags.append([flag])))
+        self.audits.append(new_audit(self.order.application_id, PROVIDER_ACTOR,
+                                     "PAYMENT_FLAGGED", None, None, {**about, "flag": flag}))
+        self.flags.append(flag)
+        self.counted.append((metric, 1))
+        self.warnings.append({**about, "flag": flag})
+        self.effect = "FLAGGED"
+
+    def outcome(self) -> SettleOutcome:
+        return SettleOutcome(self.order.order_id, self.order.status, self.effect,
+                             list(self.flags))
+
+
+def _settle(body: dict[str, Any], sfn: Any, now: datetime, receipt: Receipt | None = None,
+            attempts: int = 3) -> SettleOutcome:
+    order, record, first = _read(body["orderId"], receipt)
+    if first is not None:
+        return SettleOutcome.from_dict(first)
+    plan = _plan(body, order, record)
+    outcome = plan.outcome()
+    try:
+        _commit(plan, receipt, outcome)
+    except TransactWriteError as error:
+        if error.cause_response_code != "TransactionCanceledException":
+            raise
+        if attempts <= 1:
+            raise Conflict(f"order {order.order_id} keeps changing; send the callback again"
+                           ) from error
+        # The order or the application changed since the read (or the same callback got there
+        # first, and its receipt now answers): decide again on what is there now.
+        return _settle(body, sfn, now, receipt, attempts - 1)
+    for name, value in plan.counted:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for about in plan.warnings:
+        logger.warning("payment flagged", extra=about)
+    if plan.resume is None:
+        return outcome
+    return _resume(plan, sfn, receipt, outcome)
+
+
+def _plan(body: dict[str, Any], order: PaymentOrderRecord,
+          record: ApplicationRecord) -> _Settlement:
+    """Decide, on the order and application as read, what the callback does."""
+    plan = _Settlement(order, flags=list(order.flags or []),
+                       order_condition=PaymentOrderRecord.status == order.status)
     txn, paid_fen = body["transactionId"], int(body["amountFen"])
     about = {"orderId": order.order_id, "transactionId": txn, "amountFen": paid_fen}
     if body["status"] == "FAILED":
-        new_audit(order.application_id, PROVIDER_ACTOR, "PAYMENT_FAILED", None, None,
-                  about).save()
-        metrics.add_metric(name="PaymentFailed", unit=MetricUnit.Count, value=1)
-        return SettleOutcome(order.order_id, order.status, "FAILED", list(order.flags or []))
+        plan.audits.append(new_audit(order.application_id, PROVIDER_ACTOR, "PAYMENT_FAILED",
+                                     None, None, about))
+        plan.counted.append(("PaymentFailed", 1))
+        plan.effect = "FAILED"
+        return plan
     if order.status == PAID and order.transaction_id == txn:
-        return _resume(order, sfn, again=True)  # an earlier delivery stopped half-way
+        plan.effect = "ALREADY_PAID"  # an earlier delivery stopped half-way
+        _to_paid(plan, record)
+        return plan
     if order.status != PENDING:
-        return _flag(order, f"NOT_PAYABLE order {order.status} paid {paid_fen} (txn {txn})",
-                     "PaymentNotPayable", about)
+        plan.flag(f"NOT_PAYABLE order {order.status} paid {paid_fen} (txn {txn})",
+                  "PaymentNotPayable", about)
+        return plan
     if paid_fen != int(order.amount_fen):
-        return _flag(order, f"AMOUNT_MISMATCH paid {paid_fen} owed {int(order.amount_fen)} "
-                            f"(txn {txn})", "PaymentAmountMismatch", about)
+        plan.flag(f"AMOUNT_MISMATCH paid {paid_fen} owed {int(order.amount_fen)} (txn {txn})",
+                  "PaymentAmountMismatch", about)
+        return plan
     paid_at = datetime.fromisoformat(body["paidAt"]).astimezone(UTC)
     if paid_at > order.expires_at:
-        return _flag(order, f"PAID_AFTER_EXPIRY paid {paid_at.isoformat()} expired "
-                            f"{order.expires_at.isoformat()} (txn {txn})",
-                     "PaymentAfterExpiry", about)
-    try:
-        order.update(actions=[PaymentOrderRecord.status.set(PAID),
-                              PaymentOrderRecord.transaction_id.set(txn),
-                              PaymentOrderRecord.paid_at.set(paid_at)],
-                     condition=PaymentOrderRecord.status == PENDING)
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        order.refresh(consistent_read=True)
-        if order.status == PAID and order.transaction_id == txn:
-            return _resume(order, sfn, again=True)
-        return _flag(order, f"NOT_PAYABLE order {order.status} paid {paid_fen} (txn {txn})",
-                     "PaymentNotPayable", about)
-    metrics.add_metric(name="Paid", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="PaidFen", unit=MetricUnit.Count, value=paid_fen)
-    return _resume(order, sfn, again=False)
+        plan.flag(f"PAID_AFTER_EXPIRY paid {paid_at.isoformat()} expired "
+                  f"{order.expires_at.isoformat()} (txn {txn})", "PaymentAfterExpiry", about)
+        return plan
+    plan.order_actions += [PaymentOrderRecord.status.set(PAID),
+                           PaymentOrderRecord.transaction_id.set(txn),
+                           PaymentOrderRecord.paid_at.set(paid_at)]
+    order.status, order.transaction_id, order.paid_at = PAID, txn, paid_at
+    plan.counted += [("Paid", 1), ("PaidFen", paid_fen)]
+    _to_paid(plan, record)
+    return plan
 
 
-def _resume(order: PaymentOrderRecord, sfn: Any, *, again: bool) -> SettleOutcome:
-    """Application AWAITING_PAYMENT → PAID (audited once) and the execution resumed."""
-    paid_at = order.paid_at.isoformat() if order.paid_at else None
-    about = {"orderId": order.order_id, "transactionId": order.transaction_id,
-             "amountFen": int(order.amount_fen), "paidAt": paid_at}
-    try:
-        applications.transition(order.application_id, PAID, PROVIDER_ACTOR, "PAID",
-                                allowed_from={"AWAITING_PAYMENT"}, detail=about)
-    except Conflict:
-        status = ApplicationRecord.load(order.application_id).status
-        return _flag(order, f"APPLICATION_NOT_AWAITING_PAYMENT status {status} "
-                            f"(txn {order.transaction_id})", "PaymentOrphaned", about)
+def _to_paid(plan: _Settlement, record: ApplicationRecord) -> None:
+    """The application AWAITING_PAYMENT → PAID (audited once) and the execution to resume; an
+    application no longer waiting for the payment is flagged instead."""
+    order = plan.order
+    about = _resume_output(order)
+    if record.status == "AWAITING_PAYMENT":
+        plan.transition = {"from_status": "AWAITING_PAYMENT", "to_status": PAID,
+                           "actor": PROVIDER_ACTOR, "event": "PAID", "detail": about}
+    elif record.status != PAID:  # PAID already: a repeated step, nothing to move
+        plan.flag(f"APPLICATION_NOT_AWAITING_PAYMENT status {record.status} "
+                  f"(txn {order.transaction_id})", "PaymentOrphaned", about)
+        return
+    plan.resume = about
+
+
+def _resume_output(order: PaymentOrderRecord) -> dict[str, Any]:
+    return {"orderId": order.order_id, "transactionId": order.transaction_id,
+            "amountFen": int(order.amount_fen),
+            "paidAt": order.paid_at.isoformat() if order.paid_at else None}
+
+
+def _commit(plan: _Settlement, receipt: Receipt | None, outcome: SettleOutcome) -> None:
+    """One transaction: the order, the application's move, the audit records, the receipt
+    (each only if there is something to write)."""
+    if not (plan.order_actions or plan.audits or plan.transition or receipt):
+        return
+    with TransactWrite(connection=_connection()) as transaction:
+        if plan.order_actions:
+            transaction.update(plan.order, actions=plan.order_actions,
+                               condition=plan.order_condition)
+        for audit in plan.audits:
+            transaction.save(audit)
+        if plan.transition:
+            applications.transition_in(transaction, plan.order.application_id,
+                                       **plan.transition)
+        if receipt is not None:
+            receipt.write_in(transaction, outcome.to_dict())
+
+
+def _resume(plan: _Settlement, sfn: Any, receipt: Receipt | None,
+            outcome: SettleOutcome) -> SettleOutcome:
+    """Send the waiting execution its task token back, after the transaction."""
+    order, about, again = plan.order, plan.resume, plan.effect == "ALREADY_PAID"
+    clocks.stop(order.pk, PAYMENT_CLOCK, datetime.now(UTC), reason=PAID)
     try:
         sfn.send_task_success(taskToken=order.task_token, output=json.dumps(about))
     except Exception as error:  # noqa: BLE001 - only the "no longer waiting" codes are handled
         code = getattr(error, "response", {}).get("Error", {}).get("Code")
         if code not in _GONE:
+            if receipt is not None:
+                receipt.forget()  # so the provider's retry resumes it (the order says PAID)
             raise
         if not again:
-            return _flag(order, f"WORKFLOW_NOT_WAITING {code} (txn {order.transaction_id})",
-                         "PaymentWorkflowGone", about)
+            return _flag_gone(plan, code, receipt)
         logger.info("payment already resumed its execution", extra=about)
-    return SettleOutcome(order.order_id, PAID, "ALREADY_PAID" if again else PAID,
-                         list(order.flags or []))
+    return outcome
 
 
-def _flag(order: PaymentOrderRecord, flag: str, metric: str,
-          about: dict[str, Any]) -> SettleOutcome:
-    """Record an anomaly on the order (once), audit it and count it; nothing is paid."""
-    flags = list(order.flags or [])
-    if flag not in flags:
-        audit = new_audit(order.application_id, PROVIDER_ACTOR, "PAYMENT_FLAGGED", None, None,
-                          {**about, "flag": flag})
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.update(order, actions=[PaymentOrderRecord.flags.set(
-                PaymentOrderRecord.flags.append([flag]))])
-            transaction.save(audit)
-        flags.append(flag)
-        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
-        logger.warning("payment flagged", extra={**about, "flag": flag})
-    return SettleOutcome(order.order_id, order.status, "FLAGGED", flags)
+def _flag_gone(plan: _Settlement, code: str, receipt: Receipt | None) -> SettleOutcome:
+    """Paid, but the execution no longer waits for it: flag the order (its own transaction,
+    after the fact) and keep that as the callback's answer."""
+    order = plan.order
+    after = _Settlement(order, flags=list(plan.flags))
+    after.flag(f"WORKFLOW_NOT_WAITING {code} (txn {order.transaction_id})",
+               "PaymentWorkflowGone", plan.resume or {})
+    outcome = after.outcome()
+    if after.audits:
+        _commit(after, None, outcome)
+        for name, value in after.counted:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        for about in after.warnings:
+            logger.warning("payment flagged", extra=about)
+    if receipt is not None:
+        receipt.amend(outcome.to_dict())
+    return outcome
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,6 +584,41 @@ def waive(caller: Caller, application_id: str, reason: str, sfn: Any,
                             detail={"orderId": order.order_id, "owedFen": int(order.amount_fen),
                                     "reason": reason.strip()})
     metrics.add_metric(name="FeeWaived", unit=MetricUnit.Count, value=1)
+    clocks.stop(order.pk, PAYMENT_CLOCK, now, reason=WAIVED)
     sfn.send_task_success(taskToken=order.task_token, output=json.dumps(about))
     return order
 
+
+
+# ---------------------------------------------------------------------------------------------
+# The payment window closes (the timeout check's rule)
+
+
+def expire(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> list[Notice]:
+    """The order's window closed unpaid: the order EXPIRED, the application CANCELLED (both
+    audited), the waiting execution ended with `PaymentExpired`, the applicant told. A
+    payment that arrives later is flagged (`NOT_PAYABLE`), never taken as paid."""
+    order = PaymentOrderRecord.get(clock.pk, PaymentOrderRecord.sort_key(
+        clock.context["orderId"]), consistent_read=True)
+    try:
+        order.update(actions=[PaymentOrderRecord.status.set(EXPIRED)],
+                     condition=PaymentOrderRecord.status == PENDING)
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return []  # paid or waived at the last moment
+        raise
+    about = {"orderId": order.order_id, "expiresAt": order.expires_at.isoformat()}
+    record = applications.transition(order.application_id, "CANCELLED", "system",
+                                     "PAYMENT_EXPIRED", allowed_from={"AWAITING_PAYMENT"},
+                                     detail=about)
+    try:
+        sfn.send_task_failure(taskToken=order.task_token, error="PaymentExpired",
+                              cause=json.dumps(about))
+    except Exception as error:  # noqa: BLE001 - only "no longer waiting" is expected
+        if getattr(error, "response", {}).get("Error", {}).get("Code") not in _GONE:
+            raise
+    metrics.add_metric(name="PaymentsExpired", unit=MetricUnit.Count, value=1)
+    return [Notice(record.owner_sub, "PAYMENT_EXPIRED", "缴费期限已过，办件已取消",
+                   f"办件 {order.application_id} 的缴费订单 {order.order_id} 已于 "
+                   f"{order.expires_at.isoformat()} 过期，办件已取消；如需办理请重新申请。",
+                   order.application_id)]

@@ -5,7 +5,15 @@ Access patterns, and the key that serves each:
 - an application's audit trail, oldest first (timeline): pk=`APP#<id>`, sk begins `AUDIT#`;
 - an applicant's applications, newest first ("my applications"): ListIndex
   gsi1pk=`APPLICANT#<identity number or credit code>`, gsi1sk=createdAt;
+- the applications in one status, newest first (supervisors' lists): StatusIndex, keyed
+  on the application's own `status` and `statusIndexSk` (its createdAt, written with every
+  save). Only applications carry `statusIndexSk`, so the index holds nothing else, and a
+  status changed by any write, a conditional update included, moves the application along
+  with it. (So `status` is a string in every record of the table: it is an index key.)
 - an application's attachments: pk=`APP#<id>`, sk begins `ATT#`;
+- everything recorded under an application (its detail view: attachments, audit trail,
+  tasks, orders, shipment or pickup, certificate, clocks): one Query on pk=`APP#<id>`
+  (`partition_items`; `yiwang.casefile` sorts the items into their models);
 - service items (`ITEM#<code>`: head, versions, audit trail): see `yiwang.catalogue`.
 """
 
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from pynamodb.attributes import (
     JSONAttribute,
@@ -50,6 +59,15 @@ class ListIndex(GlobalSecondaryIndex["ApplicationRecord"]):
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
+class StatusIndex(GlobalSecondaryIndex["ApplicationRecord"]):
+    class Meta:
+        index_name = "StatusIndex"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    status_index_sk = UnicodeAttribute(range_key=True, attr_name="statusIndexSk")
+
+
 class ApplicationRecord(Model):
     """办件: one application's current state (the audit trail holds how it got there)."""
 
@@ -74,12 +92,19 @@ class ApplicationRecord(Model):
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
+    status_index_sk = UnicodeAttribute(attr_name="statusIndexSk", null=True)
     version = VersionAttribute()
     by_owner = ListIndex()
+    by_status = StatusIndex()
 
     @staticmethod
     def key(application_id: str) -> str:
         return f"APP#{application_id}"
+
+    def serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
+        """The item as written: with its StatusIndex sort key, so it is listed by status."""
+        self.status_index_sk = self.created_at.isoformat()
+        return super().serialize(null_check)
 
     @classmethod
     def load(cls, application_id: str) -> ApplicationRecord:
@@ -134,19 +159,46 @@ class AuditRecord(Model):
 
 
 def new_audit(application_id: str, actor: str, event: str, from_status: str | None,
-              to_status: str | None, detail: dict | None = None) -> AuditRecord:
+              to_status: str | None, detail: dict | None = None,
+              at: datetime | None = None) -> AuditRecord:
     """An audit record for an application, keyed so the trail sorts by time."""
     return new_audit_for(ApplicationRecord.key(application_id), actor, event, from_status,
-                         to_status, detail)
+                         to_status, detail, at)
 
 
 def new_audit_for(pk: str, actor: str, event: str, from_status: str | None,
-                  to_status: str | None, detail: dict | None = None) -> AuditRecord:
+                  to_status: str | None, detail: dict | None = None,
+                  at: datetime | None = None) -> AuditRecord:
     """An audit record in any record's partition (`APP#<id>`, `ITEM#<code>`...), keyed
-    `AUDIT#<time>#<random>` so the trail sorts by time."""
-    at = datetime.now(UTC)
+    `AUDIT#<time>#<random>` so the trail sorts by time. `at` (default now) orders records
+    written in one transaction, where the clock may not tick between them."""
+    at = at or datetime.now(UTC)
     return AuditRecord(
         pk, f"AUDIT#{at.isoformat()}#{uuid.uuid4().hex[:8]}",
         at=at, actor=actor, event=event, from_status=from_status, to_status=to_status,
         detail=detail,
     )
+
+
+def partition_items(pk: str, consistent: bool = True) -> list[dict[str, Any]]:
+    """Every item under one partition key, in sort-key order, as DynamoDB returns them: one
+    Query (another only for each further 1 MB of the partition)."""
+    connection = ApplicationRecord._get_connection()
+    items: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None
+    while True:
+        page = connection.query(pk, consistent_read=consistent, exclusive_start_key=start)
+        items.extend(page.get("Items", []))
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items
+
+
+def application_stub(application_id: str) -> ApplicationRecord:
+    """An application's key and nothing else, to update it inside a transaction without
+    reading it first: the update's own condition (its status, typically) guards the change,
+    and the stored version still goes up by one (pass `add_version_condition=False`), so a
+    writer holding an older copy is refused as with any other write."""
+    stub = ApplicationRecord(ApplicationRecord.key(application_id), "META")
+    stub.version = 0  # any number: pynamodb then adds 1 to the stored version, not sets it
+    return stub

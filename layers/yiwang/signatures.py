@@ -59,8 +59,27 @@ def verify(
     """Raise `BadSignature` or `StaleWebhook` unless the callback is authentic and fresh.
 
     The signature is checked first (a forged request learns nothing about our clock), then the
-    timestamp's distance from `now`, both ways.
+    timestamp's distance from `now`, both ways. Each refusal counts one `WebhookSignatureFailed`
+    metric (alarmed on: forged callbacks, a rotated secret, a provider's drifting clock).
     """
+    try:
+        _check(secret, timestamp, raw_body, signature_header, now)
+    except Unauthenticated as refused:
+        _count_refusal(refused)
+        raise
+
+
+def _count_refusal(refused: Unauthenticated) -> None:
+    # Imported here: the local simulators sign with this module and need no Powertools.
+    from yiwang.observability import MetricUnit, logger, metrics
+
+    metrics.add_metric(name="WebhookSignatureFailed", unit=MetricUnit.Count, value=1)
+    logger.warning("webhook refused", extra={"reason": type(refused).__name__,
+                                             "detail": str(refused)})
+
+
+def _check(secret: bytes | str, timestamp: str | None, raw_body: bytes | str | None,
+           signature_header: str | None, now: datetime | None) -> None:
     if not timestamp or not signature_header or not signature_header.startswith(_PREFIX):
         raise BadSignature("the webhook is not signed")
     timestamp = timestamp.strip()

@@ -19,17 +19,23 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.attributes import UTCDateTimeAttribute as Time
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from yiwang import applications, calendar_store
+from yiwang import applications, clocks
 from yiwang.access import APPLICANT, REVIEWER, WINDOW, Caller
 from yiwang.catalogue import get_item
 from yiwang.errors import Conflict, FieldError, NotFound, ValidationFailed
+from yiwang.observability import MetricUnit, metrics
 from yiwang.records import ApplicationRecord, ListIndex, TableMeta, new_audit
 from yiwang.workdays import SHANGHAI
 
 PRE_REVIEW, REVIEW, SUPPLEMENT = "PRE_REVIEW", "REVIEW", "SUPPLEMENT"
+ACCEPTANCE_CLOCK = "ACCEPTANCE"
+AUTO_ACCEPT = "AUTO_ACCEPT"
+"""The acceptance clock's automatic rule (`auto_accept`)."""
 WINDOW_QUEUE = "WINDOW"
 """Pre-review tasks go to the window (综合窗口), not to a department."""
 ACCEPT_WITHIN_DAYS = 5
@@ -91,16 +97,18 @@ def task_id(application_id: str, kind: str, round_: int, department: str) -> str
 
 def open_task(application_id: str, kind: str, department: str, round_: int, task_token: str,
               context: dict[str, Any] | None = None, now: datetime | None = None) -> TaskRecord:
-    """Open (once) the task the execution waits on; a retried step keeps the first task but
-    takes the newest token, so the decision always reaches the waiting execution."""
+    """Open (once) the task the execution waits on, with its clock running; a retried step
+    keeps the first task but takes the newest token, so the decision always reaches the
+    waiting execution."""
     now = now or datetime.now(UTC)
     identifier = task_id(application_id, kind, round_, department)
     record = ApplicationRecord.load(application_id)
-    due_at = _due_at(record, kind, now)
+    clock = _start_clock(record, kind, department, round_, identifier, now)
     task = TaskRecord(
         ApplicationRecord.key(application_id), f"TASK#{identifier}", task_id=identifier,
         application_id=application_id, kind=kind, department=department, round=round_,
-        status="PENDING", task_token=task_token, created_at=now, due_at=due_at,
+        status="PENDING", task_token=task_token, created_at=now,
+        due_at=clock.deadline if clock else None,
         context=context, gsi1pk=f"DEPT#{department}", gsi1sk=f"PENDING#{now.isoformat()}",
     )
     try:
@@ -118,14 +126,29 @@ def open_task(application_id: str, kind: str, department: str, round_: int, task
     return task
 
 
-def _due_at(record: ApplicationRecord, kind: str, now: datetime) -> datetime | None:
+def clock_name(kind: str, department: str) -> str:
+    """The clock that times a task's step: one acceptance clock per application, one review
+    clock per department (kept across supplement rounds, so a pause resumes it)."""
+    return ACCEPTANCE_CLOCK if kind == PRE_REVIEW else f"{REVIEW}#{department}"
+
+
+def _start_clock(record: ApplicationRecord, kind: str, department: str, round_: int,
+                 identifier: str, now: datetime) -> clocks.ClockRecord | None:
+    """受理 runs 5 working days from submission (then it is accepted by law, art. 32); each
+    department's review runs the item's promised days. A supplement's pause resumes here."""
+    key = record.pk
     if kind == PRE_REVIEW:
-        start = record.submitted_at or now
-        return calendar_store.due(start, ACCEPT_WITHIN_DAYS).due
+        start = record.submitted_at if round_ == 1 and record.submitted_at else now
+        return clocks.start(key, ACCEPTANCE_CLOCK, kind=ACCEPTANCE_CLOCK,
+                            subject=record.application_id, department=WINDOW_QUEUE,
+                            step="受理", now=start, working_days=ACCEPT_WITHIN_DAYS,
+                            action=AUTO_ACCEPT, context={"taskId": identifier})
     if kind == REVIEW:
         item = get_item(record.item_code, int(record.item_version))
-        return calendar_store.due(now, max(1, item.promised_days)).due if item.promised_days \
-            else now
+        return clocks.start(key, clock_name(kind, department), kind=REVIEW,
+                            subject=record.application_id, department=department,
+                            step="审批", now=now, working_days=max(1, item.promised_days),
+                            context={"taskId": identifier})
     return None
 
 
@@ -135,6 +158,10 @@ def load_task(identifier: str) -> TaskRecord:
         return TaskRecord.get(ApplicationRecord.key(application_id), f"TASK#{identifier}")
     except TaskRecord.DoesNotExist as missing:
         raise NotFound(f"no task {identifier}") from missing
+
+
+def _connection() -> Connection:
+    return TaskRecord._get_connection().connection
 
 
 def _may_decide(caller: Caller, task: TaskRecord) -> bool:
@@ -152,23 +179,61 @@ def decide(caller: Caller, identifier: str, payload: Any, sfn: Any,
     if not _may_decide(caller, task):
         raise NotFound(f"no task {identifier}")
     decision, opinion, missing = _decision_of(task.kind, payload)
-    now = now or datetime.now(UTC)
+    return _decide(task, caller.sub, decision, opinion, missing, sfn,
+                   now or datetime.now(UTC))
+
+
+def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
+            missing: list[Any] | None, sfn: Any, now: datetime,
+            detail: dict[str, Any] | None = None) -> TaskRecord:
+    # The decision and the change it makes (the application's status, or the review's audit
+    # record) are one transaction: both or neither, and no read of the application first.
     try:
-        task.update(actions=[
-            TaskRecord.status.set("DECIDED"), TaskRecord.decision.set(decision),
-            TaskRecord.opinion.set(opinion), TaskRecord.missing.set(missing),
-            TaskRecord.decided_by.set(caller.sub), TaskRecord.decided_at.set(now),
-            TaskRecord.gsi1sk.set(f"DECIDED#{now.isoformat()}"),
-        ], condition=TaskRecord.status == "PENDING")
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict(f"task {identifier} has already been decided") from error
-        raise
-    _apply(task, caller, decision, opinion, missing)
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.update(task, actions=[
+                TaskRecord.status.set("DECIDED"), TaskRecord.decision.set(decision),
+                TaskRecord.opinion.set(opinion), TaskRecord.missing.set(missing),
+                TaskRecord.decided_by.set(actor), TaskRecord.decided_at.set(now),
+                TaskRecord.gsi1sk.set(f"DECIDED#{now.isoformat()}"),
+            ], condition=TaskRecord.status == "PENDING")
+            _apply(transaction, task, actor, decision, opinion, missing, detail)
+    except TransactWriteError as error:
+        if error.cause_response_code != "TransactionCanceledException":
+            raise
+        if load_task(task.task_id).status != "PENDING":
+            raise Conflict(f"task {task.task_id} has already been decided") from error
+        raise Conflict(f"application {task.application_id} is no longer SUBMITTED") from error
+    task.status, task.decision, task.opinion, task.missing = "DECIDED", decision, opinion, missing
+    task.decided_by, task.decided_at = actor, now
+    task.gsi1sk = f"DECIDED#{now.isoformat()}"
+    _stop_or_pause_clock(task, decision, now)
     sfn.send_task_success(taskToken=task.task_token, output=json.dumps({
         "taskId": task.task_id, "department": task.department, "decision": decision,
         "opinion": opinion, "missing": missing or []}, ensure_ascii=False))
     return task
+
+
+def _stop_or_pause_clock(task: TaskRecord, decision: str, now: datetime) -> None:
+    """A decision ends the step's clock; asking for a supplement only pauses it (the days
+    the applicant spends supplementing are not the department's)."""
+    name = clock_name(task.kind, task.department)
+    if decision == "SUPPLEMENT":
+        clocks.pause(task.pk, name, now)
+    else:
+        clocks.stop(task.pk, name, now, reason=decision)
+
+
+def auto_accept(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> None:
+    """受理 not decided within 5 working days: by law (行政许可法 art. 32) the application is
+    accepted from the day it was received. Decides the waiting pre-review task as the
+    system would, so the execution goes on to review."""
+    task = load_task(clock.context["taskId"])
+    if task.status != "PENDING":
+        return  # decided just before the deadline
+    opinion = "逾期未作出受理决定，自收到申请材料之日起即为受理（行政许可法第三十二条）"
+    _decide(task, "system", "ACCEPT", opinion, None, sfn, now,
+            detail={"automatic": True, "deadline": clock.deadline.isoformat()})
+    metrics.add_metric(name="AutoAccepted", unit=MetricUnit.Count, value=1)
 
 
 def _decision_of(kind: str, payload: Any) -> tuple[str, str, list[Any] | None]:
@@ -190,20 +255,21 @@ def _decision_of(kind: str, payload: Any) -> tuple[str, str, list[Any] | None]:
     return decision, opinion.strip(), missing if decision == "SUPPLEMENT" else None
 
 
-def _apply(task: TaskRecord, caller: Caller, decision: str, opinion: str,
-           missing: list[Any] | None) -> None:
-    """The status change a decision makes by itself (pre-review decides for the window)."""
+def _apply(transaction: TransactWrite, task: TaskRecord, actor: str, decision: str,
+           opinion: str, missing: list[Any] | None, extra: dict[str, Any] | None = None) -> None:
+    """The status change a decision makes by itself (pre-review decides for the window), added
+    to the decision's transaction."""
     detail = {"taskId": task.task_id, "department": task.department, "decision": decision,
-              "opinion": opinion}
+              "opinion": opinion, **(extra or {})}
     if task.kind == PRE_REVIEW:
         to = {"ACCEPT": "ACCEPTED", "SUPPLEMENT": "NEEDS_SUPPLEMENT",
               "NOT_ACCEPTED": "NOT_ACCEPTED"}[decision]
-        applications.transition(task.application_id, to, caller.sub, f"PRE_REVIEW_{decision}",
-                                allowed_from={"SUBMITTED"},
-                                detail={**detail, **({"missing": missing} if missing else {})})
+        applications.transition_in(
+            transaction, task.application_id, "SUBMITTED", to, actor, f"PRE_REVIEW_{decision}",
+            detail={**detail, **({"missing": missing} if missing else {})})
     else:
-        new_audit(task.application_id, caller.sub, f"REVIEW_{decision}", None, None,
-                  detail).save()
+        transaction.save(new_audit(task.application_id, actor, f"REVIEW_{decision}", None,
+                                   None, detail))
 
 
 def pending_for(caller: Caller) -> list[TaskRecord]:

@@ -27,19 +27,22 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
 from urllib.request import url2pathname
-
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
 from yiwang.access import APPLICANT, REVIEWER, ROLES, Caller
 from yiwang.config import ConfigurationError, Settings
 from yiwang.errors import FieldError, Unauthenticated, ValidationFailed
 from yiwang.identity import InvalidIdentifier, validate_credit_code, validate_resident_id
+
+# PyJWT and cryptography are imported where a token is verified or signed: that is the
+# authorizer's Lambda function (and the local issuer), while the API's own function imports
+# this module only to read the claims the authorizer passed on (`caller_from_claims`), and
+# would pay for both at every cold start (make bench).
+if TYPE_CHECKING:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 __all__ = [
     "ALGORITHM",
@@ -89,6 +92,8 @@ def verify(token: str, trusted: TrustedIssuer) -> Caller:
     """
     if not token:
         raise Unauthenticated("no bearer token was given")
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.DecodeError:
@@ -124,6 +129,8 @@ def verify(token: str, trusted: TrustedIssuer) -> Caller:
 
 
 def _refusal(error: jwt.InvalidTokenError) -> str:
+    import jwt
+
     # Order matters: InvalidSignatureError is a DecodeError.
     if isinstance(error, jwt.ExpiredSignatureError):
         return "the bearer token has expired"
@@ -228,7 +235,7 @@ def _identifier(
 
 # --- key sets ---------------------------------------------------------------------------------
 
-KeySource = Callable[[str], jwt.PyJWK]
+KeySource = Callable[[str], "jwt.PyJWK"]
 
 
 @functools.cache
@@ -236,6 +243,8 @@ def _key_source(jwks_url: str) -> KeySource:
     """The signing key by `kid` from the JWKS at `jwks_url`, one cached source per URL."""
     scheme = urlparse(jwks_url).scheme.lower()
     if scheme in ("https", "http"):
+        import jwt
+
         # Caches the key set for 5 minutes and refetches once for an unknown kid (rotation).
         return jwt.PyJWKClient(jwks_url, lifespan=300, timeout=5).get_signing_key
     if scheme == "file":
@@ -253,6 +262,8 @@ class _FileKeySet:
         self._keys: dict[str, jwt.PyJWK] = {}
 
     def get_signing_key(self, kid: str) -> jwt.PyJWK:
+        import jwt
+
         with self._lock:
             try:
                 stat = self._path.stat()
@@ -328,9 +339,13 @@ class LocalIssuer:
         if self.audience:
             payload["aud"] = self.audience
         key, kid = self._signing_key()
+        import jwt
+
         return jwt.encode(payload, key, algorithm=ALGORITHM, headers={"kid": kid})
 
     def _signing_key(self) -> tuple[rsa.RSAPrivateKey, str]:
+        from jwt.algorithms import RSAAlgorithm
+
         with self._lock:
             if self._signing is None:
                 self.key_dir.mkdir(parents=True, exist_ok=True)
@@ -348,6 +363,9 @@ class LocalIssuer:
 def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
     """The key in `path`, created there if absent. Several processes may race to create it:
     each writes a private temporary file and links it into place, and the first link wins."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if not path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(

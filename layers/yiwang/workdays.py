@@ -2,7 +2,8 @@
 
 Sources, per year, first match wins (DOMAIN.md, "Working days"):
 
-1. an override schedule loaded by operators (passed in; this module stores nothing),
+1. an override schedule loaded by operators (passed in; this module stores nothing:
+   `calendar_store` merges the override table over the layer's data files),
 2. the official schedule shipped in the `chinese_calendar` package (法定节假日 and 调休),
 3. Monday to Friday (fallback; the answer's basis says so, so callers can emit the
    `CalendarDataMissing` metric).

@@ -18,6 +18,8 @@ def test_package_merges_the_api_with_the_template_and_lints_clean(tmp_path: Path
     assert resources["Bearer"]["Properties"]["Runtime"] == "python3.12"
     assert api["Environment"]["Variables"]["LIFECYCLE_STATE_MACHINE_ARN"] == {
         "Ref": "ApplicationLifecycle"}
+    assert api["Environment"]["Variables"]["COMPLAINT_STATE_MACHINE_ARN"] == {
+        "Ref": "ComplaintLifecycle"}
     assert Path(api["CodeUri"]).name == "deployment.zip"
     assert {"Table", "AttachmentsBucket", "ApplicationLifecycle", "PreReviewFunction",
             "TimeoutCheckFunction", "RestAPI", "DomainLayer"} <= set(resources)

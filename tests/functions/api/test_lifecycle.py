@@ -43,7 +43,8 @@ class Flow:
 
     def __init__(self, http: Any, token: Any, cloud: Any, suffix: str) -> None:
         self.http, self.cloud = http, cloud
-        self.citizen = token(f"citizen-{suffix}", "applicant", idNumber=CITIZEN_ID)
+        self.citizen_sub = f"citizen-{suffix}"
+        self.citizen = token(self.citizen_sub, "applicant", idNumber=CITIZEN_ID)
         self.window = token(f"window-{suffix}", "window")
         self.reviewers = {d: token(f"reviewer-{d}-{suffix}", "reviewer", dept=d)
                           for d in DEPARTMENTS}

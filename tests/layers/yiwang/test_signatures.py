@@ -95,3 +95,23 @@ def test_the_secret_comes_from_the_environment_and_the_local_stage_gives_its_own
     assert provider_secret("payment", value="s3cret", arn=None) == b"s3cret"
     with pytest.raises(ConfigurationError, match="PAYMENT_WEBHOOK_SECRET"):
         provider_secret("payment", value=None, arn=None)
+
+
+def test_each_refusal_counts_one_webhook_signature_failed_metric() -> None:
+    from yiwang.observability import metrics
+
+    def counted() -> list[float]:
+        return list(metrics.metric_set.get("WebhookSignatureFailed", {}).get("Value", []))
+
+    metrics.clear_metrics()
+    try:
+        verify(SECRET, STAMP, BODY, sign(SECRET, STAMP, BODY), NOW)
+        assert counted() == []
+        with pytest.raises(BadSignature):
+            verify(SECRET, STAMP, BODY, sign(b"guess", STAMP, BODY), NOW)
+        old = str(int((NOW - timedelta(hours=1)).timestamp()))
+        with pytest.raises(StaleWebhook):
+            verify(SECRET, old, BODY, sign(SECRET, old, BODY), NOW)
+        assert counted() == [1.0, 1.0]
+    finally:
+        metrics.clear_metrics()

@@ -7,19 +7,19 @@ from chalice import Blueprint, Response
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.requests import header, json_body
-from yiwang import applications, certificates, delivery, payments, tasks
+from yiwang import applications, casefile, certificates, delivery, listing, payments, tasks
 from yiwang.access import Caller
 from yiwang.config import settings
-from yiwang.idempotency import once
-from yiwang.records import ApplicationRecord
 
 routes = Blueprint(__name__)
 
 
-def view(record: ApplicationRecord, who: Caller) -> dict:
-    """The Application of API.md: the record, its tasks per department, what is pending."""
-    answer = applications.present(record, who)
-    own = tasks.tasks_of(record.application_id)
+def view(case: casefile.CaseFile, who: Caller) -> dict:
+    """The Application of API.md: the record, its tasks per department, what is pending;
+    built from the case file (one Query), not one read per part."""
+    record = case.record
+    answer = applications.present(record, who, attachments=case.attachments, audit=case.audit)
+    own = case.tasks
     answer["tasks"] = [{"department": t.department, "kind": t.kind, "status": t.status,
                         "decision": t.decision, "opinion": t.opinion,
                         "dueAt": tasks.local_time(t.due_at)}
@@ -30,10 +30,10 @@ def view(record: ApplicationRecord, who: Caller) -> dict:
         latest = max(supplement, key=lambda t: t.decided_at or t.created_at)
         answer["pending"] = {"supplement": {"missing": latest.missing or [],
                                             "notice": latest.opinion}}
-    answer["certificate"] = certificates.pointer_of(record.application_id)
-    answer["delivery"] = {**(record.delivery or {}), **delivery.tracking(record)}
-    order = payments.pending_payment(record.application_id) if record.status == \
-        "AWAITING_PAYMENT" else None
+    answer["certificate"] = certificates.pointer_view(case.certificate)
+    answer["delivery"] = {**(record.delivery or {}),
+                          **delivery.tracking_from(record, case.shipment, case.pickup)}
+    order = payments.payable(case.orders) if record.status == "AWAITING_PAYMENT" else None
     if order:
         answer["pending"] = {"payment": order}
     acceptance = [t for t in own if t.kind == tasks.PRE_REVIEW]
@@ -50,28 +50,27 @@ def view(record: ApplicationRecord, who: Caller) -> dict:
 @routes.route("/applications", methods=["POST"], authorizer=bearer)
 def create_application() -> Response:
     """A new draft; with `Idempotency-Key`, a repeated request returns the first draft."""
-    who = caller()
-    body = json_body(routes.current_request)
-
-    def create() -> dict:
-        return applications.present(applications.create_draft(who, body), who)
-
-    key = header(routes.current_request, "Idempotency-Key")
-    answer = once("create-application", f"{who.sub}:{key}", body, create) if key else create()
+    answer = applications.create_draft_answer(
+        caller(), json_body(routes.current_request),
+        header(routes.current_request, "Idempotency-Key"))
     return Response(body=answer, status_code=201)
 
 
 @routes.route("/applications", methods=["GET"], authorizer=bearer)
 def list_applications() -> dict:
+    """The caller's own (applicants), their department's or queue's (reviewers, window),
+    or one status's (supervisors); `?status=&limit=&nextToken=`."""
     who = caller()
-    return {"applications": [applications.present(r, who)
-                             for r in applications.list_for(who)]}
+    page = listing.list_applications(
+        who, listing.parse_request(routes.current_request.query_params))
+    return {"applications": [applications.present(r, who) for r in page.applications],
+            **({"nextToken": page.next_token} if page.next_token else {})}
 
 
 @routes.route("/applications/{application_id}", methods=["GET"], authorizer=bearer)
 def get_application(application_id: str) -> dict:
     who = caller()
-    return view(applications.load_for(who, application_id), who)
+    return view(casefile.load_for(who, application_id), who)
 
 
 @routes.route("/applications/{application_id}/attachments", methods=["POST"],

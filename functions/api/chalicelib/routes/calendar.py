@@ -11,7 +11,6 @@ from chalicelib.requests import json_body
 from yiwang import calendar_store
 from yiwang.access import ADMIN
 from yiwang.errors import FieldError, ValidationFailed
-from yiwang.observability import MetricUnit, metrics
 
 routes = Blueprint(__name__)
 
@@ -38,10 +37,8 @@ def due() -> dict:
         errors.append(FieldError("workingDays", "a whole number of working days"))
     if errors:
         raise ValidationFailed(errors)
+    # A fallback adds `CalendarDataMissing` (calendar_store.due); app.py flushes metrics.
     deadline = calendar_store.due(start, int(days))
-    if deadline.fallback_years:
-        metrics.add_metric(name="CalendarDataMissing", unit=MetricUnit.Count, value=1)
-        metrics.flush_metrics()
     return {"due": deadline.due.isoformat(), "basis": str(deadline.basis),
             **({"fallbackYears": list(deadline.fallback_years)} if deadline.fallback_years
                else {})}

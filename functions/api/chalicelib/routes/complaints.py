@@ -1,0 +1,91 @@
+"""投诉建议 routes (API.md "Complaints and supervision"): registration, the handling
+department's and the supervisors' actions, the complainant's revisit. Each action answers the
+complaint as the caller may see it."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.auth import bearer, caller
+from chalicelib.aws import aws
+from chalicelib.requests import json_body
+from yiwang import complaints
+from yiwang.config import settings
+
+routes = Blueprint(__name__)
+
+
+def _body() -> object:
+    return json_body(routes.current_request)
+
+
+def _answer(record: complaints.ComplaintRecord) -> dict:
+    return complaints.present(record, caller())
+
+
+@routes.route("/complaints", methods=["POST"], authorizer=bearer)
+def register() -> Response:
+    """Anyone signed in (phone and visit channels: window staff) → `201` routed, with its
+    department and deadline."""
+    record = complaints.register(caller(), _body(), aws("stepfunctions"),
+                                 settings().require("complaint_state_machine_arn"))
+    return Response(status_code=201, body=complaints.receipt(record))
+
+
+@routes.route("/complaints", methods=["GET"], authorizer=bearer)
+def department_complaints() -> dict:
+    """Reviewers: their department's complaints (`?status=`); supervisors name
+    `?department=`."""
+    query = routes.current_request.query_params or {}
+    return {"complaints": complaints.for_department(caller(), query.get("department"),
+                                                    query.get("status"))}
+
+
+@routes.route("/complaints/{complaint_id}", methods=["GET"], authorizer=bearer)
+def get_complaint(complaint_id: str) -> dict:
+    return complaints.get(caller(), complaint_id)
+
+
+@routes.route("/complaints/{complaint_id}/accept", methods=["POST"], authorizer=bearer)
+def accept(complaint_id: str) -> dict:
+    return _answer(complaints.accept(caller(), complaint_id, aws("stepfunctions")))
+
+
+@routes.route("/complaints/{complaint_id}/return", methods=["POST"], authorizer=bearer)
+def return_(complaint_id: str) -> dict:
+    return _answer(complaints.return_(caller(), complaint_id, _body(), aws("stepfunctions")))
+
+
+@routes.route("/complaints/{complaint_id}/extend", methods=["POST"], authorizer=bearer)
+def extend(complaint_id: str) -> dict:
+    return _answer(complaints.extend(caller(), complaint_id, _body()))
+
+
+@routes.route("/complaints/{complaint_id}/resolve", methods=["POST"], authorizer=bearer)
+def resolve(complaint_id: str) -> dict:
+    return _answer(complaints.resolve(caller(), complaint_id, _body(), aws("stepfunctions")))
+
+
+@routes.route("/complaints/{complaint_id}/route", methods=["POST"], authorizer=bearer)
+def reroute(complaint_id: str) -> dict:
+    return _answer(complaints.reroute(caller(), complaint_id, _body(), aws("stepfunctions")))
+
+
+@routes.route("/complaints/{complaint_id}/urgency", methods=["POST"], authorizer=bearer)
+def grade(complaint_id: str) -> dict:
+    return _answer(complaints.grade(caller(), complaint_id, _body()))
+
+
+@routes.route("/complaints/{complaint_id}/reject", methods=["POST"], authorizer=bearer)
+def reject(complaint_id: str) -> dict:
+    return _answer(complaints.reject(caller(), complaint_id, _body(), aws("stepfunctions")))
+
+
+@routes.route("/complaints/{complaint_id}/merge", methods=["POST"], authorizer=bearer)
+def merge(complaint_id: str) -> dict:
+    return _answer(complaints.merge(caller(), complaint_id, _body(), aws("stepfunctions")))
+
+
+@routes.route("/complaints/{complaint_id}/revisit", methods=["POST"], authorizer=bearer)
+def revisit(complaint_id: str) -> dict:
+    return _answer(complaints.revisit(caller(), complaint_id, _body(), aws("stepfunctions")))

@@ -1,0 +1,36 @@
+"""投诉建议: the step a complaint lifecycle execution waits at (签收/退回, 改派, 办理, 回访).
+
+Keeps the step's task token until someone moves the complaint on (or completes it at once when
+someone already has), and tells whoever must act (站内信).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+
+from yiwang import complaints, notices
+from yiwang.config import settings
+from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+
+
+@functools.cache
+def _client(service: str) -> Any:
+    return boto3.client(service)
+
+
+@lambda_entry
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: `{"complaintId","step","round","taskToken"}`, `step` one of ACCEPTANCE, REROUTE,
+    HANDLING, REVISIT. Returns whether the execution now waits there."""
+    logger.set_correlation_id(event["complaintId"])
+    opened = complaints.open_step(event["complaintId"], event["step"], int(event["round"]),
+                                  event["taskToken"], _client("stepfunctions"))
+    if opened.notices:
+        topic = settings().require("notices_topic_arn")
+        for notice in opened.notices:
+            notices.publish(_client("sns"), topic, notice)
+    metrics.add_metric(name="ComplaintStepsOpened", unit=MetricUnit.Count, value=1)
+    return {"step": opened.step, "waiting": opened.waiting, "notices": len(opened.notices)}

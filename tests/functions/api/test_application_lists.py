@@ -1,0 +1,143 @@
+"""`GET /applications` for each role over HTTP: applicants their own, reviewers their
+department's, window staff their queue's, supervisors one status's; pages with nextToken."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.functions.api.test_applications import permit_body
+from tests.functions.api.test_lifecycle import REQUIRED, Flow
+
+pytestmark = pytest.mark.integration
+
+OTHER_ID = "110101199003071233"
+
+
+def listing(http: Any, headers: dict[str, str], query: str = "", pages: int = 50
+            ) -> list[dict[str, Any]]:
+    """Every application of a list, following nextToken page by page."""
+    found: list[dict[str, Any]] = []
+    token = None
+    for _ in range(pages):
+        path = f"/applications?{query}" + (f"&nextToken={token}" if token else "")
+        answer = http.get(path, headers=headers)
+        assert answer.status_code == 200, answer.body
+        page = json.loads(answer.body)
+        found += page["applications"]
+        token = page.get("nextToken")
+        if not token:
+            return found
+    raise AssertionError(f"more than {pages} pages")
+
+
+def ids(applications: list[dict[str, Any]]) -> list[str]:
+    return [a["id"] for a in applications]
+
+
+_CASES: dict[str, tuple[Flow, Flow]] = {}
+
+
+@pytest.fixture
+def reviewed(http: Any, token: Any, cloud: Any) -> tuple[Flow, Flow]:
+    """One application in review by its three departments, one waiting for the window
+    (made once for this module: the tests only read them, through their own client)."""
+    if "cases" not in _CASES:
+        in_review = Flow(http, token, cloud, "lists-review")
+        for material in REQUIRED:
+            in_review.upload(material)
+        in_review.submit()
+        assert in_review.decide(in_review.window, "ACCEPT", "材料齐全").status_code == 200
+        for headers in in_review.reviewers.values():
+            in_review.task(headers)  # every department's task is open
+        waiting = Flow(http, token, cloud, "lists-window")
+        waiting.submit()
+        waiting.task(waiting.window)
+        _CASES["cases"] = in_review, waiting
+    return _CASES["cases"]
+
+
+def test_reviewers_list_their_departments_applications_only(
+        http: Any, token: Any, reviewed: tuple[Flow, Flow]) -> None:
+    in_review, waiting = reviewed
+    fire = listing(http, in_review.reviewers["GZ-XF"])
+    assert in_review.id in ids(fire)
+    assert waiting.id not in ids(fire)  # no task for the department yet
+    assert len(ids(fire)) == len(set(ids(fire)))
+    mine = next(a for a in fire if a["id"] == in_review.id)
+    assert mine["status"] == "IN_REVIEW"
+    assert mine["applicant"]["idNumber"] == "11010519491231002X"  # they handle the case
+    police = token("reviewer-lists-ga", "reviewer", dept="GZ-GA")
+    assert in_review.id not in ids(listing(http, police))
+    in_review_only = listing(http, in_review.reviewers["GZ-ZJ"], "status=IN_REVIEW")
+    assert in_review.id in ids(in_review_only)
+    assert {a["status"] for a in in_review_only} == {"IN_REVIEW"}
+
+
+def test_window_staff_list_their_queue(http: Any, reviewed: tuple[Flow, Flow]) -> None:
+    in_review, waiting = reviewed
+    submitted = listing(http, waiting.window, "status=SUBMITTED")
+    assert waiting.id in ids(submitted)
+    assert in_review.id not in ids(submitted)
+    assert in_review.id in ids(listing(http, waiting.window, "status=IN_REVIEW"))
+
+
+def test_applicants_still_list_only_their_own(
+        http: Any, token: Any, reviewed: tuple[Flow, Flow]) -> None:
+    in_review, waiting = reviewed
+    own = listing(http, in_review.citizen)
+    assert {in_review.id, waiting.id} <= set(ids(own))
+    assert {a["applicant"]["idNumber"] for a in own} == {"11010519491231002X"}
+    stranger = token("citizen-lists-other", "applicant", idNumber=OTHER_ID)
+    assert not {in_review.id, waiting.id} & set(ids(listing(http, stranger)))
+    submitted = listing(http, in_review.citizen, "status=SUBMITTED&limit=5")
+    assert waiting.id in ids(submitted) and in_review.id not in ids(submitted)
+
+
+def test_supervisors_list_by_status_page_by_page(
+        http: Any, token: Any, reviewed: tuple[Flow, Flow]) -> None:
+    in_review, waiting = reviewed
+    supervisor = token("sup-lists", "supervisor")
+    reviewing = listing(http, supervisor, "status=IN_REVIEW")
+    assert in_review.id in ids(reviewing) and waiting.id not in ids(reviewing)
+    assert {a["status"] for a in reviewing} == {"IN_REVIEW"}
+    seen = next(a for a in reviewing if a["id"] == in_review.id)
+    assert seen["applicant"]["idNumber"] == "1101**********002X"  # supervisors see it masked
+    assert waiting.id in ids(listing(http, supervisor, "status=SUBMITTED"))
+
+    drafts = [json.loads(http.post("/applications", headers=in_review.citizen,
+                                   body=json.dumps(permit_body())).body)["id"]
+              for _ in range(2)]
+    first = json.loads(http.get("/applications?status=DRAFT&limit=1", headers=supervisor).body)
+    assert ids(first["applications"]) == drafts[1:] and first["nextToken"]  # newest first
+    second = json.loads(http.get(f"/applications?status=DRAFT&limit=1&nextToken="
+                                 f"{first['nextToken']}", headers=supervisor).body)
+    assert ids(second["applications"]) == drafts[:1]
+    one_by_one = listing(http, supervisor, "status=DRAFT&limit=1", pages=1000)
+    assert ids(one_by_one) == ids(listing(http, supervisor, "status=DRAFT&limit=100"))
+    assert len(one_by_one) == len(set(ids(one_by_one)))
+
+
+def test_bad_list_requests_are_validation_problems(
+        http: Any, token: Any, reviewed: tuple[Flow, Flow]) -> None:
+    in_review, _ = reviewed
+    supervisor = token("sup-lists-2", "supervisor")
+    for query, path in (("", "status"), ("status=LOST", "status"),
+                        ("status=DRAFT&limit=0", "limit"), ("status=DRAFT&limit=x", "limit"),
+                        ("status=DRAFT&nextToken=not-a-token", "nextToken")):
+        answer = http.get(f"/applications?{query}", headers=supervisor)
+        assert answer.status_code == 400, query
+        problem = json.loads(answer.body)
+        assert problem["code"] == "VALIDATION_FAILED"
+        assert path in {e["path"] for e in problem["errors"]}
+    # A token continues only the list that gave it: a department's is not a supervisor's.
+    page = json.loads(http.get("/applications?limit=1", headers=in_review.window).body)
+    assert page.get("nextToken")
+    reused = http.get(f"/applications?status=DRAFT&nextToken={page['nextToken']}",
+                      headers=supervisor)
+    assert reused.status_code == 400
+    other = http.get(f"/applications?nextToken={page['nextToken']}",
+                     headers=in_review.reviewers["GZ-ZJ"])
+    assert other.status_code == 400

@@ -1,0 +1,240 @@
+"""好差评 on the deployed table: one rating per completed application, and a bad review's
+rectification with its clock, moved through time by the `now` each step is given.
+
+The applications are records written straight to the table as COMPLETED (no workflow runs for
+them), submitted and rated in August 2026, so their clocks and statistics are their own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from yiwang.workdays import SHANGHAI
+
+pytestmark = pytest.mark.integration
+
+PERMIT = "11440100MB2D00127W-XK-0007"  # lead department 规划 GZ-ZRZY
+CITIZEN_ID = "11010519491231002X"
+RATED = datetime(2026, 8, 3, 10, 0, tzinfo=SHANGHAI)  # a Monday
+SECOND = timedelta(seconds=1)
+
+
+@pytest.fixture
+def table(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[None]:
+    from yiwang.config import settings
+
+    with mock.patch.dict(os.environ, cloud_env):
+        settings.cache_clear()
+        yield
+    settings.cache_clear()
+
+
+def person(sub: str, role: str, **claims: str) -> Any:
+    from yiwang.access import Caller
+
+    return Caller(sub, role, **claims)
+
+
+CITIZEN = person("citizen-ratings", "applicant", id_number=CITIZEN_ID)
+PLANNING = person("reviewer-zrzy", "reviewer", dept="GZ-ZRZY")
+FIRE = person("reviewer-xf", "reviewer", dept="GZ-XF")
+ADMIN = person("admin-ratings", "admin")
+SUPERVISOR = person("supervisor-ratings", "supervisor")
+
+
+def completed(status: str = "COMPLETED") -> str:
+    """An application of the construction permit, in `status`, owned by CITIZEN."""
+    from yiwang.catalogue import get_item
+    from yiwang.records import ApplicationRecord
+
+    identifier = f"YWRATE{uuid.uuid4().hex[:12].upper()}"
+    submitted = RATED - timedelta(days=20)
+    ApplicationRecord(
+        ApplicationRecord.key(identifier), "META", application_id=identifier, status=status,
+        item_code=PERMIT, item_version=get_item(PERMIT).version, owner_sub=CITIZEN.sub,
+        applicant={"kind": "PERSON", "name": "张伟", "idNumber": CITIZEN_ID,
+                   "phone": "13812345678"},
+        submitted_at=submitted, created_at=submitted, gsi1pk=f"APPLICANT#{CITIZEN_ID}",
+        gsi1sk=submitted.isoformat()).save()
+    return identifier
+
+
+def bad_review(anonymous: bool = False, at: datetime = RATED) -> Any:
+    from yiwang import ratings
+
+    return ratings.rate(CITIZEN, completed(), {"level": 1, "comment": "窗口推诿，多次往返",
+                                               "anonymous": anonymous}, now=at)
+
+
+def clock_of(rating_id: str) -> Any:
+    from yiwang import clocks, ratings
+
+    return clocks.get(f"RATING#{rating_id}", ratings.CLOCK)
+
+
+def test_a_good_rating_is_recorded_once(table: None) -> None:
+    from yiwang import ratings
+    from yiwang.errors import Conflict, ValidationFailed
+
+    identifier = completed()
+    outcome = ratings.rate(CITIZEN, identifier, {"level": 5, "comment": "很快"}, now=RATED)
+    assert (outcome.rating.status, outcome.rating.bad, outcome.notices) == (
+        "RECORDED", False, [])
+    assert clock_of(identifier) is None
+    with pytest.raises(Conflict):
+        ratings.rate(CITIZEN, identifier, {"level": 4}, now=RATED)
+    with pytest.raises(ValidationFailed):
+        ratings.rate(CITIZEN, completed(), {"level": 6})
+    with pytest.raises(ValidationFailed):  # a bad review says what went wrong
+        ratings.rate(CITIZEN, completed(), {"level": 2})
+    shown = ratings.present(ratings.load_for(CITIZEN, identifier), CITIZEN)
+    assert (shown["level"], shown["levelName"], shown["department"]) == (5, "非常满意", "GZ-ZRZY")
+
+
+def test_only_a_completed_application_of_ones_own_is_rated(table: None) -> None:
+    from yiwang import ratings
+    from yiwang.errors import Conflict, Forbidden, NotFound
+
+    with pytest.raises(Conflict):
+        ratings.rate(CITIZEN, completed("IN_REVIEW"), {"level": 5})
+    with pytest.raises(NotFound):
+        ratings.rate(person("someone-else", "applicant", id_number="110101199003071233"),
+                     completed(), {"level": 5})
+    with pytest.raises(Forbidden):
+        ratings.rate(PLANNING, completed(), {"level": 5})
+
+
+def test_a_bad_review_opens_a_rectification_with_a_five_working_day_clock(table: None) -> None:
+    from yiwang import calendar_store, clocks
+
+    outcome = bad_review()
+    rating = outcome.rating
+    assert (rating.status, rating.bad, rating.department) == ("VERIFYING", True, "GZ-ZRZY")
+    clock = clock_of(rating.rating_id)
+    assert (clock.status, clock.department, clock.step, int(clock.limit_days)) == (
+        "RUNNING", "GZ-ZRZY", "差评整改", 5)
+    assert clock.deadline == calendar_store.due(RATED, 5).due == datetime(
+        2026, 8, 10, 23, 59, 59, tzinfo=SHANGHAI)
+    [notice] = outcome.notices
+    assert notice.recipient == "DEPT#GZ-ZRZY" and notice.kind == "BAD_REVIEW"
+    # The sweep cards it like every other period: yellow with one working day left, red after.
+    subject = f"{rating.rating_id}:RECTIFICATION"
+    assert subject in clocks.sweep(clock.yellow_at + SECOND, {}).yellow
+    assert subject in clocks.sweep(clock.deadline + SECOND, {}).red
+
+
+def test_the_rectification_period_comes_from_the_environment(table: None) -> None:
+    from yiwang.config import settings
+
+    with mock.patch.dict(os.environ, {"RECTIFICATION_WORKING_DAYS": "15"}):
+        settings.cache_clear()
+        rating = bad_review().rating
+    settings.cache_clear()
+    assert int(clock_of(rating.rating_id).limit_days) == 15
+
+
+def test_only_the_administrators_mark_a_review_invalid(table: None) -> None:
+    from yiwang import ratings
+    from yiwang.errors import Conflict, Forbidden, NotFound
+
+    rating = bad_review().rating
+    identifier = rating.rating_id
+    with pytest.raises(NotFound):  # another department's review is not theirs to see
+        ratings.verify(FIRE, identifier, {"valid": False, "note": "x"})
+    with pytest.raises(Conflict):  # nothing proposed yet
+        ratings.invalidate(ADMIN, identifier, {"approve": True, "note": "复核"})
+    later = RATED + timedelta(days=1)
+    proposed = ratings.verify(PLANNING, identifier, {"valid": False, "note": "经核实系误评"},
+                              now=later).rating
+    assert proposed.status == "INVALIDATION_REQUESTED"
+    assert clock_of(identifier).status == "PAUSED"  # the review is not the department's time
+    with pytest.raises(Forbidden):
+        ratings.invalidate(PLANNING, identifier, {"approve": True, "note": "我们说无效"})
+    ruled = ratings.invalidate(ADMIN, identifier, {"approve": True, "note": "复核属实"},
+                               now=later).rating
+    assert ruled.status == "INVALID"
+    assert ruled.invalidation["approved"] is True
+    assert clock_of(identifier).status == "STOPPED"
+    with pytest.raises(Conflict):
+        ratings.invalidate(ADMIN, identifier, {"approve": False, "note": "again"})
+    events = [a.event for a in ratings.trail(identifier)]
+    assert events == ["RATED", "INVALIDATION_REQUESTED", "INVALIDATED"]
+
+
+def test_refused_invalidation_extension_rectification_and_revisits(table: None) -> None:
+    from yiwang import calendar_store, ratings
+    from yiwang.errors import Conflict, Unprocessable
+
+    identifier = bad_review().rating.rating_id
+    day = RATED + timedelta(hours=2)
+    ratings.verify(PLANNING, identifier, {"valid": False, "note": "认为是恶意差评"}, now=day)
+    refused = ratings.invalidate(ADMIN, identifier, {"approve": False, "note": "诉求合理"},
+                                 now=day).rating
+    assert refused.status == "RECTIFYING"
+    assert clock_of(identifier).status == "RUNNING"
+
+    before = clock_of(identifier).deadline
+    with pytest.raises(Unprocessable):  # at most the original 5 working days
+        ratings.extend(PLANNING, identifier, {"workingDays": 6, "reason": "情况复杂"}, now=day)
+    extended = ratings.extend(PLANNING, identifier,
+                              {"workingDays": 3, "reason": "需协调住建部门"}, now=day)
+    assert clock_of(identifier).deadline == calendar_store.due(before, 3).due
+    [told] = extended.notices
+    assert told.recipient == CITIZEN.sub and "需协调住建部门" in told.body
+    with pytest.raises(Conflict):  # once
+        ratings.extend(PLANNING, identifier, {"workingDays": 1, "reason": "再延"}, now=day)
+
+    rectified = ratings.rectify(PLANNING, identifier, {"measures": "窗口一次性告知整改"},
+                                now=day).rating
+    assert rectified.status == "RECTIFIED"  # real-name: revisited before it closes
+    assert clock_of(identifier).status == "STOPPED"
+    again = ratings.revisit(ADMIN, identifier, {"satisfied": False, "note": "仍不满意"},
+                            now=day).rating
+    assert again.status == "RECTIFYING"
+    assert clock_of(identifier).status == "RUNNING"  # a fresh round
+    ratings.rectify(PLANNING, identifier, {"measures": "专人跟进"}, now=day)
+    closed = ratings.revisit(PLANNING, identifier, {"satisfied": True, "note": "满意"},
+                             now=day).rating
+    assert closed.status == "CLOSED"
+    assert [r["satisfied"] for r in closed.revisits] == [False, True]
+    assert len(closed.rectifications) == 2
+
+
+def test_an_anonymous_review_closes_when_rectified_and_hides_the_rater(table: None) -> None:
+    from yiwang import ratings
+    from yiwang.errors import Conflict
+
+    identifier = bad_review(anonymous=True).rating.rating_id
+    seen = ratings.present(ratings.load_for(PLANNING, identifier), PLANNING)
+    assert seen["rater"] is None and seen["anonymous"] is True
+    ratings.verify(PLANNING, identifier, {"valid": True, "note": "属实"})
+    assert ratings.rectify(PLANNING, identifier, {"measures": "已整改"}).rating.status == "CLOSED"
+    with pytest.raises(Conflict):
+        ratings.revisit(ADMIN, identifier, {"satisfied": True, "note": "回访"})
+
+
+def test_lists_show_a_department_its_own_and_supervisors_all(table: None) -> None:
+    from yiwang import ratings
+    from yiwang.errors import Forbidden
+
+    mine = bad_review().rating.rating_id
+    theirs = ratings.rate(CITIZEN, completed(), {"level": 3}).rating.rating_id
+    verifying = [r.rating_id for r in ratings.list_for(PLANNING, True, "VERIFYING")]
+    assert mine in verifying and theirs not in verifying
+    assert mine not in [r.rating_id for r in ratings.list_for(FIRE, True)]
+    everyone = [r.rating_id for r in ratings.list_for(SUPERVISOR)]
+    assert {mine, theirs} <= set(everyone)
+    assert theirs in [r.rating_id for r in ratings.list_for(SUPERVISOR, False, "RECORDED")]
+    with pytest.raises(Forbidden):
+        ratings.list_for(CITIZEN)
+    shown = ratings.present(ratings.load_for(SUPERVISOR, mine), SUPERVISOR)
+    assert shown["rater"]["phone"] != "13812345678"  # masked for supervisors
+    assert ratings.present(ratings.load_for(PLANNING, mine), PLANNING)["rater"]["phone"] == \
+        "13812345678"  # the department must call the rater
