@@ -7,11 +7,14 @@ from typing import Any
 from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
 from yiwang.tasks import review_outcome
 
+OUTCOME_METRICS = {"APPROVED": "Approved", "REJECTED": "Rejected",
+                   "SUPPLEMENT": "ReviewSupplementRequested"}
+
 
 @lambda_entry
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Event: `{"applicationId","decisions":[{"department","decision","opinion","missing"}]}`."""
     logger.set_correlation_id(event["applicationId"])
     outcome = review_outcome(event["applicationId"], event["decisions"])
-    metrics.add_metric(name=outcome["outcome"].title(), unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=OUTCOME_METRICS[outcome["outcome"]], unit=MetricUnit.Count, value=1)
     return outcome

@@ -29,6 +29,7 @@ from yiwang.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.catalogue import ItemVersion, get_item
 from yiwang.errors import ApplicationNotFound, Conflict, FieldError, Forbidden, ValidationFailed
 from yiwang.idempotency import Receipt
+from yiwang.observability import MetricUnit, metrics
 from yiwang.records import (
     ApplicationRecord,
     AttachmentRecord,
@@ -471,6 +472,7 @@ def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str
     except TransactWriteError as error:
         raise Conflict("the application changed while it was being submitted") from error
     _start_execution(sfn, state_machine_arn, application_id)
+    metrics.add_metric(name="Submitted", unit=MetricUnit.Count, value=1)
     return record
 
 

@@ -66,7 +66,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 from stdnum.iso7064 import mod_37_36
 
-from yiwang import applications
+from yiwang import applications, clocks
 from yiwang.catalogue import SAMPLE_ITEMS, ItemVersion, get_item
 from yiwang.config import ConfigurationError, settings
 from yiwang.errors import Conflict, NotFound
@@ -85,6 +85,9 @@ DEFAULT_VALIDITY_YEARS = 5
 ISSUABLE_FROM = frozenset({"PAID", "IN_REVIEW"})
 """PAID for items with a fee; IN_REVIEW (every department approved) for items without one."""
 ISSUED = "CERTIFICATE_ISSUED"
+ISSUING_CLOCK = "CERTIFICATE"
+ISSUE_WITHIN_DAYS = 10
+"""行政许可法 art. 44: the licence is issued within 10 (working, art. 82) days of the decision."""
 ACTOR = "system"
 FORMAT = "yiwang-certificate/1"
 _ALGORITHMS = ("ECDSA_SHA_256", "RSASSA_PSS_SHA_256", "RSASSA_PKCS1_V1_5_SHA_256")
@@ -550,6 +553,15 @@ def _mark_issued(application_id: str, number: str) -> None:
         # Already CERTIFICATE_ISSUED or later (a retry, or a concurrent attempt that won).
         if ApplicationRecord.load(application_id).status in ISSUABLE_FROM:
             raise
+    clocks.stop(ApplicationRecord.key(application_id), ISSUING_CLOCK, datetime.now(UTC),
+                reason=number)
+
+
+def start_issuing_clock(application_id: str, department: str, now: datetime) -> None:
+    """制证: the certificate is owed within 10 working days of the decision to grant."""
+    clocks.start(ApplicationRecord.key(application_id), ISSUING_CLOCK, kind=ISSUING_CLOCK,
+                 subject=application_id, department=department, step="制证", now=now,
+                 working_days=ISSUE_WITHIN_DAYS)
 
 
 # ---------------------------------------------------------------------------------------------

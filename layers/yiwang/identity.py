@@ -191,9 +191,11 @@ _NOT_ALNUM_AFTER = r"(?![0-9A-Za-z])"
 # An 18-character token of letters and digits with at least one digit: every resident
 # identity number and credit code, including mistyped ones (a wrong check character, an O
 # typed for a 0) that intake refuses and may log. Words like "ApplicationSubmitted" have
-# no digit and are left alone.
+# no digit and are left alone. Application numbers (办件编号, `YW` + 16 digits) are 18
+# characters too, but no identifier has a letter second, and they are the logs' correlation
+# id, so they stay readable.
 _EIGHTEEN_RE: Final = re.compile(
-    _NOT_ALNUM_BEFORE + r"(?=[A-Za-z]*[0-9])[0-9A-Za-z]{18}" + _NOT_ALNUM_AFTER
+    _NOT_ALNUM_BEFORE + r"(?!YW[0-9]{16})(?=[A-Za-z]*[0-9])[0-9A-Za-z]{18}" + _NOT_ALNUM_AFTER
 )
 # A legacy 15-digit identity number: 6-digit region, YYMMDD, 3-digit sequence. The date
 # shape keeps other 15-digit runs (order numbers, amounts in fen) readable.

@@ -50,7 +50,7 @@ from yiwang.signatures import BadSignature, StaleWebhook, provider_secret, verif
 
 __all__ = [
     "BadSignature", "LocalPaymentProvider", "PaymentOrderLookup", "PaymentOrderRecord",
-    "PaymentProvider", "SettleOutcome", "StaleWebhook", "open_order", "orders_of",
+    "PaymentProvider", "SettleOutcome", "StaleWebhook", "open_order", "orders_of", "payable",
     "pending_payment", "provider_for", "settle", "verify_signature", "waive", "webhook_secret",
 ]
 
@@ -608,6 +608,7 @@ def expire(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> list[Notice]:
             return []  # paid or waived at the last moment
         raise
     about = {"orderId": order.order_id, "expiresAt": order.expires_at.isoformat()}
+    clocks.stop_all(order.pk, now, reason="CANCELLED")  # nothing more is owed
     record = applications.transition(order.application_id, "CANCELLED", "system",
                                      "PAYMENT_EXPIRED", allowed_from={"AWAITING_PAYMENT"},
                                      detail=about)

@@ -40,6 +40,9 @@ WINDOW_QUEUE = "WINDOW"
 """Pre-review tasks go to the window (综合窗口), not to a department."""
 ACCEPT_WITHIN_DAYS = 5
 """Administrative Licensing Law art. 32: accept or refuse within 5 working days."""
+STEP_METRICS = {"ACCEPT": "Accepted", "SUPPLEMENT": "SupplementRequested",
+                "NOT_ACCEPTED": "NotAccepted"}
+"""The metric each pre-review decision counts (DESIGN.md "Observability")."""
 DECISIONS = {
     PRE_REVIEW: {"ACCEPT", "SUPPLEMENT", "NOT_ACCEPTED"},
     REVIEW: {"APPROVE", "REJECT", "SUPPLEMENT"},
@@ -207,6 +210,8 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
     task.decided_by, task.decided_at = actor, now
     task.gsi1sk = f"DECIDED#{now.isoformat()}"
     _stop_or_pause_clock(task, decision, now)
+    if task.kind == PRE_REVIEW:
+        metrics.add_metric(name=STEP_METRICS[decision], unit=MetricUnit.Count, value=1)
     sfn.send_task_success(taskToken=task.task_token, output=json.dumps({
         "taskId": task.task_id, "department": task.department, "decision": decision,
         "opinion": opinion, "missing": missing or []}, ensure_ascii=False))
@@ -307,6 +312,11 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
         new_audit(application_id, "system", "APPROVED", "IN_REVIEW", "IN_REVIEW",
                   {"departments": [d["department"] for d in decisions]}).save()
         outcome = "APPROVED"
+        # 行政许可法 art. 44 counts from the decision; an unpaid order expires (7 days) long
+        # before the 10 working days, and stops this clock with the application.
+        from yiwang.certificates import start_issuing_clock
+
+        start_issuing_clock(application_id, item.lead_department, datetime.now(UTC))
     return {"outcome": outcome, "feeFen": item.fee_fen,
             "delivery": (record.delivery or {}).get("method", "PICKUP")}
 

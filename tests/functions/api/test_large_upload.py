@@ -137,9 +137,10 @@ def api(cloud: Any, seeded: None) -> Iterator[tuple[str, PeakMemory]]:
         process.wait(10)
 
 
-def upload_drawing(citizen: Portal, application_id: str, drawing: DrawingBytes,
-                   sha256: str, material: str) -> dict[str, Any]:
-    """Request the part URLs, PUT every part straight to S3, complete; the complete answer."""
+def put_parts(citizen: Portal, application_id: str, drawing: DrawingBytes, sha256: str,
+              material: str) -> tuple[str, list[dict[str, Any]]]:
+    """Request the part URLs and PUT every part straight to S3: the attachment id and the
+    parts with their ETags."""
     plan = citizen.call("POST", f"/applications/{application_id}/attachments", {
         "materialId": material, "fileName": f"{material}.dwg", "contentType": "image/vnd.dwg",
         "sizeBytes": drawing.size, "sha256": sha256}, expect=201)
@@ -152,8 +153,20 @@ def upload_drawing(citizen: Portal, application_id: str, drawing: DrawingBytes,
         put = requests.put(part["url"], data=body, timeout=120)
         assert put.status_code == 200, put.text
         etags.append({"partNumber": part["partNumber"], "etag": put.headers["ETag"]})
-    done = citizen.call("POST", f"/applications/{application_id}/attachments/"
-                                f"{plan['attachmentId']}/complete", {"parts": etags})
+    return plan["attachmentId"], etags
+
+
+def complete(citizen: Portal, application_id: str, attachment_id: str,
+             parts: list[dict[str, Any]], expect: int = 200) -> dict[str, Any]:
+    return citizen.call("POST", f"/applications/{application_id}/attachments/{attachment_id}"
+                                f"/complete", {"parts": parts}, expect=expect)
+
+
+def upload_drawing(citizen: Portal, application_id: str, drawing: DrawingBytes,
+                   sha256: str, material: str) -> dict[str, Any]:
+    """Upload the whole drawing and complete it; the complete answer."""
+    attachment_id, etags = put_parts(citizen, application_id, drawing, sha256, material)
+    done = complete(citizen, application_id, attachment_id, etags)
     assert done["status"] in {"VERIFYING", "STORED", "REJECTED"}, done
     return done
 
@@ -170,12 +183,24 @@ def checked(citizen: Portal, application_id: str, attachment_id: str,
         time.sleep(0.5)
 
 
-def test_a_1_gib_drawing_is_verified_with_the_api_memory_flat(
-        api: tuple[str, PeakMemory]) -> None:
-    base, memory = api
-    citizen = Portal(base, "citizen-big", "applicant", idNumber=APPLICATION["applicant"][
-        "idNumber"])
+@pytest.fixture
+def application(api: tuple[str, PeakMemory], cloud: Any) -> Iterator[tuple[Portal, str]]:
+    """A citizen's draft of the construction permit; its uploads are deleted afterwards, so
+    the rest of the session does not carry a gigabyte."""
+    citizen = Portal(api[0], "citizen-big", "applicant",
+                     idNumber=APPLICATION["applicant"]["idNumber"])
     application_id = citizen.call("POST", "/applications", APPLICATION, expect=201)["id"]
+    yield citizen, application_id
+    s3, bucket = cloud.client("s3"), cloud.outputs["BucketName"]
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"applications/{application_id}/")
+    for stored in listed.get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=stored["Key"])
+
+
+def test_a_1_gib_drawing_is_verified_with_the_api_memory_flat(
+        api: tuple[str, PeakMemory], application: tuple[Portal, str]) -> None:
+    _, memory = api
+    citizen, application_id = application
 
     # A drawing declared with the wrong SHA-256 (80 MiB: two parts, checked the same way).
     forged = DrawingBytes(80 * MiB, seed=7)
@@ -200,3 +225,20 @@ def test_a_1_gib_drawing_is_verified_with_the_api_memory_flat(
     assert stored["status"] == "STORED", stored
     assert stored["sizeBytes"] == GiB
     assert growth < MEMORY_BUDGET, f"the API grew by {growth / MiB:.0f} MiB serving the upload"
+
+
+def test_a_completion_s3_refuses_can_be_made_again(application: tuple[Portal, str]) -> None:
+    citizen, application_id = application
+    drawing = DrawingBytes(65 * MiB, seed=11)
+    attachment_id, etags = put_parts(citizen, application_id, drawing, drawing.sha256(),
+                                     "architectural-drawings")
+    wrong = [etags[0], {**etags[1], "etag": '"0123456789abcdef0123456789abcdef"'}]
+    refused = complete(citizen, application_id, attachment_id, wrong, expect=400)
+    assert refused["code"] == "VALIDATION_FAILED"
+    assert [e["path"] for e in refused["errors"]] == ["parts"]
+    seen = citizen.call("GET", f"/applications/{application_id}")
+    assert next(a for a in seen["attachments"]
+                if a["attachmentId"] == attachment_id)["status"] == "UPLOADING"
+    assert complete(citizen, application_id, attachment_id, etags)["status"] in {
+        "VERIFYING", "STORED"}
+    assert checked(citizen, application_id, attachment_id)["status"] == "STORED"

@@ -137,6 +137,7 @@ def test_an_unpaid_order_expires_and_cancels_the_application(flow: Flow) -> None
     view = flow.view()
     assert view["status"] == "CANCELLED"
     assert any(e["event"] == "PAYMENT_EXPIRED" for e in view["timeline"])
+    assert clock(flow, "CERTIFICATE").status == "STOPPED"  # nothing is owed any more
     notice = eventually(lambda: inbox(flow.citizen_sub, flow.id, "PAYMENT_EXPIRED"))
     assert "缴费期限已过" in notice[0].title
     # Money that arrives after the window closed is flagged, never taken as paid.

@@ -205,6 +205,12 @@ def test_redact_masks_numbers_written_against_chinese_text() -> None:
     assert identity.redact(line) == "申请人身份证号1101**********002x，手机+86138****5678，已受理"
 
 
+def test_redact_keeps_application_numbers_readable() -> None:
+    # The application number is the logs' correlation id; the applicant's number is not.
+    line = "application YW2026112399946759 applicant 110101199003071233"
+    assert identity.redact(line) == "application YW2026112399946759 applicant 1101**********1233"
+
+
 def test_redact_masks_numbers_that_intake_refused() -> None:
     # Refused input is what ends up in error logs; it must not leak either.
     line = "refused id=110101199003071234 legacy=110101900307123 code=91350100MOOO100Y43"
