@@ -34,6 +34,7 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from yiwang import calendar_store
 from yiwang.notices import Notice
@@ -224,14 +225,50 @@ def stop_all(subject_key: str, now: datetime, reason: str = "DONE") -> None:
             stop(subject_key, clock.name, now, reason)
 
 
+def stop_in(transaction: TransactWrite, clock: ClockRecord | None, now: datetime,
+            reason: str = "DONE") -> None:
+    """Add stopping `clock` (read with the step's own record) to the step's transaction, so
+    the step and its clock change together in one call: the clock's status is the condition,
+    its open cards close, the clock's trail records it. Nothing for a clock not running."""
+    if clock is None or clock.status not in (RUNNING, PAUSED):
+        return
+    transaction.update(clock, actions=[
+        ClockRecord.status.set(STOPPED), ClockRecord.stopped_at.set(now),
+        ClockRecord.due_partition.remove(), ClockRecord.due_at.remove()],
+        condition=ClockRecord.status == clock.status)
+    for level, raised in ((YELLOW, clock.yellow_raised_at), (RED, clock.red_raised_at)):
+        if raised:  # unconditional: a card the sweep failed to write must not block the step
+            transaction.update(CardRecord(clock.pk, f"CARD#{clock.name}#{level}"), actions=[
+                CardRecord.closed_at.set(now), CardRecord.gsi1pk.set(f"CARDS#{level}#CLOSED")])
+    transaction.save(_audit_record(clock.pk, "CLOCK_STOPPED", clock.status, STOPPED,
+                                   {"clock": clock.name, "reason": reason}))
+
+
+def pause_in(transaction: TransactWrite, clock: ClockRecord | None, now: datetime) -> None:
+    """Add pausing a running `clock` to the step's transaction (see `pause`)."""
+    if clock is None or clock.status != RUNNING:
+        return
+    left = _days_left(clock, now)
+    transaction.update(clock, actions=[
+        ClockRecord.status.set(PAUSED), ClockRecord.remaining_days.set(left),
+        ClockRecord.due_partition.remove(), ClockRecord.due_at.remove()],
+        condition=ClockRecord.status == RUNNING)
+    transaction.save(_audit_record(clock.pk, "CLOCK_PAUSED", RUNNING, PAUSED,
+                                   {"clock": clock.name, "remainingDays": left}))
+
+
+def _days_left(clock: ClockRecord, now: datetime) -> int:
+    return calendar_store.working_calendar().working_days_between(now, clock.deadline) \
+        if clock.deadline > now else 0
+
+
 def pause(subject_key: str, name: str, now: datetime) -> ClockRecord | None:
     """Pause a running clock (the applicant is supplementing): it keeps the working days left
     and leaves the index until it resumes."""
     clock = _get(subject_key, name)
     if clock is None or clock.status != RUNNING:
         return clock
-    left = calendar_store.working_calendar().working_days_between(now, clock.deadline) \
-        if clock.deadline > now else 0
+    left = _days_left(clock, now)
     if _update(clock, [ClockRecord.status.set(PAUSED), ClockRecord.remaining_days.set(left),
                        ClockRecord.due_partition.remove(), ClockRecord.due_at.remove()],
                ClockRecord.status == RUNNING):
@@ -313,10 +350,15 @@ def _update(record: Model, actions: list[Any], condition: Any) -> bool:
 
 def _audit(subject_key: str, event: str, from_status: str | None, to_status: str | None,
            detail: dict[str, Any]) -> None:
+    _audit_record(subject_key, event, from_status, to_status, detail).save()
+
+
+def _audit_record(subject_key: str, event: str, from_status: str | None,
+                  to_status: str | None, detail: dict[str, Any]) -> AuditRecord:
     """全程留痕 for clocks: kept beside the subject (`<subject key>#CLOCKS`), not in its own
     trail, so an application's timeline shows what happened to it, not its timers."""
-    new_audit_for(f"{subject_key}{TRAIL_SUFFIX}", "system", event, from_status, to_status,
-                  detail).save()
+    return new_audit_for(f"{subject_key}{TRAIL_SUFFIX}", "system", event, from_status,
+                         to_status, detail)
 
 
 def trail(subject_key: str) -> list[AuditRecord]:

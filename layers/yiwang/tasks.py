@@ -22,7 +22,7 @@ from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
+from pynamodb.transactions import TransactGet, TransactWrite
 
 from yiwang import applications, clocks
 from yiwang.access import APPLICANT, REVIEWER, WINDOW, Caller
@@ -178,17 +178,35 @@ def _may_decide(caller: Caller, task: TaskRecord) -> bool:
 def decide(caller: Caller, identifier: str, payload: Any, sfn: Any,
            now: datetime | None = None) -> TaskRecord:
     """Record a decision once and resume the execution; another department's task is 404."""
-    task = load_task(identifier)
+    task, clock = _task_and_clock(identifier)
     if not _may_decide(caller, task):
         raise NotFound(f"no task {identifier}")
     decision, opinion, missing = _decision_of(task.kind, payload)
     return _decide(task, caller.sub, decision, opinion, missing, sfn,
-                   now or datetime.now(UTC))
+                   now or datetime.now(UTC), clock=clock)
+
+
+def _task_and_clock(identifier: str) -> tuple[TaskRecord, clocks.ClockRecord | None]:
+    """The task and the clock of its step, in one read (the id names both)."""
+    application_id, kind, _round, department = (identifier.split(".", 3) + ["", "", ""])[:4]
+    key = ApplicationRecord.key(application_id)
+    with TransactGet(connection=_connection()) as read:
+        task = read.get(TaskRecord, key, f"TASK#{identifier}")
+        clock = read.get(clocks.ClockRecord, key, f"CLOCK#{clock_name(kind, department)}")
+    try:
+        found = task.get()
+    except TaskRecord.DoesNotExist as missing:
+        raise NotFound(f"no task {identifier}") from missing
+    try:
+        return found, clock.get()
+    except clocks.ClockRecord.DoesNotExist:
+        return found, None
 
 
 def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
             missing: list[Any] | None, sfn: Any, now: datetime,
-            detail: dict[str, Any] | None = None) -> TaskRecord:
+            detail: dict[str, Any] | None = None,
+            clock: clocks.ClockRecord | None = None) -> TaskRecord:
     # The decision and the change it makes (the application's status, or the review's audit
     # record) are one transaction: both or neither, and no read of the application first.
     try:
@@ -200,32 +218,28 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
                 TaskRecord.gsi1sk.set(f"DECIDED#{now.isoformat()}"),
             ], condition=TaskRecord.status == "PENDING")
             _apply(transaction, task, actor, decision, opinion, missing, detail)
+            # A decision ends the step's clock; asking for a supplement only pauses it (the
+            # days the applicant spends supplementing are not the department's).
+            if decision == "SUPPLEMENT":
+                clocks.pause_in(transaction, clock, now)
+            else:
+                clocks.stop_in(transaction, clock, now, reason=decision)
     except TransactWriteError as error:
         if error.cause_response_code != "TransactionCanceledException":
             raise
         if load_task(task.task_id).status != "PENDING":
             raise Conflict(f"task {task.task_id} has already been decided") from error
-        raise Conflict(f"application {task.application_id} is no longer SUBMITTED") from error
+        raise Conflict(f"application {task.application_id} or the step's clock changed "
+                       f"meanwhile (e.g. accepted by law at the deadline)") from error
     task.status, task.decision, task.opinion, task.missing = "DECIDED", decision, opinion, missing
     task.decided_by, task.decided_at = actor, now
     task.gsi1sk = f"DECIDED#{now.isoformat()}"
-    _stop_or_pause_clock(task, decision, now)
     if task.kind == PRE_REVIEW:
         metrics.add_metric(name=STEP_METRICS[decision], unit=MetricUnit.Count, value=1)
     sfn.send_task_success(taskToken=task.task_token, output=json.dumps({
         "taskId": task.task_id, "department": task.department, "decision": decision,
         "opinion": opinion, "missing": missing or []}, ensure_ascii=False))
     return task
-
-
-def _stop_or_pause_clock(task: TaskRecord, decision: str, now: datetime) -> None:
-    """A decision ends the step's clock; asking for a supplement only pauses it (the days
-    the applicant spends supplementing are not the department's)."""
-    name = clock_name(task.kind, task.department)
-    if decision == "SUPPLEMENT":
-        clocks.pause(task.pk, name, now)
-    else:
-        clocks.stop(task.pk, name, now, reason=decision)
 
 
 def auto_accept(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> None:

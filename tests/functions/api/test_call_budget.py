@@ -121,3 +121,32 @@ def test_a_submit_whose_start_failed_is_completed_by_the_next(
     assert record.execution_arn == executions[0]["executionArn"]
     submitted = [a for a in applications.audit_of(draft["id"]) if a.event == "SUBMITTED"]
     assert len(submitted) == 1
+
+
+def test_a_decision_stops_its_clock_within_three_calls(
+        http: Any, token: Any, cloud: Any) -> None:
+    from tests.functions.api.test_lifecycle import Flow
+    from yiwang import clocks
+
+    flow = Flow(http, token, cloud, "budget-decision")
+    flow.submit()
+    task = flow.task(flow.window)
+    with calls() as decision_calls:
+        answer = http.post(f"/tasks/{task['taskId']}/decision", headers=flow.window,
+                           body=json.dumps({"decision": "ACCEPT", "opinion": "受理"}))
+    assert answer.status_code == 200, answer.body
+    # One read (task and clock), one transaction (task, status, audit, clock), the resume.
+    assert decision_calls == ["dynamodb.TransactGetItems", "dynamodb.TransactWriteItems",
+                              "stepfunctions.SendTaskSuccess"]
+    assert clocks.get(f"APP#{flow.id}", "ACCEPTANCE").status == "STOPPED"
+    assert [a.event for a in clocks.trail(f"APP#{flow.id}")][-1] == "CLOCK_STOPPED"
+    reviewer = flow.reviewers["GZ-ZJ"]
+    review = flow.task(reviewer)
+    with calls() as supplement_calls:
+        asked = http.post(f"/tasks/{review['taskId']}/decision", headers=reviewer,
+                          body=json.dumps({"decision": "SUPPLEMENT", "opinion": "补图纸",
+                                           "missing": ["architectural-drawings"]}))
+    assert asked.status_code == 200, asked.body
+    assert len(supplement_calls) == 3, supplement_calls
+    paused = clocks.get(f"APP#{flow.id}", "REVIEW#GZ-ZJ")
+    assert paused.status == "PAUSED" and paused.remaining_days is not None
