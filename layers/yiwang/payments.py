@@ -259,11 +259,13 @@ def open_order(application_id: str, task_token: str, provider: PaymentProvider,
         except PaymentOrderRecord.DoesNotExist:
             raise Conflict(f"order {order_id} could not be written") from error
     if order.status == PENDING:
-        _await_payment(order)
+        # The clock first: once the application shows AWAITING_PAYMENT, a payment may come,
+        # and it stops the clock it reads with the order.
         clocks.start(order.pk, PAYMENT_CLOCK, kind=PAYMENT_CLOCK, subject=application_id,
                      department="APPLICANT", step="缴费", now=order.created_at,
                      deadline=order.expires_at, cards=False, action=EXPIRE_PAYMENT,
                      context={"orderId": order.order_id})
+        _await_payment(order)
     return order
 
 
@@ -326,11 +328,13 @@ def _application_of(order_id: str) -> str | None:
 
 
 def _read(order_id: str, receipt: Receipt | None
-          ) -> tuple[PaymentOrderRecord, ApplicationRecord, dict[str, Any] | None]:
-    """The order, its application and (with `receipt`) the first answer to this callback, in
-    one TransactGetItems: the order id names the application, so no lookup is read first (the
-    `ORDER#` lookup is the fallback for an id of another shape). `NotFound` for an unknown
-    order; `Conflict` for a transaction id first sent with another body."""
+          ) -> tuple[PaymentOrderRecord, ApplicationRecord, dict[str, Any] | None,
+                     clocks.ClockRecord | None]:
+    """The order, its application, its payment clock and (with `receipt`) the first answer
+    to this callback, in one TransactGetItems: the order id names the application, so no
+    lookup is read first (the `ORDER#` lookup is the fallback for an id of another shape).
+    `NotFound` for an unknown order; `Conflict` for a transaction id first sent with another
+    body."""
     application_id = _application_of(order_id)
     found = _read_with(application_id, order_id, receipt) if application_id else None
     if found is None:
@@ -345,17 +349,23 @@ def _read(order_id: str, receipt: Receipt | None
 
 
 def _read_with(application_id: str, order_id: str, receipt: Receipt | None
-               ) -> tuple[PaymentOrderRecord, ApplicationRecord, dict[str, Any] | None] | None:
+               ) -> tuple[PaymentOrderRecord, ApplicationRecord, dict[str, Any] | None,
+                          clocks.ClockRecord | None] | None:
     key = ApplicationRecord.key(application_id)
     with TransactGet(connection=_connection()) as read:
         order = read.get(PaymentOrderRecord, key, PaymentOrderRecord.sort_key(order_id))
         record = read.get(ApplicationRecord, key, "META")
+        clock = read.get(clocks.ClockRecord, key, f"CLOCK#{PAYMENT_CLOCK}")
         stored = receipt.get_in(read) if receipt is not None else None
     try:
-        return (order.get(), record.get(),
-                receipt.answer_from(stored) if receipt is not None else None)
+        found = (order.get(), record.get(),
+                 receipt.answer_from(stored) if receipt is not None else None)
     except (PaymentOrderRecord.DoesNotExist, ApplicationRecord.DoesNotExist):
         return None
+    try:
+        return (*found, clock.get())
+    except clocks.ClockRecord.DoesNotExist:
+        return (*found, None)
 
 
 def settle(event: Any, sfn: Any, now: datetime | None = None) -> SettleOutcome:
@@ -364,8 +374,8 @@ def settle(event: Any, sfn: Any, now: datetime | None = None) -> SettleOutcome:
 
     `ValidationFailed` lists every error of a malformed callback; an unknown order is
     `NotFound`; neither changes anything. A payment costs three calls: one read (order,
-    application, receipt), one transaction (order, application, audit, receipt), the task
-    success (and whatever the payment clock's stop costs).
+    application, payment clock, receipt), one transaction (order, application, audit, clock,
+    receipt), the task success.
     """
     body = _validated(event)
     now = now or datetime.now(UTC)
@@ -388,6 +398,8 @@ class _Settlement:
     resume: dict[str, Any] | None = None
     """The task success's output, when the execution is to resume."""
     effect: str = PAID
+    clock: clocks.ClockRecord | None = None
+    """The payment clock, to stop in the same transaction (when paid)."""
 
     def flag(self, flag: str, metric: str, about: dict[str, Any]) -> None:
         """Record an anomaly on the order (once), audit it and count it; nothing is paid."""
@@ -409,10 +421,12 @@ class _Settlement:
 
 def _settle(body: dict[str, Any], sfn: Any, now: datetime, receipt: Receipt | None = None,
             attempts: int = 3) -> SettleOutcome:
-    order, record, first = _read(body["orderId"], receipt)
+    order, record, first, clock = _read(body["orderId"], receipt)
     if first is not None:
         return SettleOutcome.from_dict(first)
     plan = _plan(body, order, record)
+    if plan.transition and plan.transition["to_status"] == PAID:
+        plan.clock = clock  # paid: the payment window's clock stops with the payment
     outcome = plan.outcome()
     try:
         _commit(plan, receipt, outcome)
@@ -508,6 +522,7 @@ def _commit(plan: _Settlement, receipt: Receipt | None, outcome: SettleOutcome) 
         if plan.transition:
             applications.transition_in(transaction, plan.order.application_id,
                                        **plan.transition)
+        clocks.stop_in(transaction, plan.clock, datetime.now(UTC), reason=PAID)
         if receipt is not None:
             receipt.write_in(transaction, outcome.to_dict())
 
@@ -516,7 +531,6 @@ def _resume(plan: _Settlement, sfn: Any, receipt: Receipt | None,
             outcome: SettleOutcome) -> SettleOutcome:
     """Send the waiting execution its task token back, after the transaction."""
     order, about, again = plan.order, plan.resume, plan.effect == "ALREADY_PAID"
-    clocks.stop(order.pk, PAYMENT_CLOCK, datetime.now(UTC), reason=PAID)
     try:
         sfn.send_task_success(taskToken=order.task_token, output=json.dumps(about))
     except Exception as error:  # noqa: BLE001 - only the "no longer waiting" codes are handled
