@@ -328,16 +328,7 @@ def complete_upload(caller: Caller, application_id: str, attachment_id: str, pay
             raise ValidationFailed([FieldError("parts", "list every part with its etag")])
         if attachment.size_bytes > INLINE_CHECK_LIMIT:
             return complete_for_check(attachment, parts, s3, bucket)
-        try:
-            s3.complete_multipart_upload(
-                Bucket=bucket, Key=attachment.s3_key, UploadId=attachment.upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": int(p["partNumber"]),
-                                            "ETag": str(p["etag"])} for p in parts]})
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValidationFailed([FieldError("parts", f"malformed part: {error}")]) from error
-        except s3.exceptions.ClientError as error:
-            raise ValidationFailed([FieldError("parts", error.response["Error"].get(
-                "Message", "the parts do not complete the upload"))]) from error
+        _complete_on_s3(attachment, parts, s3, bucket)
     if attachment.size_bytes <= INLINE_CHECK_LIMIT:
         try:
             return check_content(attachment, s3, bucket, record.stored_materials)
@@ -602,19 +593,27 @@ def complete_for_check(attachment: AttachmentRecord, parts: list[Any], s3: Any,
         attachment.refresh()
         return attachment
     try:
+        _complete_on_s3(attachment, parts, s3, bucket)
+    except ValidationFailed:
+        _reopen(attachment)
+        raise
+    attachment.refresh()
+    return attachment
+
+
+def _complete_on_s3(attachment: AttachmentRecord, parts: list[Any], s3: Any,
+                    bucket: str) -> None:
+    """S3 assembles the uploaded parts; malformed or refused parts are `ValidationFailed`."""
+    try:
         s3.complete_multipart_upload(
             Bucket=bucket, Key=attachment.s3_key, UploadId=attachment.upload_id,
             MultipartUpload={"Parts": [{"PartNumber": int(p["partNumber"]),
                                         "ETag": str(p["etag"])} for p in parts]})
     except (KeyError, TypeError, ValueError) as error:
-        _reopen(attachment)
         raise ValidationFailed([FieldError("parts", f"malformed part: {error}")]) from error
     except s3.exceptions.ClientError as error:
-        _reopen(attachment)
         raise ValidationFailed([FieldError("parts", error.response["Error"].get(
             "Message", "the parts do not complete the upload"))]) from error
-    attachment.refresh()
-    return attachment
 
 
 def _reopen(attachment: AttachmentRecord) -> None:

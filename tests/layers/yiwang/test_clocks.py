@@ -6,12 +6,9 @@ day), long before any clock the other tests start, so no other test's clock is d
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -21,16 +18,6 @@ pytestmark = pytest.mark.integration
 
 SUBMITTED = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # Wednesday before National Day
 SECOND = timedelta(seconds=1)
-
-
-@pytest.fixture
-def table(cloud_env: dict[str, str]) -> Iterator[None]:
-    from yiwang.config import settings
-
-    with mock.patch.dict(os.environ, cloud_env):
-        settings.cache_clear()
-        yield
-    settings.cache_clear()
 
 
 @pytest.fixture

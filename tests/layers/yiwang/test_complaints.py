@@ -7,12 +7,9 @@ completes (tests/functions/api/test_complaints.py drives real executions)."""
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -77,16 +74,6 @@ def test_complaint_ids_carry_the_date() -> None:
 
 
 # --- on the deployed table ---------------------------------------------------------------------
-
-@pytest.fixture
-def table(cloud_env: dict[str, str], seeded: None) -> Iterator[None]:
-    from yiwang.config import settings
-
-    with mock.patch.dict(os.environ, cloud_env):
-        settings.cache_clear()
-        yield
-    settings.cache_clear()
-
 
 @pytest.fixture
 def sfn() -> StandInSfn:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -24,16 +23,6 @@ PERMIT = "11440100MB2D00127W-XK-0007"  # lead department 规划 GZ-ZRZY
 CITIZEN_ID = "11010519491231002X"
 RATED = datetime(2026, 8, 3, 10, 0, tzinfo=SHANGHAI)  # a Monday
 SECOND = timedelta(seconds=1)
-
-
-@pytest.fixture
-def table(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[None]:
-    from yiwang.config import settings
-
-    with mock.patch.dict(os.environ, cloud_env):
-        settings.cache_clear()
-        yield
-    settings.cache_clear()
 
 
 def person(sub: str, role: str, **claims: str) -> Any:

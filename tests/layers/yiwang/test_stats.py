@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -110,16 +108,6 @@ def test_rates_are_left_empty_when_nothing_was_completed_or_rated() -> None:
 
 
 # --- the pipeline on the local cloud ---------------------------------------------------------
-
-
-@pytest.fixture
-def table(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[None]:
-    from yiwang.config import settings
-
-    with mock.patch.dict(os.environ, cloud_env):
-        settings.cache_clear()
-        yield
-    settings.cache_clear()
 
 
 def application(submitted: datetime, item_code: str = PERMIT) -> str:
