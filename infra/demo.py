@@ -1,7 +1,10 @@
 """`make demo`: a whole construction-permit application (建设工程规划许可证) against `make run`.
 
 Plays the portal (a citizen), the window, three departments, the payment provider and the
-courier over HTTP, printing each step, and ends with the certificate verified.
+courier over HTTP, printing each step, until the certificate is verified. Then what follows
+completion: the citizen rates the service (好差评), a supervisor looks at the cards and the
+statistics by department, and a complaint about the application is routed to its lead
+department, accepted, resolved and revisited (satisfied).
 Usage: `python -m infra.demo [--api http://127.0.0.1:8000]`.
 """
 
@@ -106,6 +109,69 @@ def status_is(citizen: Portal, application_id: str, *statuses: str) -> Callable[
     return probe
 
 
+def rate(citizen: Portal, application_id: str) -> None:
+    rating = citizen.call("POST", f"/applications/{application_id}/rating",
+                          {"level": 5, "comment": "网上申请、并联审批，证照寄到家，一次都没跑"},
+                          expect=201)
+    step(f"citizen rates the service (好差评): {rating['level']} {rating['levelName']}, "
+         f"{rating['status']}, for {rating['department']}")
+
+
+def ratings_of(supervisor: Portal, department: str) -> int:
+    table = supervisor.call("GET", "/stats/applications?groupBy=department")
+    return next((g["ratings"] for g in table["groups"] if g["group"] == department), 0)
+
+
+def supervise(supervisor: Portal, department: str, rated_before: int) -> None:
+    cards = supervisor.call("GET", "/supervision/cards")["cards"]
+    step(f"supervisor: {len(cards)} open yellow/red cards (电子监察)")
+    for card in cards[:5]:
+        step(f"  {card['level']} {card['step']} {card['department']} {card['subject']}, "
+             f"due {card['deadline']}")
+
+    eventually(lambda: ratings_of(supervisor, department) > rated_before,
+               "the rating in the statistics (from the table's stream)")
+    table = supervisor.call("GET", "/stats/applications?groupBy=department")
+    step(f"supervisor: statistics by department, {table['from']} to {table['to']} (统计)")
+    print(f"    {'department':<10} {'count':>5} {'done':>4} {'days':>5} {'on time':>7} "
+          f"{'rated':>5} {'avg':>4} {'satisfied':>9} {'cards':>5}")
+
+    def share(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0%}"
+
+    for row in [*table["groups"], table["total"]]:
+        days, average = row["averageWorkingDays"], row["averageRating"]
+        line = (f"    {row['group']:<10} {row['count']:>5} {row['completed']:>4} "
+                f"{'—' if days is None else f'{days:.2f}':>5} {share(row['onTimeRate']):>7} "
+                f"{row['ratings']:>5} {'—' if average is None else f'{average:.1f}':>4} "
+                f"{share(row['satisfiedRate']):>9} {row['yellowCards'] + row['redCards']:>5}  "
+                f"{DEPARTMENTS.get(row['group'], '')}")
+        print(line.rstrip())
+
+
+def complain(citizen: Portal, reviewers: dict[str, Portal], application_id: str) -> str:
+    filed = citizen.call("POST", "/complaints", {
+        "category": "COMPLAINT", "channel": "WEB", "subject": "证照寄出前未确认收件时间",
+        "content": f"办件 {application_id} 的许可证快递寄出前没有电话确认收件时间，"
+                   f"希望寄送前先联系申请人。", "applicationId": application_id,
+        "contact": {"name": "张伟", "phone": "13812345678"}}, expect=201)
+    complaint_id, department = filed["id"], filed["department"]
+    step(f"citizen complains about {application_id} (投诉): {complaint_id}, routed at once to "
+         f"{department}, due {filed['dueAt']}")
+    handler = reviewers[department]
+    moved = handler.call("POST", f"/complaints/{complaint_id}/accept", {})
+    step(f"  {DEPARTMENTS[department]} accepts it (签收): {moved['status']}")
+    moved = handler.call("POST", f"/complaints/{complaint_id}/resolve",
+                         {"result": "已与申请人联系并致歉；今后证照寄出前一律电话确认收件时间"})
+    step(f"  {DEPARTMENTS[department]} resolves it (办结): {moved['status']}")
+    moved = citizen.call("POST", f"/complaints/{complaint_id}/revisit",
+                         {"satisfied": True, "comment": "满意"})
+    step(f"  citizen revisits (回访), satisfied: {moved['status']}")
+    for event in moved["history"]:
+        print(f"    {event['at']}  {event['event']:<22} {event.get('actor', '')}")
+    return str(moved["status"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.demo", description=__doc__)
     parser.add_argument("--api", default="http://127.0.0.1:8000")
@@ -159,7 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     envelope["document"]["holder"]["name"] += "改"  # one changed character
     tampered = requests.post(f"{api}/certificates/verify", json=envelope, timeout=10).json()
     step(f"a changed byte does not: {tampered}")
-    return 0 if verdict.get("valid") and not tampered.get("valid") else 1
+
+    supervisor = Portal(api, "supervisor-01", "supervisor")
+    rated_before = ratings_of(supervisor, item["leadDepartment"])
+    rate(citizen, application_id)
+    supervise(supervisor, item["leadDepartment"], rated_before)
+    closed = complain(citizen, reviewers, application_id) == "CLOSED"
+    return 0 if verdict.get("valid") and not tampered.get("valid") and closed else 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Routes live in blueprints under `chalicelib/routes/`, one per part of the contract (API.md);
 a route parses the request, calls the domain and shapes the answer. Domain errors become
 problem+json answers in one place (`answering_domain_errors`, below). AWS clients are created
-on first use, so importing the app stays cheap (cold starts).
+on first use and the routes import the domain modules they use on first use
+(`chalicelib.lazy`), so importing the app stays cheap (cold starts): a cold start pays for
+what its first request needs, not for every part of the contract.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from chalicelib.routes import (
     certificates,
     complaints,
     delivery,
-    dev,
     health,
     payments,
     ratings,
@@ -52,6 +53,8 @@ app.register_blueprint(stats.routes)  # 统计: GET /stats/applications (JSON, C
 app.api.binary_types.append(stats.XLSX_TYPE)  # the spreadsheet download is bytes
 # Read at import: POST /dev/token exists in the local stage only (API.md "Identity").
 if os.environ.get("STAGE") == "local":
+    from chalicelib.routes import dev
+
     app.register_blueprint(dev.routes)
 
 

@@ -8,19 +8,12 @@ repeated delivery finds the attachment already checked and changes nothing.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 from urllib.parse import unquote_plus
 
-import boto3
-
 from yiwang.applications import check_pending_upload
+from yiwang.clients import client
 from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
-
-
-@functools.cache
-def s3() -> Any:
-    return boto3.client("s3")
 
 
 @lambda_entry
@@ -30,7 +23,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for record in event.get("Records", []):
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
-        status = check_pending_upload(key, s3(), bucket)
+        status = check_pending_upload(key, client("s3"), bucket)
         logger.info("attachment checked", extra={"key": key, "status": status})
         if status:
             metrics.add_metric(name=f"Attachments{status.title()}", unit=MetricUnit.Count,

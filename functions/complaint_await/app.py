@@ -6,19 +6,12 @@ someone already has), and tells whoever must act (站内信).
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-import boto3
-
 from yiwang import complaints, notices
+from yiwang.clients import client
 from yiwang.config import settings
 from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
-
-
-@functools.cache
-def _client(service: str) -> Any:
-    return boto3.client(service)
 
 
 @lambda_entry
@@ -27,10 +20,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     HANDLING, REVISIT. Returns whether the execution now waits there."""
     logger.set_correlation_id(event["complaintId"])
     opened = complaints.open_step(event["complaintId"], event["step"], int(event["round"]),
-                                  event["taskToken"], _client("stepfunctions"))
+                                  event["taskToken"], client("stepfunctions"))
     if opened.notices:
         topic = settings().require("notices_topic_arn")
         for notice in opened.notices:
-            notices.publish(_client("sns"), topic, notice)
+            notices.publish(client("sns"), topic, notice)
     metrics.add_metric(name="ComplaintStepsOpened", unit=MetricUnit.Count, value=1)
     return {"step": opened.step, "waiting": opened.waiting, "notices": len(opened.notices)}

@@ -5,26 +5,19 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any
 
-import boto3
-
 from yiwang import supervision
+from yiwang.clients import client
 from yiwang.config import settings
 from yiwang.observability import lambda_entry
-
-
-@functools.cache
-def _client(service: str) -> Any:
-    return boto3.client(service)
 
 
 @lambda_entry
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Event: an EventBridge scheduled event. Returns what the sweep did (counts and names)."""
     now = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
-    report = supervision.timeout_check(now, _client("stepfunctions"), _client("sns"),
+    report = supervision.timeout_check(now, client("stepfunctions"), client("sns"),
                                        settings().require("notices_topic_arn"))
     return {"now": now.isoformat(), **report.to_dict()}

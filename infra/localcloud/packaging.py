@@ -8,6 +8,10 @@ runtime reads the folder back from that key), state machine definitions are read
 Definition substitutions are written into the definition as `Fn::Join` parts: the template
 stays equivalent on AWS, and moto, which ignores `DefinitionSubstitutions`, deploys the same
 definition with the real ARNs in it.
+
+Zips carry no bytecode caches, except the layer built for AWS when it is given Lambda's Python
+(`bytecode=`): then it ships compiled for that Python (`compile_bytecode`), since Lambda cannot
+write caches and would otherwise compile every module of the layer at every cold start.
 """
 
 from __future__ import annotations
@@ -48,26 +52,49 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return yaml_parse(path.read_text(encoding="utf-8"))
 
 
-def zip_folder(folder: Path) -> bytes:
-    """A reproducible zip of a folder: sorted names, fixed timestamps, no caches."""
+def zip_folder(folder: Path, bytecode_tag: str | None = None) -> bytes:
+    """A reproducible zip of a folder: sorted names, fixed timestamps, no caches, except the
+    bytecode of `bytecode_tag` (`cpython-312`) when it is given."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(_files(folder)):
+        for path in sorted(_files(folder, bytecode_tag)):
             info = zipfile.ZipInfo(str(path.relative_to(folder)), date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
 
-def _files(folder: Path) -> Iterator[Path]:
+def _files(folder: Path, bytecode_tag: str | None = None) -> Iterator[Path]:
     for path in folder.rglob("*"):
-        skipped = set(path.relative_to(folder).parts) & _SKIPPED_PARTS
-        if path.is_file() and not skipped and path.suffix != ".pyc":
+        parts = path.relative_to(folder).parts
+        if not path.is_file():
+            continue
+        if bytecode_tag and path.suffix == ".pyc" and parts[-2:-1] == ("__pycache__",):
+            if f".{bytecode_tag}." in path.name and not set(parts[:-2]) & _SKIPPED_PARTS:
+                yield path
+        elif not set(parts) & _SKIPPED_PARTS and path.suffix != ".pyc":
             yield path
 
 
-def build_layer(folder: Path, platform_packages: bool) -> Path:
-    """Lay a layer out as Lambda wants it (`python/...`), with its requirements when asked."""
+def compile_bytecode(folder: Path, python: str) -> None:
+    """Compile every module under `folder` with `python` (Lambda's: 3.12) into `__pycache__`
+    as unchecked-hash bytecode (PEP 552), which the interpreter uses without comparing it with
+    the source: a deployment package never changes, and a zip's fixed timestamps would make
+    timestamp-checked caches look stale."""
+    subprocess.run([python, "-m", "compileall", "-q", "-j", "0",
+                    "--invalidation-mode", "unchecked-hash", str(folder)], check=True)
+
+
+def cache_tag(python: str) -> str:
+    """The bytecode cache tag of an interpreter (`cpython-312`): the `__pycache__` files it
+    reads are `<module>.<tag>.pyc`."""
+    return subprocess.run([python, "-c", "import sys; print(sys.implementation.cache_tag)"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def build_layer(folder: Path, platform_packages: bool, bytecode: str | None = None) -> Path:
+    """Lay a layer out as Lambda wants it (`python/...`), with its requirements when asked,
+    compiled by the `bytecode` interpreter when one is given (see `compile_bytecode`)."""
     build = Path(tempfile.mkdtemp(prefix="yiwang-layer-")) / "python"
     shutil.copytree(folder, build, ignore=_SKIP)
     requirements = folder / "requirements.txt"
@@ -78,17 +105,20 @@ def build_layer(folder: Path, platform_packages: bool) -> Path:
              "--implementation", "cp", "--python-version", "3.12", "--only-binary=:all:"],
             check=True,
         )
+    if bytecode:
+        compile_bytecode(build, bytecode)
     return build.parent
 
 
-def upload_code(path: Path, upload: Upload, source: Path | None = None) -> str:
+def upload_code(path: Path, upload: Upload, source: Path | None = None,
+                bytecode_tag: str | None = None) -> str:
     """Upload a folder (zipped) or a ready zip; return its key.
 
     Code from a repository folder is keyed `source/<folder>/<sha256>.zip`, which is how the
     local runtime finds the folder again; anything else (Chalice's deployment.zip) goes under
     `artifacts/`.
     """
-    body = path.read_bytes() if path.is_file() else zip_folder(path)
+    body = path.read_bytes() if path.is_file() else zip_folder(path, bytecode_tag)
     origin = (source or path).resolve()
     digest = hashlib.sha256(body).hexdigest()
     if origin.is_relative_to(REPO_ROOT) and path.is_dir():
@@ -106,8 +136,10 @@ def package(
     *,
     template_dir: Path = TEMPLATE_PATH.parent,
     layer_packages: bool = False,
+    bytecode: str | None = None,
 ) -> dict[str, Any]:
-    """Replace local code and definition paths with uploaded objects and inline definitions."""
+    """Replace local code and definition paths with uploaded objects and inline definitions;
+    with `bytecode` (Lambda's Python), the layer ships compiled."""
     packaged = copy.deepcopy(template)
     for resource in packaged.get("Resources", {}).values():
         props = resource.get("Properties", {})
@@ -117,8 +149,10 @@ def package(
             props["CodeUri"] = f"s3://{bucket}/{upload_code(folder, upload)}"
         elif kind == "AWS::Serverless::LayerVersion" and _is_local(props.get("ContentUri")):
             folder = (template_dir / props["ContentUri"]).resolve()
-            built = build_layer(folder, layer_packages)
-            props["ContentUri"] = f"s3://{bucket}/{upload_code(built, upload, source=folder)}"
+            built = build_layer(folder, layer_packages, bytecode)
+            tag = cache_tag(bytecode) if bytecode else None
+            key = upload_code(built, upload, source=folder, bytecode_tag=tag)
+            props["ContentUri"] = f"s3://{bucket}/{key}"
             resource.pop("Metadata", None)
         elif kind == "AWS::Serverless::StateMachine" and _is_local(props.get("DefinitionUri")):
             path = (template_dir / props.pop("DefinitionUri")).resolve()

@@ -18,7 +18,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError
@@ -26,9 +26,7 @@ from pynamodb.transactions import TransactGet, TransactWrite
 
 from yiwang import identity, validation
 from yiwang.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
-from yiwang.catalogue import ItemVersion, get_item
 from yiwang.errors import ApplicationNotFound, Conflict, FieldError, Forbidden, ValidationFailed
-from yiwang.idempotency import Receipt
 from yiwang.observability import MetricUnit, metrics
 from yiwang.records import (
     ApplicationRecord,
@@ -37,6 +35,13 @@ from yiwang.records import (
     application_stub,
     new_audit,
 )
+
+if TYPE_CHECKING:
+    from yiwang.catalogue import ItemVersion
+    from yiwang.idempotency import Receipt
+# The catalogue and the idempotency receipts are imported where they are used: most functions
+# import this module for `transition` and the records, and need neither at their cold start
+# (the catalogue is one of the layer's largest modules to compile; make bench).
 
 MiB = 1024 * 1024
 PART_SIZE = 64 * MiB
@@ -142,6 +147,8 @@ def create_draft_answer(caller: Caller, payload: Any, idempotency_key: str | Non
     what was just written. With an `Idempotency-Key` the answer is kept in a receipt written in
     the draft's own transaction, so a repeated request gets the first answer (one GetItem) and
     never a second draft; the same key with another body is a `Conflict`."""
+    from yiwang.idempotency import Receipt
+
     receipt = (Receipt(CREATE_SCOPE, f"{caller.sub}:{idempotency_key}", payload)
                if idempotency_key else None)
     if receipt is not None and (first := receipt.stored_answer()) is not None:
@@ -165,6 +172,8 @@ def _new_draft(caller: Caller, payload: Any,
     caller.require(APPLICANT, WINDOW)
     if not isinstance(payload, dict):
         raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
+    from yiwang.catalogue import get_item
+
     item = get_item(str(payload.get("itemCode", "")))
     draft = validate_draft(item, payload)
     code = _applicant_code(draft["applicant"])
@@ -224,7 +233,10 @@ def can_see(caller: Caller, record: ApplicationRecord, item: ItemVersion | None 
         code = _applicant_code(record.applicant or {})
         return caller.sub == record.owner_sub or code in {caller.id_number, caller.credit_code}
     if caller.role == REVIEWER:
-        item = item or get_item(record.item_code, int(record.item_version))
+        if item is None:
+            from yiwang.catalogue import get_item
+
+            item = get_item(record.item_code, int(record.item_version))
         return caller.dept in item.departments
     return caller.role in {WINDOW, SUPERVISOR, ADMIN}
 
@@ -267,6 +279,8 @@ def request_upload(caller: Caller, application_id: str, payload: Any, s3: Any, b
     errors = validation.errors(_UPLOAD, payload)
     if errors:
         raise ValidationFailed(errors)
+    from yiwang.catalogue import get_item
+
     item = get_item(record.item_code, int(record.item_version))
     material = next((m for m in item.materials if m.id == payload["materialId"]), None)
     extension = payload["fileName"].rsplit(".", 1)[-1].lower() if "." in payload[
@@ -544,20 +558,12 @@ def present(record: ApplicationRecord, caller: Caller,
         attachments = attachments_of(record.application_id)
     if audit is None:
         audit = audit_of(record.application_id)
-    applicant = dict(record.applicant or {})
-    owner = caller.role == APPLICANT
-    handler = caller.role in {WINDOW, REVIEWER}
-    for field in ("idNumber", "creditCode"):
-        if applicant.get(field) and not (owner or handler):
-            applicant[field] = identity.mask_identifier(applicant[field])
-    if applicant.get("phone") and not (owner or handler):
-        applicant["phone"] = identity.mask_phone(applicant["phone"])
     return {
         "id": record.application_id,
         "itemCode": record.item_code,
         "itemVersion": int(record.item_version) if record.item_version is not None else None,
         "status": record.status,
-        "applicant": applicant,
+        "applicant": applicant_view(record, caller),
         "form": record.form,
         "delivery": record.delivery,
         "createdAt": record.created_at.isoformat(),
@@ -573,6 +579,21 @@ def present(record: ApplicationRecord, caller: Caller,
                                                                      if a.detail else {})}}
             for a in audit],
     }
+
+
+def applicant_view(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
+    """The application's applicant as the caller sees it: identity number, credit code and
+    phone in full for the applicant and the staff who handle the case (window, reviewers),
+    masked for everyone else (supervisors, administrators)."""
+    applicant = dict(record.applicant or {})
+    owner = caller.role == APPLICANT
+    handler = caller.role in {WINDOW, REVIEWER}
+    for field in ("idNumber", "creditCode"):
+        if applicant.get(field) and not (owner or handler):
+            applicant[field] = identity.mask_identifier(applicant[field])
+    if applicant.get("phone") and not (owner or handler):
+        applicant["phone"] = identity.mask_phone(applicant["phone"])
+    return applicant
 
 
 def complete_for_check(attachment: AttachmentRecord, parts: list[Any], s3: Any,

@@ -59,15 +59,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
-from stdnum.iso7064 import mod_37_36
 
 from yiwang import applications, clocks
 from yiwang.catalogue import SAMPLE_ITEMS, ItemVersion, get_item
+from yiwang.clients import client
 from yiwang.config import ConfigurationError, settings
 from yiwang.errors import Conflict, NotFound
 from yiwang.identity import InvalidIdentifier, validate_credit_code
@@ -124,6 +123,10 @@ class CertificateNumber:
 def check_character(licence_type_code: str, issuing_body_code: str, serial: str,
                     version: str) -> str:
     """ISO 7064 MOD 37,36 over the four parts concatenated without the dots."""
+    # stdnum (like cryptography below) is imported where it is used: the API imports this
+    # module for the application view's certificate pointer, which needs neither.
+    from stdnum.iso7064 import mod_37_36
+
     return mod_37_36.calc_check_digit(licence_type_code + issuing_body_code + serial + version)
 
 
@@ -389,11 +392,6 @@ def get(number: str) -> dict[str, Any]:
 # Keys and signatures
 
 
-@functools.cache
-def _client(service: str) -> Any:
-    return boto3.client(service)
-
-
 @dataclass(frozen=True)
 class SigningKey:
     """A KMS signing key as seen from outside KMS: its public key and the algorithm used."""
@@ -436,7 +434,7 @@ def signing_key(key_id: str | None = None, kms: Any = None) -> SigningKey:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-        answer = (kms or _client("kms")).get_public_key(KeyId=key_id)
+        answer = (kms or client("kms")).get_public_key(KeyId=key_id)
         offered = answer.get("SigningAlgorithms") or []
         algorithm = next((a for a in _ALGORITHMS if a in offered), None)
         if answer.get("KeyUsage") != "SIGN_VERIFY" or algorithm is None:
@@ -477,8 +475,8 @@ def issue(application_id: str, now: datetime | None = None, *, kms: Any = None,
     earlier attempt left undone is finished); `issued_now` tells a new one from a retry.
     `ApplicationNotFound`; `Conflict` if the application is in no status to get one.
     """
-    kms = kms or _client("kms")
-    s3 = s3 or _client("s3")
+    kms = kms or client("kms")
+    s3 = s3 or client("s3")
     bucket = settings().require("bucket_name")
     record = _issued(application_id)
     if record is None:

@@ -52,7 +52,6 @@ from pynamodb.transactions import TransactWrite
 
 from yiwang import calendar_store, clocks, identity, validation
 from yiwang.access import REVIEWER, SUPERVISOR, WINDOW, Caller
-from yiwang.catalogue import SAMPLE_ITEMS
 from yiwang.errors import (
     Conflict,
     FieldError,
@@ -204,6 +203,9 @@ def routing_rules() -> dict[str, Any]:
 def known_departments() -> frozenset[str]:
     """Departments a complaint may be routed to: the catalogue's registry and the routing
     rules' own (the default, coordinating office)."""
+    # Imported here: the complaint functions' cold starts need no catalogue but this file.
+    from yiwang.catalogue import SAMPLE_ITEMS
+
     catalogue = json.loads(SAMPLE_ITEMS.read_text(encoding="utf-8")).get("departments", {})
     rules = routing_rules()
     return frozenset({*catalogue, *rules.get("departments", {}), rules["default"],

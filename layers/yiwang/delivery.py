@@ -27,7 +27,7 @@ import secrets
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.metrics import single_metric
 from botocore.exceptions import ClientError
@@ -48,10 +48,13 @@ from yiwang import applications, validation
 from yiwang.access import WINDOW, Caller
 from yiwang.config import ConfigurationError, Settings, settings
 from yiwang.errors import Conflict, FieldError, NotFound, ValidationFailed
-from yiwang.idempotency import Receipt
 from yiwang.observability import MetricUnit, logger
 from yiwang.records import ApplicationRecord, TableMeta, application_stub, new_audit
-from yiwang.signatures import provider_secret
+
+if TYPE_CHECKING:
+    from yiwang.idempotency import Receipt
+# The webhook's receipts and secret are imported where the webhook uses them: the delivery
+# step (its own function's cold start) needs neither.
 
 COURIER, PICKUP = "COURIER", "PICKUP"
 RANK = {"CREATED": 0, "PICKED_UP": 1, "IN_TRANSIT": 2, "DELIVERED": 3}
@@ -212,6 +215,8 @@ def courier_from_settings() -> Courier:
 
 def courier_webhook_secret(config: Settings) -> bytes:
     """The courier's webhook secret (Secrets Manager in AWS; API.md "Webhooks")."""
+    from yiwang.signatures import provider_secret
+
     return provider_secret("courier", value=config.courier_webhook_secret,
                            arn=config.courier_webhook_secret_arn)
 
@@ -407,6 +412,8 @@ def record_courier_event(payload: Any, now: datetime | None = None,
     changes (shipment, application, audit, receipt), and for the first DELIVERED the task
     success: four, against seventeen with a write per step.
     """
+    from yiwang.idempotency import Receipt
+
     event = _parse_event(payload)
     now = now or datetime.now(UTC)
     request = {"waybillNo": event.waybill_no, "event": event.event,

@@ -15,6 +15,12 @@ Pages: `limit` (1 to 100, 20 by default) and an opaque `nextToken`, present only
 follow; a token names the partition it continues, and one for a partition the caller may not
 read is a validation error. A department's list shows an application once per page; one with
 tasks in several rounds (after a supplement) may show again on a later page.
+
+Rows are summaries (`summary`), made from the items the list read and nothing else: a page
+costs the index Query, and for a department's list one BatchGetItem per 25 tasks read (one for
+a page of 20 unless many of its tasks are filtered out or repeat an application). The
+attachments, tasks and timeline of an application are its detail (`GET /applications/{id}`,
+one Query), never read per row.
 """
 
 from __future__ import annotations
@@ -23,14 +29,19 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yiwang.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
+from yiwang.applications import applicant_view
 from yiwang.errors import FieldError, Forbidden, ValidationFailed
 from yiwang.records import ApplicationRecord
-from yiwang.tasks import WINDOW_QUEUE, TaskRecord
+
+if TYPE_CHECKING:
+    from yiwang.tasks import TaskRecord
+# `yiwang.tasks` (and the clocks, catalogue... it imports) is imported by the department lists
+# that read tasks, not by an applicant's or a supervisor's list (the API's cold start).
 
 STATUSES = frozenset({
     "DRAFT", "SUBMITTED", "NEEDS_SUPPLEMENT", "NOT_ACCEPTED", "ACCEPTED", "IN_REVIEW",
@@ -40,7 +51,8 @@ STATUSES = frozenset({
 """The application statuses of API.md."""
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 _BATCH = 25
-"""Tasks read ahead per BatchGetItem of their applications."""
+"""Tasks read ahead per BatchGetItem of their applications, at most (fewer for a small page:
+never more than one Query page of tasks, so a batch costs one Query)."""
 _LIST_KEYS = (("pk", "pk"), ("sk", "sk"), ("gsi1pk", "gsi1pk"), ("gsi1sk", "gsi1sk"))
 _STATUS_KEYS = (("pk", "pk"), ("sk", "sk"), ("status", "status"),
                 ("statusIndexSk", "status_index_sk"))
@@ -53,10 +65,44 @@ Position = dict[str, str]
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a list, and the token of the next if more follow."""
+    """One page of a list, and the token of the next if more follow; for a department's list,
+    the department's task that listed each application (by application id)."""
 
     applications: list[ApplicationRecord]
     next_token: str | None
+    listed_by: dict[str, TaskRecord] = field(default_factory=dict)
+
+
+def summary(record: ApplicationRecord, caller: Caller,
+            task: TaskRecord | None = None) -> dict[str, Any]:
+    """One row of `GET /applications`: `id`, `itemCode`, `itemVersion`, `status`,
+    `applicant` (masked as in the detail view: `yiwang.applications.applicant_view`),
+    `createdAt`, `submittedAt`, and in a department's list the `deadlines` of the task that
+    listed it (`acceptBy` for the window, `decideBy` of the department for reviewers). Made
+    from what the list read; no call."""
+    row: dict[str, Any] = {
+        "id": record.application_id,
+        "itemCode": record.item_code,
+        "itemVersion": int(record.item_version) if record.item_version is not None else None,
+        "status": record.status,
+        "applicant": applicant_view(record, caller),
+        "createdAt": record.created_at.isoformat(),
+        "submittedAt": record.submitted_at.isoformat() if record.submitted_at else None,
+    }
+    if task is not None and task.due_at is not None:
+        from yiwang.tasks import PRE_REVIEW, REVIEW, local_time
+
+        if task.kind == PRE_REVIEW:
+            row["deadlines"] = {"acceptBy": local_time(task.due_at)}
+        elif task.kind == REVIEW:
+            row["deadlines"] = {"decideBy": {task.department: local_time(task.due_at)}}
+    return row
+
+
+def summaries(page: Page, caller: Caller) -> list[dict[str, Any]]:
+    """The page's rows (`summary`), in order."""
+    return [summary(record, caller, page.listed_by.get(record.application_id))
+            for record in page.applications]
 
 
 @dataclass(frozen=True)
@@ -91,6 +137,8 @@ def list_applications(caller: Caller, request: ListRequest) -> Page:
     if caller.role == APPLICANT:
         return _applicants_page(caller, request)
     if caller.role in {REVIEWER, WINDOW}:
+        from yiwang.tasks import WINDOW_QUEUE
+
         department = WINDOW_QUEUE if caller.role == WINDOW else caller.dept
         if not department:
             raise Forbidden("a reviewer's token names their department")
@@ -133,25 +181,35 @@ def _status_page(request: ListRequest) -> Page:
 
 
 def _department_page(partition: str, request: ListRequest) -> Page:
+    from yiwang.tasks import TaskRecord
+
     _, start = _decode(request.next_token, [partition], _LIST_KEYS)
+    page_size = min(MAX_LIMIT, 2 * (request.limit + 1))
     tasks = TaskRecord.by_department.query(partition, scan_index_forward=False,
-                                           last_evaluated_key=start,
-                                           page_size=min(MAX_LIMIT, 2 * (request.limit + 1)))
+                                           last_evaluated_key=start, page_size=page_size)
     wanted: Callable[[ApplicationRecord], bool] = (
         (lambda record: record.status == request.status) if request.status
         else (lambda record: True))
-    rows = ((record, partition, position)
-            for record, position in _applications_of(tasks) if wanted(record))
-    return _page(rows, request.limit)
+    listed_by: dict[str, TaskRecord] = {}
+
+    def rows() -> Iterator[tuple[ApplicationRecord, str, Position]]:
+        for record, task in _applications_of(tasks, min(_BATCH, page_size)):
+            if wanted(record):
+                listed_by[record.application_id] = task
+                yield record, partition, _position(task, _LIST_KEYS)
+
+    page = _page(rows(), request.limit)
+    return Page(page.applications, page.next_token,
+                {r.application_id: listed_by[r.application_id] for r in page.applications})
 
 
-def _applications_of(tasks: Iterable[TaskRecord]
-                     ) -> Iterator[tuple[ApplicationRecord, Position]]:
-    """Each application the tasks name, once, at its first task: read `_BATCH` tasks ahead
+def _applications_of(tasks: Iterable[TaskRecord], ahead: int = _BATCH
+                     ) -> Iterator[tuple[ApplicationRecord, TaskRecord]]:
+    """Each application the tasks name, once, with its first task: read `ahead` tasks ahead
     and fetch their applications with one BatchGetItem."""
     seen: set[str] = set()
     tasks = iter(tasks)
-    while batch := list(islice(tasks, _BATCH)):
+    while batch := list(islice(tasks, ahead)):
         new = list(dict.fromkeys(t.application_id for t in batch if t.application_id not in seen))
         found = {record.application_id: record for record in ApplicationRecord.batch_get(
             [(ApplicationRecord.key(identifier), "META") for identifier in new])} if new else {}
@@ -159,7 +217,7 @@ def _applications_of(tasks: Iterable[TaskRecord]
             if task.application_id in seen or task.application_id not in found:
                 continue
             seen.add(task.application_id)
-            yield found[task.application_id], _position(task, _LIST_KEYS)
+            yield found[task.application_id], task
 
 
 def _page(rows: Iterator[tuple[ApplicationRecord, str, Position]], limit: int) -> Page:

@@ -7,6 +7,7 @@ stores a rule's name.
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 from typing import Any
 
@@ -15,18 +16,25 @@ from yiwang.access import ADMIN, SUPERVISOR, Caller
 from yiwang.errors import FieldError, ValidationFailed
 from yiwang.observability import MetricUnit, logger, metrics
 
+RULES = {
+    "AUTO_ACCEPT": ("yiwang.tasks", "auto_accept"),  # tasks.AUTO_ACCEPT
+    "EXPIRE_PAYMENT": ("yiwang.payments", "expire"),  # payments.EXPIRE_PAYMENT
+    "DEEM_COMPLAINT_ACCEPTED": ("yiwang.complaints", "deem_accepted"),  # complaints.DEEM_ACCEPTED
+}
+"""Each automatic rule by the name a clock stores: the step's module and function that run it
+(`function(clock, now, sfn)`)."""
+
 
 def rules(sfn: Any) -> dict[str, clocks.Action]:
     """Every automatic rule by the name a clock stores, bound to the clients it needs."""
-    # Imported here: each rule pulls in its step's module, which the sweep needs only when a
-    # deadline with that rule has passed.
-    from yiwang import complaints, payments, tasks
+    # A rule's module is imported when the rule first runs: each pulls in its step (tasks,
+    # payments, complaints, and the catalogue...), which a sweep needs only when a deadline
+    # with that rule has passed.
+    def bound(module: str, function: str) -> clocks.Action:
+        return lambda clock, now: getattr(importlib.import_module(module), function)(
+            clock, now, sfn)
 
-    return {
-        tasks.AUTO_ACCEPT: lambda clock, now: tasks.auto_accept(clock, now, sfn),
-        payments.EXPIRE_PAYMENT: lambda clock, now: payments.expire(clock, now, sfn),
-        complaints.DEEM_ACCEPTED: lambda clock, now: complaints.deem_accepted(clock, now, sfn),
-    }
+    return {name: bound(module, function) for name, (module, function) in RULES.items()}
 
 
 def timeout_check(now: datetime, sfn: Any, sns: Any, topic_arn: str) -> clocks.SweepReport:

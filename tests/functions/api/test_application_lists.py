@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.functions.api.test_applications import permit_body
+from tests.functions.api.test_call_budget import calls
 from tests.functions.api.test_lifecycle import REQUIRED, Flow
 
 pytestmark = pytest.mark.integration
@@ -141,3 +142,51 @@ def test_bad_list_requests_are_validation_problems(
     other = http.get(f"/applications?nextToken={page['nextToken']}",
                      headers=in_review.reviewers["GZ-ZJ"])
     assert other.status_code == 400
+
+
+SUMMARY = {"id", "itemCode", "itemVersion", "status", "applicant", "createdAt", "submittedAt"}
+"""A list row's fields (`deadlines` too in a department's list); the detail has the rest."""
+
+
+def test_a_page_is_its_index_query_and_rows_are_summaries(
+        http: Any, token: Any, reviewed: tuple[Flow, Flow]) -> None:
+    in_review, waiting = reviewed
+    with calls() as own_calls:
+        own = json.loads(http.get("/applications", headers=in_review.citizen).body)
+    assert own_calls == ["dynamodb.Query"]  # no Query per row for attachments and timeline
+    assert own["applications"] and all(set(a) == SUMMARY for a in own["applications"])
+    row = own["applications"][0]
+    detail = json.loads(http.get(f"/applications/{row['id']}", headers=in_review.citizen).body)
+    assert row == {name: detail[name] for name in SUMMARY}
+
+    supervisor = token("sup-lists-3", "supervisor")
+    with calls() as status_calls:
+        reviewing = json.loads(http.get("/applications?status=IN_REVIEW",
+                                        headers=supervisor).body)
+    assert status_calls == ["dynamodb.Query"]
+    seen = reviewing["applications"][0]
+    assert set(seen) == SUMMARY
+    assert seen["applicant"] == json.loads(http.get(
+        f"/applications/{seen['id']}", headers=supervisor).body)["applicant"]  # masked alike
+    assert seen["applicant"]["idNumber"].count("*") > 0
+
+    reviewer = in_review.reviewers["GZ-XF"]
+    with calls() as department_calls:
+        fire = json.loads(http.get("/applications?limit=2", headers=reviewer).body)
+    # The department's tasks, then their applications at once (another batch only if the
+    # tasks read repeat applications).
+    assert department_calls[:2] == ["dynamodb.Query", "dynamodb.BatchGetItem"]
+    assert set(department_calls) == {"dynamodb.Query", "dynamodb.BatchGetItem"}
+    assert len(department_calls) <= 4, department_calls
+    mine = next(a for a in listing(http, reviewer) if a["id"] == in_review.id)
+    assert set(mine) == SUMMARY | {"deadlines"}
+    deadlines = json.loads(http.get(f"/applications/{in_review.id}",
+                                    headers=reviewer).body)["deadlines"]
+    assert mine["deadlines"] == {"decideBy": {"GZ-XF": deadlines["decideBy"]["GZ-XF"]}}
+    assert len(fire["applications"]) <= 2
+
+    queued = next(a for a in listing(http, waiting.window, "status=SUBMITTED")
+                  if a["id"] == waiting.id)
+    accept_by = json.loads(http.get(f"/applications/{waiting.id}",
+                                    headers=waiting.window).body)["deadlines"]["acceptBy"]
+    assert queued["deadlines"] == {"acceptBy": accept_by}

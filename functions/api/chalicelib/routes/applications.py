@@ -6,10 +6,18 @@ from chalice import Blueprint, Response
 
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
+from chalicelib.lazy import lazy
 from chalicelib.requests import header, json_body
-from yiwang import applications, casefile, certificates, delivery, listing, payments, tasks
 from yiwang.access import Caller
 from yiwang.config import settings
+
+applications = lazy("yiwang.applications")
+casefile = lazy("yiwang.casefile")
+certificates = lazy("yiwang.certificates")
+delivery = lazy("yiwang.delivery")
+listing = lazy("yiwang.listing")
+payments = lazy("yiwang.payments")
+tasks = lazy("yiwang.tasks")
 
 routes = Blueprint(__name__)
 
@@ -59,11 +67,12 @@ def create_application() -> Response:
 @routes.route("/applications", methods=["GET"], authorizer=bearer)
 def list_applications() -> dict:
     """The caller's own (applicants), their department's or queue's (reviewers, window),
-    or one status's (supervisors); `?status=&limit=&nextToken=`."""
+    or one status's (supervisors); `?status=&limit=&nextToken=`. Rows are summaries made from
+    what the list read (`listing.summary`); the detail is `GET /applications/{id}`."""
     who = caller()
     page = listing.list_applications(
         who, listing.parse_request(routes.current_request.query_params))
-    return {"applications": [applications.present(r, who) for r in page.applications],
+    return {"applications": listing.summaries(page, who),
             **({"nextToken": page.next_token} if page.next_token else {})}
 
 

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from chalice import Blueprint
 
 from chalicelib.auth import bearer, caller
+from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
-from yiwang import calendar_store
 from yiwang.access import ADMIN
 from yiwang.errors import FieldError, ValidationFailed
+
+calendar_store = lazy("yiwang.calendar_store")
 
 routes = Blueprint(__name__)
 

@@ -13,10 +13,12 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib.auth import bearer, caller
+from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
-from yiwang import catalogue
 from yiwang.access import ADMIN
 from yiwang.errors import FieldError, ValidationFailed
+
+catalogue = lazy("yiwang.catalogue")
 
 routes = Blueprint(__name__)
 

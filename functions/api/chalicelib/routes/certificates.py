@@ -9,9 +9,11 @@ from chalice import Blueprint
 
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
-from yiwang import certificates
+from chalicelib.lazy import lazy
 from yiwang.access import APPLICANT
 from yiwang.errors import FieldError, NotFound, ValidationFailed
+
+certificates = lazy("yiwang.certificates")
 
 routes = Blueprint(__name__)
 

@@ -8,9 +8,11 @@ from chalice import Blueprint, Response
 
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
+from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
-from yiwang import complaints
 from yiwang.config import settings
+
+complaints = lazy("yiwang.complaints")
 
 routes = Blueprint(__name__)
 

@@ -10,11 +10,14 @@ from chalice import Blueprint, Response
 
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
+from chalicelib.lazy import lazy
 from chalicelib.problems import problem
 from chalicelib.requests import header, json_body
-from yiwang import applications, delivery
 from yiwang.config import ConfigurationError, settings
-from yiwang.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+applications = lazy("yiwang.applications")
+delivery = lazy("yiwang.delivery")
+signatures = lazy("yiwang.signatures")
 
 routes = Blueprint(__name__)
 
@@ -28,8 +31,8 @@ def courier_webhook() -> Response | dict[str, Any]:
         secret = delivery.courier_webhook_secret(settings())
     except ConfigurationError as error:
         return problem(503, "MISCONFIGURED", "The API is not configured", str(error))
-    verify(secret, header(request, TIMESTAMP_HEADER), request.raw_body,
-           header(request, SIGNATURE_HEADER), datetime.now(UTC))
+    signatures.verify(secret, header(request, signatures.TIMESTAMP_HEADER), request.raw_body,
+                      header(request, signatures.SIGNATURE_HEADER), datetime.now(UTC))
     return delivery.record_courier_event(json_body(request), datetime.now(UTC),
                                          aws("stepfunctions"))
 

@@ -15,11 +15,13 @@ from chalice import Blueprint
 
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
+from chalicelib.lazy import lazy
 from chalicelib.requests import header, json_body
-from yiwang import payments
 from yiwang.config import settings
 from yiwang.observability import metrics
-from yiwang.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER
+
+payments = lazy("yiwang.payments")
+signatures = lazy("yiwang.signatures")
 
 routes = Blueprint(__name__)
 
@@ -31,8 +33,8 @@ def payment_webhook() -> dict:
     request = routes.current_request
     now = datetime.now(UTC)
     payments.verify_signature(payments.webhook_secret(settings()),
-                              header(request, TIMESTAMP_HEADER), request.raw_body,
-                              header(request, SIGNATURE_HEADER), now)
+                              header(request, signatures.TIMESTAMP_HEADER), request.raw_body,
+                              header(request, signatures.SIGNATURE_HEADER), now)
     try:
         outcome = payments.settle(json_body(request), aws("stepfunctions"), now)
     finally:

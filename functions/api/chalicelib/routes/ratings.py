@@ -22,9 +22,12 @@ from chalice import Blueprint, Response
 
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
+from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
-from yiwang import notices, ratings
 from yiwang.config import settings
+
+notices = lazy("yiwang.notices")
+ratings = lazy("yiwang.ratings")
 
 routes = Blueprint(__name__)
 

@@ -14,13 +14,16 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib.auth import bearer, caller
-from yiwang import stats
+from chalicelib.lazy import lazy
 from yiwang.errors import FieldError, ValidationFailed
+
+stats = lazy("yiwang.stats")
 
 routes = Blueprint(__name__)
 FORMATS = ("json", "csv", "xlsx")
-XLSX_TYPE = stats.XLSX
-"""The spreadsheet's content type: the app lists it among its binary types."""
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+"""The spreadsheet's content type (`yiwang.stats.XLSX`, written out so that registering the
+route imports nothing): the app lists it among its binary types."""
 
 
 @routes.route("/stats/applications", methods=["GET"], authorizer=bearer)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.auth import bearer, caller
-from yiwang import supervision
+from chalicelib.lazy import lazy
+
+supervision = lazy("yiwang.supervision")
 
 routes = Blueprint(__name__)
 

@@ -7,9 +7,11 @@ from chalice import Blueprint, Response
 
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
+from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
-from yiwang import tasks
 from yiwang.errors import FieldError, ValidationFailed
+
+tasks = lazy("yiwang.tasks")
 
 routes = Blueprint(__name__)
 
