@@ -31,7 +31,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -203,18 +203,14 @@ def start(subject_key: str, name: str, *, kind: str, subject: str, department: s
 
 
 def stop(subject_key: str, name: str, now: datetime, reason: str = "DONE") -> ClockRecord | None:
-    """Stop a running or paused clock (the step is done); its open cards close."""
+    """Stop a running or paused clock (the step is done); its open cards close. Two calls:
+    the read, then `stop_in`'s writes in one transaction."""
     clock = _get(subject_key, name)
     if clock is None or clock.status in (STOPPED, EXPIRED):
         return clock
-    was = clock.status
-    if not _update(clock, [ClockRecord.status.set(STOPPED), ClockRecord.stopped_at.set(now),
-                           ClockRecord.due_partition.remove(), ClockRecord.due_at.remove()],
-                   ClockRecord.status == was):
-        return _get(subject_key, name)
-    _close_cards(clock, now)
-    _audit(subject_key, "CLOCK_STOPPED", was, STOPPED,
-                  {"clock": name, "reason": reason})
+    if not _transact(lambda transaction: stop_in(transaction, clock, now, reason)):
+        return _get(subject_key, name)  # someone else moved it meanwhile
+    clock.status, clock.stopped_at = STOPPED, now
     return clock
 
 
@@ -244,10 +240,12 @@ def stop_in(transaction: TransactWrite, clock: ClockRecord | None, now: datetime
                                    {"clock": clock.name, "reason": reason}))
 
 
-def pause_in(transaction: TransactWrite, clock: ClockRecord | None, now: datetime) -> None:
-    """Add pausing a running `clock` to the step's transaction (see `pause`)."""
+def pause_in(transaction: TransactWrite, clock: ClockRecord | None,
+             now: datetime) -> int | None:
+    """Add pausing a running `clock` to the step's transaction (see `pause`); returns the
+    working days it keeps."""
     if clock is None or clock.status != RUNNING:
-        return
+        return None
     left = _days_left(clock, now)
     transaction.update(clock, actions=[
         ClockRecord.status.set(PAUSED), ClockRecord.remaining_days.set(left),
@@ -255,6 +253,7 @@ def pause_in(transaction: TransactWrite, clock: ClockRecord | None, now: datetim
         condition=ClockRecord.status == RUNNING)
     transaction.save(_audit_record(clock.pk, "CLOCK_PAUSED", RUNNING, PAUSED,
                                    {"clock": clock.name, "remainingDays": left}))
+    return left
 
 
 def _days_left(clock: ClockRecord, now: datetime) -> int:
@@ -264,17 +263,26 @@ def _days_left(clock: ClockRecord, now: datetime) -> int:
 
 def pause(subject_key: str, name: str, now: datetime) -> ClockRecord | None:
     """Pause a running clock (the applicant is supplementing): it keeps the working days left
-    and leaves the index until it resumes."""
+    and leaves the index until it resumes. Two calls, as `stop`."""
     clock = _get(subject_key, name)
     if clock is None or clock.status != RUNNING:
         return clock
-    left = _days_left(clock, now)
-    if _update(clock, [ClockRecord.status.set(PAUSED), ClockRecord.remaining_days.set(left),
-                       ClockRecord.due_partition.remove(), ClockRecord.due_at.remove()],
-               ClockRecord.status == RUNNING):
-        _audit(subject_key, "CLOCK_PAUSED", RUNNING, PAUSED,
-                      {"clock": name, "remainingDays": left})
+    kept: list[int | None] = []
+    if _transact(lambda transaction: kept.append(pause_in(transaction, clock, now))):
+        clock.status, clock.remaining_days = PAUSED, kept[0]
     return clock
+
+
+def _transact(writes: Callable[[TransactWrite], None]) -> bool:
+    """Run `writes` in one transaction; False when a condition no longer held."""
+    try:
+        with TransactWrite(connection=ClockRecord._get_connection().connection) as transaction:
+            writes(transaction)
+    except TransactWriteError as error:
+        if error.cause_response_code == "TransactionCanceledException":
+            return False
+        raise
+    return True
 
 
 def resume(subject_key: str, name: str, now: datetime,
