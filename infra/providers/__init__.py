@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT / "layers") not in sys.path:
@@ -40,3 +41,14 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+def serve_until_interrupted(server: Any) -> int:
+    """Serve a simulator's HTTP server until Ctrl-C, then close it; the exit status."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -27,7 +27,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from infra.providers import CHINA, DEFAULT_API, Send, post, signed_headers
+from infra.providers import (
+    CHINA,
+    DEFAULT_API,
+    Send,
+    post,
+    serve_until_interrupted,
+    signed_headers,
+)
 
 DEFAULT_PORT = 8200
 WEBHOOK_PATH = "/webhooks/courier"
@@ -176,13 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = serve(args.port, args.api, deliver_after=args.deliver_after)
     print(f"courier simulator on http://127.0.0.1:{args.port} (POST /waybills), callbacks to "
           f"{args.api}{WEBHOOK_PATH} (Ctrl-C stops it)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server)
 
 
 if __name__ == "__main__":

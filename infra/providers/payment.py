@@ -25,7 +25,14 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from infra.providers import CHINA, DEFAULT_API, Send, post, signed_headers
+from infra.providers import (
+    CHINA,
+    DEFAULT_API,
+    Send,
+    post,
+    serve_until_interrupted,
+    signed_headers,
+)
 
 DEFAULT_PORT = 8100
 WEBHOOK_PATH = "/webhooks/payment"
@@ -171,13 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = serve(args.port, args.api)
     print(f"payment simulator on http://127.0.0.1:{args.port}/pay/<orderId>?amount=<fen>, "
           f"callbacks to {args.api}{WEBHOOK_PATH} (Ctrl-C stops it)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server)
 
 
 if __name__ == "__main__":
