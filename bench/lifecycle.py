@@ -231,7 +231,7 @@ def main() -> None:
         import chalice.test
 
         from tests.functions.api.conftest import _stage_variables_in_place
-        from yiwang.config import settings
+        from yiwang.platform.config import settings
 
         chalice.test.BaseClient._patched_env_vars = _stage_variables_in_place
         settings.cache_clear()

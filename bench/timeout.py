@@ -4,7 +4,7 @@ grow with the open clocks, and the wall time should stay within 1.5x.
 
 Measured on the local cloud's table (the deployed template: DueIndex is sparse, so stopped
 and paused clocks are not in it at all). Items read are what DynamoDB would bill: the items a
-Query returned (its ScannedCount) plus one per GetItem. The sweep is `yiwang.clocks.sweep`
+Query returned (its ScannedCount) plus one per GetItem. The sweep is `yiwang.deadlines.clocks.sweep`
 (the timeout check's reads and writes; sending the urge notices is SNS's cost, not counted).
 """
 
@@ -58,7 +58,7 @@ class ItemsRead:
 
 def open_clocks(count: int) -> None:
     """`count` running clocks, none of them due for months (one batch write per 25)."""
-    from yiwang.clocks import DUE_PARTITION, ClockRecord
+    from yiwang.deadlines.clocks import DUE_PARTITION, ClockRecord
 
     start = NOW + timedelta(days=30)
     with ClockRecord.batch_write() as batch:
@@ -75,7 +75,7 @@ def open_clocks(count: int) -> None:
 
 def due_clocks() -> None:
     """Ten clocks overdue at NOW (each earns its red card and urge notices)."""
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     for _ in range(DUE):
         subject = f"BENCH#{uuid.uuid4().hex[:12]}"
@@ -86,7 +86,7 @@ def due_clocks() -> None:
 
 def measure() -> tuple[float, int]:
     """Median sweep time and items read of RUNS sweeps, each over ten fresh due clocks."""
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     seconds, items = [], []
     for _ in range(RUNS):
@@ -121,7 +121,7 @@ def main() -> None:
         deploy.deploy(server.endpoint, outputs_dir=outputs_dir, progress=lambda _: None)
         env = deploy.environment(deploy.read_outputs(outputs_dir), outputs_dir)
         with mock.patch.dict(os.environ, env):
-            from yiwang.config import settings
+            from yiwang.platform.config import settings
 
             settings.cache_clear()
             print(f"\ntimeout check: {DUE} due clocks, median of {RUNS} sweeps")

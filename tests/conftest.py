@@ -15,7 +15,7 @@ import pytest
 
 # The local cloud runs functions in this process, sharing the layer's modules with the tests:
 # give Powertools the settings the template's Globals give every function, whoever imports
-# `yiwang.observability` first.
+# `yiwang.platform.observability` first.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "yiwang")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Yiwang")
 
@@ -71,7 +71,7 @@ def seeded(cloud: Cloud, cloud_env: dict[str, str]) -> None:
     from infra.localcloud.seed import load_sample_items
 
     with mock.patch.dict(os.environ, cloud_env):
-        from yiwang.config import settings
+        from yiwang.platform.config import settings
 
         settings.cache_clear()
         load_sample_items({**cloud.outputs, "Endpoint": cloud.endpoint})

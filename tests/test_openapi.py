@@ -85,7 +85,7 @@ def test_webhooks_document_their_signature_headers(spec: dict[str, Any]) -> None
 
 def test_errors_are_problems_with_every_code_the_api_answers(
         app: Any, spec: dict[str, Any]) -> None:
-    from yiwang.errors import DomainError
+    from yiwang.platform.errors import DomainError
 
     components = spec["components"]
     for (method, path), operation in documented(spec).items():

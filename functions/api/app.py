@@ -33,8 +33,8 @@ from chalicelib.routes import (
     supervision,
     tasks,
 )
-from yiwang.errors import DomainError
-from yiwang.observability import flush_pending_metrics
+from yiwang.platform.errors import DomainError
+from yiwang.platform.observability import flush_pending_metrics
 
 app = Chalice(app_name="yiwang-api")
 app.register_blueprint(auth.routes)  # the `bearer` authorizer and GET /me

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_plus
 
-from yiwang.applications import check_pending_upload
-from yiwang.clients import client
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+from yiwang.applications.intake import check_pending_upload
+from yiwang.platform.clients import client
+from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 
 @lambda_entry

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from yiwang import certificates
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+from yiwang.fulfilment import certificates
+from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 
 @lambda_entry

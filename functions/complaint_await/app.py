@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from yiwang import complaints, notices
-from yiwang.clients import client
-from yiwang.config import settings
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+from yiwang.complaints import handling
+from yiwang.people import notices
+from yiwang.platform.clients import client
+from yiwang.platform.config import settings
+from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 
 @lambda_entry
@@ -19,7 +20,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Event: `{"complaintId","step","round","taskToken"}`, `step` one of ACCEPTANCE, REROUTE,
     HANDLING, REVISIT. Returns whether the execution now waits there."""
     logger.set_correlation_id(event["complaintId"])
-    opened = complaints.open_step(event["complaintId"], event["step"], int(event["round"]),
+    opened = handling.open_step(event["complaintId"], event["step"], int(event["round"]),
                                   event["taskToken"], client("stepfunctions"))
     if opened.notices:
         topic = settings().require("notices_topic_arn")

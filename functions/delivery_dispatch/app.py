@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from yiwang import delivery
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
-from yiwang.records import ApplicationRecord
+from yiwang.applications.records import ApplicationRecord
+from yiwang.fulfilment import delivery
+from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 
 @lambda_entry

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from yiwang.notices import Notice, file_in_inbox
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+from yiwang.people.notices import Notice, file_in_inbox
+from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

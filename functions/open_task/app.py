@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
-from yiwang.tasks import open_task
+from yiwang.applications.tasks import open_task
+from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 
 @lambda_entry

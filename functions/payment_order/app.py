@@ -2,16 +2,16 @@
 
 Called as a `lambda:invoke.waitForTaskToken` Task after every department approved an item with
 a fee; the execution resumes when the provider's signed callback reports the payment
-(`POST /webhooks/payment`, `yiwang.payments.settle`).
+(`POST /webhooks/payment`, `yiwang.fulfilment.payments.settle`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from yiwang import payments
-from yiwang.config import settings
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+from yiwang.fulfilment import payments
+from yiwang.platform.config import settings
+from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 
 @lambda_entry

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from yiwang.catalogue import get_item
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
-from yiwang.prereview import automatic_checks
-from yiwang.records import ApplicationRecord
+from yiwang.applications.prereview import automatic_checks
+from yiwang.applications.records import ApplicationRecord
+from yiwang.catalogue.items import get_item
+from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 
 @lambda_entry

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
-from yiwang.tasks import review_outcome
+from yiwang.applications.tasks import review_outcome
+from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 OUTCOME_METRICS = {"APPROVED": "Approved", "REJECTED": "Rejected",
                    "SUPPLEMENT": "ReviewSupplementRequested"}

@@ -1,17 +1,17 @@
 """统计: keeps the application statistics up to date from the table's stream.
 
 The event source mapping delivers only new audit records (its filter), in order per
-partition. Each is applied exactly once (`yiwang.stats.apply_stream_record`); at the first
-failure the handler stops and reports that record, so Lambda retries from it and nothing after
-it is applied out of order (ReportBatchItemFailures).
+partition. Each is applied exactly once (`yiwang.stats.aggregates.apply_stream_record`); at
+the first failure the handler stops and reports that record, so Lambda retries from it and
+nothing after it is applied out of order (ReportBatchItemFailures).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from yiwang import stats
-from yiwang.observability import MetricUnit, lambda_entry, logger, metrics
+from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
+from yiwang.stats import aggregates
 
 
 @lambda_entry
@@ -22,7 +22,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         for record in event.get("Records", []):
             try:
-                applied += stats.apply_stream_record(record)
+                applied += aggregates.apply_stream_record(record)
             except Exception:
                 logger.exception("statistics: record not applied", extra={
                     "sequenceNumber": record["dynamodb"]["SequenceNumber"]})

@@ -4,7 +4,7 @@ Each piece of the platform that has sample data adds its loader to `LOADERS`.
 
 Loaders run inside the local cloud's own process (`make run`), after the deployment. The
 domain package reads its settings (table name, endpoint) from the environment, once per
-process (`yiwang.config.settings`), exactly as in Lambda. So a loader that writes through
+process (`yiwang.platform.config.settings`), exactly as in Lambda. So a loader that writes through
 `yiwang` first gives this process the part of the environment a function of the stack gets
 (`bind_environment`: it changes `os.environ` for good, which is what the local cloud's process
 wants; a test wraps the call in `mock.patch.dict(os.environ)`), then imports from `yiwang`.
@@ -56,7 +56,7 @@ def bind_environment(outputs: dict[str, str]) -> None:
     layer = str(REPO_ROOT / "layers")
     if layer not in sys.path:
         sys.path.append(layer)
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     settings.cache_clear()
 
@@ -66,7 +66,7 @@ def load_sample_items(outputs: dict[str, str]) -> int:
     idempotent: an item already published as in the file is left alone, one that differs gets
     a new version. Returns how many sample items the catalogue holds."""
     bind_environment(outputs)
-    from yiwang import catalogue
+    from yiwang.catalogue import items as catalogue
 
     items = catalogue.sample_items()
     for payload in items:

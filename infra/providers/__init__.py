@@ -1,5 +1,6 @@
 """Local simulators of the external providers (payment, courier): they send the same signed
-callbacks the real ones do, using the platform's own signing function (`yiwang.signatures`).
+callbacks the real ones do, using the platform's own signing function
+(`yiwang.platform.signatures`).
 
 What both simulators share lives here: the HTTP transport, and signing a callback body.
 """
@@ -18,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT / "layers") not in sys.path:
     sys.path.append(str(REPO_ROOT / "layers"))
 
-from yiwang.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign  # noqa: E402
+from yiwang.platform.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign  # noqa: E402
 
 DEFAULT_API = "http://127.0.0.1:8000"
 CHINA = timezone(timedelta(hours=8))

@@ -11,7 +11,7 @@ last one now. `serve` is what `COURIER_PROVIDER_URL` may point at locally: `POST
 `{"orderId","address","contents"}` → `{"waybillNo"}` (`SF` + 12 digits); with
 `--deliver-after` it plays the journey of each new waybill that many seconds later. The secret
 is `COURIER_WEBHOOK_SECRET`, else the local stage's `local-courier-secret`. Standard library
-only (and the layer's `yiwang.signatures`, so both sides sign the same way).
+only (and the layer's `yiwang.platform.signatures`, so both sides sign the same way).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
 `serve` is what `PAYMENT_PROVIDER_URL` points at locally: `GET /pay/<orderId>?amount=<fen>`
 shows a page with a 支付 button; pressing it makes the simulator send the callback. The secret
 is `PAYMENT_WEBHOOK_SECRET`, else the local stage's `local-payment-secret`. Standard library
-only (and the layer's `yiwang.signatures`, so both sides sign the same way).
+only (and the layer's `yiwang.platform.signatures`, so both sides sign the same way).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def imported_at_cold_start(function: str) -> set[str]:
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_no_function_imports_boto3(function: str) -> None:
-    # Clients come from botocore (`yiwang.clients`, `chalicelib.aws` on first use).
+    # Clients come from botocore (`yiwang.platform.clients`, `chalicelib.aws` on first use).
     assert "boto3" not in imported_at_cold_start(function)
 
 
@@ -46,28 +46,32 @@ def test_the_api_imports_only_the_domain_every_request_needs() -> None:
     domain = {m for m in imported_at_cold_start("api") if m.startswith("yiwang.")}
     # What every request needs: the caller (tokens, access), errors, settings, and the X-Ray
     # patch with the logger's redaction (observability, identity). See `chalicelib.lazy`.
-    assert domain == {"yiwang.access", "yiwang.config", "yiwang.errors", "yiwang.identity",
-                      "yiwang.observability", "yiwang.tokens"}
+    assert domain == {"yiwang.people.access", "yiwang.people.tokens", "yiwang.platform.config",
+                      "yiwang.platform.errors", "yiwang.platform.identity",
+                      "yiwang.platform.observability"}
 
 
 def test_steps_import_neither_the_catalogue_nor_the_webhooks_they_do_not_use() -> None:
     for function in ("attachment_check", "delivery_dispatch", "complaint_await"):
         modules = imported_at_cold_start(function)
-        assert {"yiwang.catalogue", "yiwang.idempotency"}.isdisjoint(modules), function
-    assert "yiwang.signatures" not in imported_at_cold_start("delivery_dispatch")
+        assert {"yiwang.catalogue.items", "yiwang.table.idempotency"}.isdisjoint(modules), function
+    assert "yiwang.platform.signatures" not in imported_at_cold_start("delivery_dispatch")
 
 
 def test_the_api_names_the_spreadsheet_type_of_the_statistics() -> None:
     from chalicelib.routes import stats as route
-    from yiwang import stats
+    from yiwang.stats import aggregates
 
-    assert route.XLSX_TYPE == stats.XLSX
+    assert route.XLSX_TYPE == aggregates.XLSX
 
 
 def test_the_sweep_names_each_rule_as_its_step_does() -> None:
-    from yiwang import complaints, payments, supervision, tasks
+    from yiwang.applications import tasks
+    from yiwang.complaints import handling
+    from yiwang.fulfilment import payments
+    from yiwang.supervision import rules
 
-    assert set(supervision.rules(sfn=None)) == {
-        tasks.AUTO_ACCEPT, payments.EXPIRE_PAYMENT, complaints.DEEM_ACCEPTED}
-    for module, function in supervision.RULES.values():
+    assert set(rules.rules(sfn=None)) == {
+        tasks.AUTO_ACCEPT, payments.EXPIRE_PAYMENT, handling.DEEM_ACCEPTED}
+    for module, function in rules.RULES.values():
         assert callable(getattr(__import__(module, fromlist=[function]), function))

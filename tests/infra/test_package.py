@@ -70,7 +70,7 @@ def test_the_layer_ships_compiled_for_lambdas_python(tmp_path: Path, python312: 
     # was replaced after compiling still imports as compiled.
     archive.extractall(tmp_path)
     (tmp_path / "python/yiwang/errors.py").write_text("raise SystemExit('source read')\n")
-    subprocess.run([python312, "-c", "from yiwang.errors import DomainError"], check=True,
+    subprocess.run([python312, "-c", "from yiwang.platform.errors import DomainError"], check=True,
                    env={"PYTHONPATH": str(tmp_path / "python"), "PYTHONDONTWRITEBYTECODE": "1"})
     # Zipped as before (local cloud, or no Python 3.12): no bytecode at all.
     plain = zipfile.ZipFile(io.BytesIO(packaging.zip_folder(built))).namelist()

@@ -10,7 +10,7 @@ A route that needs a signed-in caller is declared with the authorizer and asks f
 
 `bearer` is a Chalice built-in authorizer: API Gateway runs it (as its own Lambda function,
 handler `chalicelib.auth.bearer`) before the route, and so do `chalice local` and
-`chalice.test.Client`. It verifies `Authorization: Bearer <JWT>` with `yiwang.tokens` against
+`chalice.test.Client`. It verifies `Authorization: Bearer <JWT>` with `yiwang.people.tokens` against
 JWKS_URL / JWT_ISSUER / JWT_AUDIENCE and hands the verified claims to the route as the
 authorizer context, where `caller()` reads them.
 
@@ -33,11 +33,11 @@ from chalice import AuthResponse, Blueprint
 from chalice.app import AuthRequest
 
 from chalicelib.problems import from_error, problem
-from yiwang.access import Caller
-from yiwang.config import ConfigurationError, settings
-from yiwang.errors import Unauthenticated
-from yiwang.identity import present_identifier
-from yiwang.tokens import TrustedIssuer, caller_from_claims, claims_of, verify
+from yiwang.people.access import Caller
+from yiwang.people.tokens import TrustedIssuer, caller_from_claims, claims_of, verify
+from yiwang.platform.config import ConfigurationError, settings
+from yiwang.platform.errors import Unauthenticated
+from yiwang.platform.identity import present_identifier
 
 routes = Blueprint(__name__)
 _log = logging.getLogger(__name__)

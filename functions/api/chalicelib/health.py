@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from yiwang.config import Settings
+from yiwang.platform.config import Settings
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,21 @@ route module names the domain modules it uses instead::
 
     from chalicelib.lazy import lazy
 
-    applications = lazy("yiwang.applications")
+    applications = lazy("yiwang.applications.intake")
 
     @routes.route("/applications/{application_id}", ...)
     def get_application(application_id):
-        return applications.present(...)  # yiwang.applications is imported here, once
+        return applications.present(...)  # yiwang.applications.intake is imported here, once
 
 The name behaves as the module for attribute access; the module itself is imported normally
 (into `sys.modules`, by the ordinary import system) on the first attribute read, so whatever
 patches or reloads the real module is seen through it. Types in annotations stay strings
 (`from __future__ import annotations`) and are never evaluated.
 
-Eager in the API, because every request needs them: `yiwang.errors`, `yiwang.access`,
-`yiwang.config` (through `chalicelib.auth`) and `yiwang.observability` (the X-Ray patch of
-botocore must be in place before any AWS call; `app.py`).
+Eager in the API, because every request needs them: `yiwang.platform.errors`,
+`yiwang.people.access`, `yiwang.platform.config` (through `chalicelib.auth`) and
+`yiwang.platform.observability` (the X-Ray patch of botocore must be in place before any AWS
+call; `app.py`).
 """
 
 from __future__ import annotations

@@ -12,12 +12,13 @@ from typing import Any
 
 from chalice import Response
 
-from yiwang.errors import (
+from yiwang.platform.errors import (
     Conflict,
     DomainError,
     Forbidden,
     NotFound,
     Unauthenticated,
+    Unavailable,
     Unprocessable,
     ValidationFailed,
 )
@@ -30,6 +31,7 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (Unprocessable, 422),
+    (Unavailable, 503),
 ]
 
 
@@ -56,4 +58,7 @@ def from_error(error: DomainError) -> Response:
     extra: dict[str, Any] = {}
     if isinstance(error, ValidationFailed):
         extra["errors"] = [asdict(e) for e in error.errors]
-    return problem(status, error.code, error.title, str(error), **extra)
+    answer = problem(status, error.code, error.title, str(error), **extra)
+    if isinstance(error, Unavailable):
+        answer.headers["Retry-After"] = str(error.retry_after)
+    return answer

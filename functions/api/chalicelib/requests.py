@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice.app import Request
 
-from yiwang.errors import FieldError, ValidationFailed
+from yiwang.platform.errors import FieldError, ValidationFailed
 
 
 def json_body(request: Request) -> Any:

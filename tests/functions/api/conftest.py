@@ -38,7 +38,7 @@ BaseClient._patched_env_vars = _stage_variables_in_place
 def http(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
     """The app's HTTP test client, in the local stage, against the deployed stack."""
     from chalicelib.aws import aws
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     with mock.patch.dict(os.environ, {**cloud_env, "STAGE": "local"}):
         settings.cache_clear()

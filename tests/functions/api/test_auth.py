@@ -23,7 +23,7 @@ from unittest import mock
 import pytest
 from chalice.test import Client
 
-from yiwang.tokens import LOCAL_ISSUER, LocalIssuer
+from yiwang.people.tokens import LOCAL_ISSUER, LocalIssuer
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 API_DIR = REPO_ROOT / "functions" / "api"
@@ -45,7 +45,7 @@ def local_env(key_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Any]:
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     with mock.patch.dict(os.environ, local_env(tmp_path / "issuer")):
         settings.cache_clear()
@@ -148,7 +148,7 @@ def test_dev_token_refuses_a_body_that_is_not_an_object(client: Any) -> None:
 
 
 def test_an_unconfigured_authorizer_says_what_is_missing(client: Any) -> None:
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     token = token_for(client, sub="u-1", role="admin")
     with mock.patch.dict(os.environ, {"JWKS_URL": ""}):

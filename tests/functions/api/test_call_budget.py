@@ -92,9 +92,9 @@ def test_upload_check_and_submit_each_stay_within_three_calls(
 
 def test_a_submit_whose_start_failed_is_completed_by_the_next(
         http: Any, token: Any, cloud: Any) -> None:
-    from yiwang import applications
-    from yiwang.access import Caller
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications import intake
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.people.access import Caller
 
     citizen = token("budget-3", "applicant", idNumber=CITIZEN_ID)
     draft = json.loads(http.post("/applications", headers=citizen,
@@ -110,7 +110,7 @@ def test_a_submit_whose_start_failed_is_completed_by_the_next(
             raise ConnectionError("Step Functions did not answer")
 
     with pytest.raises(ConnectionError):
-        applications.submit(who, draft["id"], Unreachable(), machine)
+        intake.submit(who, draft["id"], Unreachable(), machine)
     assert ApplicationRecord.load(draft["id"]).status == "SUBMITTED"
     again = http.post(f"/applications/{draft['id']}/submit", headers=citizen)
     assert again.status_code == 202
@@ -119,14 +119,14 @@ def test_a_submit_whose_start_failed_is_completed_by_the_next(
     assert len(executions) == 1
     record = ApplicationRecord.load(draft["id"])
     assert record.execution_arn == executions[0]["executionArn"]
-    submitted = [a for a in applications.audit_of(draft["id"]) if a.event == "SUBMITTED"]
+    submitted = [a for a in intake.audit_of(draft["id"]) if a.event == "SUBMITTED"]
     assert len(submitted) == 1
 
 
 def test_a_decision_stops_its_clock_within_three_calls(
         http: Any, token: Any, cloud: Any) -> None:
     from tests.functions.api.test_lifecycle import Flow
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     flow = Flow(http, token, cloud, "budget-decision")
     flow.submit()

@@ -36,7 +36,7 @@ def api(http: Any, signing_key_id: str) -> Iterator[Any]:
     import app as api_module
 
     from chalicelib.routes import certificates as certificate_routes
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     if "/certificates/verify" not in api_module.app.routes:
         api_module.app.register_blueprint(certificate_routes.routes)
@@ -53,9 +53,9 @@ def api(http: Any, signing_key_id: str) -> Iterator[Any]:
 def issued(person: bool = True) -> str:
     """The number of a certificate issued for an application the departments approved (the
     application is written directly: the lifecycle before issuing is not under test)."""
-    from yiwang import certificates
-    from yiwang.catalogue import get_item
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.catalogue.items import get_item
+    from yiwang.fulfilment import certificates
 
     item = get_item(PLANNING_PERMIT if person else FOOD_LICENCE)
     application_id = f"YWTEST{uuid.uuid4().hex[:12].upper()}"

@@ -287,7 +287,7 @@ def test_grading_the_urgency_sets_the_limit(desk: Desk) -> None:
     normal = json.loads(desk.act(complaint, "urgency", desk.supervisor,
                                  {"urgency": "NORMAL"}).body)
     assert normal["dueAt"] == desk.due(normal["createdAt"], 15)
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     handling = clocks.get(f"COMPLAINT#{complaint}", "HANDLING")
     assert handling.deadline.astimezone(

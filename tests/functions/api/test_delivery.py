@@ -49,7 +49,7 @@ def http(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
     """The app's HTTP test client (as tests/functions/api/conftest.py gives it), with the
     delivery routes."""
     from chalicelib.aws import aws
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     with mock.patch.dict(os.environ, {**cloud_env, "STAGE": "local"}):
         settings.cache_clear()
@@ -109,7 +109,7 @@ class Delivery:
 
     def __init__(self, http: Any, token: Callable[..., dict[str, str]], cloud: Any,
                  machine: str, method: str) -> None:
-        from yiwang import applications
+        from yiwang.applications import intake
 
         self.http = http
         self.citizen = token("citizen-delivery", "applicant", idNumber=CITIZEN_ID)
@@ -117,7 +117,7 @@ class Delivery:
                            body=json.dumps(draft_body(method)))
         assert answer.status_code == 201, answer.body
         self.id = json.loads(answer.body)["id"]
-        applications.transition(self.id, "CERTIFICATE_ISSUED", "system", "CERTIFICATE_ISSUED",
+        intake.transition(self.id, "CERTIFICATE_ISSUED", "system", "CERTIFICATE_ISSUED",
                                 allowed_from={"DRAFT"})
         self.sfn = cloud.client("stepfunctions")
         self.execution_arn = self.sfn.start_execution(
@@ -202,7 +202,7 @@ def test_courier_webhook_refuses_unknown_waybills_and_bad_bodies(http: Any) -> N
     assert (unknown.status_code, json.loads(unknown.body)["code"]) == (404, "NOT_FOUND")
     body = b'{"waybillNo": "SF1", "event": "LOST"'
     _, headers = callback("SF1", "DELIVERED", secret=LOCAL_SECRET)
-    from yiwang.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+    from yiwang.platform.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
     headers[SIGNATURE_HEADER] = sign(LOCAL_SECRET, headers[TIMESTAMP_HEADER], body)
     malformed = http.post("/webhooks/courier", headers=headers, body=body)

@@ -20,7 +20,7 @@ def api(cloud_env: dict[str, str]) -> Iterator[Any]:
         import app as api_module
 
         from chalicelib.aws import aws
-        from yiwang.config import settings
+        from yiwang.platform.config import settings
 
         settings.cache_clear()
         aws.cache_clear()
@@ -41,7 +41,7 @@ def test_health_is_healthy_on_the_deployed_stack(api: Any) -> None:
 
 
 def test_health_names_what_is_unreachable(api: Any, cloud_env: dict[str, str]) -> None:
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     with mock.patch.dict(os.environ, {"TABLE_NAME": "no-such-table"}):
         settings.cache_clear()
@@ -56,7 +56,7 @@ def test_health_names_what_is_unreachable(api: Any, cloud_env: dict[str, str]) -
 
 
 def test_missing_configuration_is_a_clear_problem(api: Any) -> None:
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     with mock.patch.dict(os.environ, {"TABLE_NAME": ""}):
         settings.cache_clear()

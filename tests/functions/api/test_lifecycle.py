@@ -152,7 +152,7 @@ def test_accepted_then_approved_by_every_department(flow: Flow) -> None:
     assert events[-2:] == ["DELIVERED", "COMPLETED"]
     assert view["deadlines"]["acceptBy"].endswith("23:59:59+08:00")
     assert set(view["deadlines"]["decideBy"]) == set(DEPARTMENTS)
-    from yiwang import clocks  # every period was timed, and every clock stopped in time
+    from yiwang.deadlines import clocks  # every period was timed, and every clock stopped in time
 
     assert {c.name: (c.status, [*c.to_api()["cards"]]) for c in clocks.clocks_of(
         f"APP#{flow.id}")} == {name: ("STOPPED", []) for name in [

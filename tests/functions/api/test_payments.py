@@ -35,7 +35,7 @@ def api(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
     """The app's test client (as the `http` fixture), with the payments blueprint registered
     when app.py does not register it yet."""
     from chalicelib.aws import aws
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     with mock.patch.dict(os.environ, {**cloud_env, "STAGE": "local"}):
         settings.cache_clear()
@@ -61,8 +61,8 @@ def api(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
 @pytest.fixture
 def secret(api: Any) -> bytes:
     """The secret the API checks callbacks with (the local stage's, unless the env sets one)."""
-    from yiwang import payments
-    from yiwang.config import settings
+    from yiwang.fulfilment import payments
+    from yiwang.platform.config import settings
 
     return payments.webhook_secret(settings())
 
@@ -121,14 +121,15 @@ def wait_until(check: Callable[[], Any], seconds: float = 30) -> Any:
 def awaiting_payment(api: Any, cloud: Any, machine: str, sub: str) -> tuple[str, str, Any]:
     """An application in IN_REVIEW, then a real execution waiting on its payment order:
     (application id, execution ARN, the order)."""
-    from yiwang import applications, payments
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications import intake
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.fulfilment import payments
 
     citizen = sign_in(api, sub, "applicant", idNumber=CITIZEN_ID)
     answer = api.post("/applications", headers=citizen, body=json.dumps(permit_body()))
     assert answer.status_code == 201, answer.body
     application_id = json.loads(answer.body)["id"]
-    applications.transition(application_id, "IN_REVIEW", "test", "REVIEW_STARTED",
+    intake.transition(application_id, "IN_REVIEW", "test", "REVIEW_STARTED",
                             allowed_from={"DRAFT"})
     execution = cloud.client("stepfunctions").start_execution(
         stateMachineArn=machine, name=application_id,
@@ -143,7 +144,7 @@ def awaiting_payment(api: Any, cloud: Any, machine: str, sub: str) -> tuple[str,
 
 def signed(secret: bytes, body: dict[str, Any], at: float | None = None
            ) -> tuple[bytes, dict[str, str]]:
-    from yiwang.signatures import sign
+    from yiwang.platform.signatures import sign
 
     raw = json.dumps(body, ensure_ascii=False).encode()
     stamp = str(int(time.time() if at is None else at))
@@ -164,14 +165,15 @@ def paid_event(order_id: str, amount: int = FEE, status: str = "SUCCESS",
 
 def snapshot(application_id: str) -> tuple[Any, ...]:
     """Everything a callback may change: the order(s), the application, its audit trail."""
-    from yiwang import applications, payments
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications import intake
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.fulfilment import payments
 
     return (
         [(o.status, list(o.flags or []), o.transaction_id) for o in
          payments.orders_of(application_id)],
         ApplicationRecord.load(application_id).status,
-        [(a.event, a.to_status) for a in applications.audit_of(application_id)],
+        [(a.event, a.to_status) for a in intake.audit_of(application_id)],
     )
 
 
@@ -181,8 +183,9 @@ def status_of(cloud: Any, execution_arn: str) -> dict[str, Any]:
 
 def test_payment_settles_the_order_and_resumes_the_execution_once(
         api: Any, cloud: Any, waiting_machine: str, secret: bytes) -> None:
-    from yiwang import applications, payments
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications import intake
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.fulfilment import payments
 
     application_id, execution_arn, order = awaiting_payment(api, cloud, waiting_machine,
                                                             "payer-1")
@@ -194,7 +197,7 @@ def test_payment_settles_the_order_and_resumes_the_execution_once(
     assert pending["amountFen"] == FEE
     assert pending["payUrl"].startswith(f"{PROVIDER_URL}/pay/{order.order_id}?amount={FEE}")
     assert (order.expires_at - order.created_at).days == 7
-    ordered = [a for a in applications.audit_of(application_id)
+    ordered = [a for a in intake.audit_of(application_id)
                if a.event == "PAYMENT_ORDERED"]
     assert [(a.from_status, a.to_status) for a in ordered] == [("IN_REVIEW", "AWAITING_PAYMENT")]
     assert ordered[0].detail.as_dict() == {"orderId": order.order_id, "amountFen": FEE}
@@ -229,7 +232,7 @@ def test_payment_settles_the_order_and_resumes_the_execution_once(
     order.refresh()
     assert order.status == "PENDING" and order.flags == [flag]
     assert ApplicationRecord.load(application_id).status == "AWAITING_PAYMENT"
-    flagged = [a for a in applications.audit_of(application_id) if a.event == "PAYMENT_FLAGGED"]
+    flagged = [a for a in intake.audit_of(application_id) if a.event == "PAYMENT_FLAGGED"]
     assert len(flagged) == 1 and flagged[0].detail.as_dict()["flag"] == flag
     time.sleep(0.3)
     assert status_of(cloud, execution_arn)["status"] == "RUNNING"
@@ -250,7 +253,7 @@ def test_payment_settles_the_order_and_resumes_the_execution_once(
     assert json.loads(finished["output"])["payment"] == {
         "orderId": order.order_id, "transactionId": "T-GOOD-1", "amountFen": FEE,
         "paidAt": "2026-11-23T02:00:00+00:00"}
-    paid_audit = [a for a in applications.audit_of(application_id) if a.event == "PAID"]
+    paid_audit = [a for a in intake.audit_of(application_id) if a.event == "PAID"]
     assert len(paid_audit) == 1
     assert paid_audit[0].actor == "payment-provider"
     assert paid_audit[0].detail.as_dict()["transactionId"] == "T-GOOD-1"
@@ -270,8 +273,9 @@ def test_payment_settles_the_order_and_resumes_the_execution_once(
 
 def test_failed_unknown_and_malformed_callbacks(
         api: Any, cloud: Any, waiting_machine: str, secret: bytes) -> None:
-    from yiwang import applications, payments
-    from yiwang.signatures import sign
+    from yiwang.applications import intake
+    from yiwang.fulfilment import payments
+    from yiwang.platform.signatures import sign
 
     application_id, execution_arn, order = awaiting_payment(api, cloud, waiting_machine,
                                                             "payer-2")
@@ -280,7 +284,7 @@ def test_failed_unknown_and_malformed_callbacks(
                                              transaction_id="T-FAIL-1"))
     status, answer = deliver(api, raw, headers)
     assert (status, answer) == (200, {"orderId": order.order_id, "status": "PENDING"})
-    failures = [a for a in applications.audit_of(application_id)
+    failures = [a for a in intake.audit_of(application_id)
                 if a.event == "PAYMENT_FAILED"]
     assert len(failures) == 1 and failures[0].detail.as_dict()["transactionId"] == "T-FAIL-1"
     assert payments.pending_payment(application_id)["orderId"] == order.order_id
@@ -305,22 +309,23 @@ def test_failed_unknown_and_malformed_callbacks(
 
 def test_opening_the_order_again_for_the_same_step_changes_nothing(
         api: Any, cloud: Any, waiting_machine: str) -> None:
-    from yiwang import applications, payments
+    from yiwang.applications import intake
+    from yiwang.fulfilment import payments
 
     application_id, _, order = awaiting_payment(api, cloud, waiting_machine, "payer-3")
     again = payments.open_order(application_id, order.task_token,
                                 payments.LocalPaymentProvider(PROVIDER_URL))
     assert again.order_id == order.order_id
     assert [o.order_id for o in payments.orders_of(application_id)] == [order.order_id]
-    assert [a.event for a in applications.audit_of(application_id)].count(
+    assert [a.event for a in intake.audit_of(application_id)].count(
         "PAYMENT_ORDERED") == 1
 
 
 def test_the_simulator_pays_through_its_page_and_the_api_accepts_it(
         api: Any, cloud: Any, waiting_machine: str, secret: bytes) -> None:
     from infra.providers import payment as simulator
-    from yiwang import payments
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.fulfilment import payments
 
     application_id, execution_arn, order = awaiting_payment(api, cloud, waiting_machine,
                                                             "payer-4")
@@ -361,7 +366,7 @@ def test_the_simulator_pays_through_its_page_and_the_api_accepts_it(
 
 def test_an_administrator_waives_the_fee(
         api: Any, cloud: Any, waiting_machine: str) -> None:
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications.records import ApplicationRecord
 
     application_id, execution_arn, order = awaiting_payment(api, cloud, waiting_machine,
                                                             "payer-5")

@@ -126,7 +126,7 @@ def test_a_bad_review_is_verified_rectified_and_revisited(done: Flow, token: Any
 
 
 def notices_of(recipient: str, application_id: str, kind: str) -> list[Any]:
-    from yiwang import notices
+    from yiwang.people import notices
 
     return [n for n in notices.inbox(recipient)
             if n.application_id == application_id and n.kind == kind]

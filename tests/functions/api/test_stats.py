@@ -57,7 +57,7 @@ def item(http: Any, token: Any) -> str:
 
 def working_days(view: dict[str, Any]) -> int:
     """Submission → completion of an application, counted as the platform counts them."""
-    from yiwang.calendar_store import working_calendar
+    from yiwang.calendar.calendar_store import working_calendar
 
     done = next(e["at"] for e in view["timeline"] if e["detail"]["to"] == "COMPLETED")
     return working_calendar().working_days_between(

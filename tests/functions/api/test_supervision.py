@@ -35,7 +35,7 @@ def timeout_check(cloud: Any, now: datetime) -> dict[str, Any]:
 
 
 def clock(flow: Flow, name: str) -> Any:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     return clocks.get(f"APP#{flow.id}", name)
 
@@ -48,7 +48,7 @@ def cards(flow: Flow, headers: dict[str, str], level: str = "") -> list[dict[str
 
 
 def inbox(recipient: str, application_id: str, kind: str) -> list[Any]:
-    from yiwang import notices
+    from yiwang.people import notices
 
     return [n for n in notices.inbox(recipient)
             if n.application_id == application_id and n.kind == kind]

@@ -12,7 +12,7 @@ import pytest
 
 @pytest.fixture
 def table(cloud_env: dict[str, str], seeded: None) -> Iterator[None]:
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     with mock.patch.dict(os.environ, cloud_env):
         settings.cache_clear()

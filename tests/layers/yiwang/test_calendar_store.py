@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from yiwang import calendar_store
-from yiwang.observability import lambda_entry, metrics
-from yiwang.workdays import Basis, YearSchedule, _official_schedule
+from yiwang.calendar import calendar_store
+from yiwang.calendar.workdays import Basis, YearSchedule, _official_schedule
+from yiwang.platform.observability import lambda_entry, metrics
 
 CST = timezone(timedelta(hours=8))
 EXAMPLE = calendar_store.CALENDAR_DIR / "example-2026.json"

@@ -14,7 +14,7 @@ from unittest import mock
 
 import pytest
 
-from yiwang.errors import Conflict, NotFound, ValidationFailed
+from yiwang.platform.errors import Conflict, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration
 
@@ -30,14 +30,14 @@ GIB = 1024**3
 
 @pytest.fixture(scope="module")
 def catalogue(cloud: Any, cloud_env: dict[str, str]) -> Iterator[Any]:
-    """`yiwang.catalogue` bound to the deployed table, with the sample items loaded."""
+    """`yiwang.catalogue.items` bound to the deployed table, with the sample items loaded."""
     from infra.localcloud import seed
 
     with mock.patch.dict(os.environ, cloud_env):
-        from yiwang.config import settings
+        from yiwang.platform.config import settings
 
         settings.cache_clear()
-        from yiwang import catalogue as module
+        from yiwang.catalogue import items as module
 
         assert module.ItemHeadRecord.Meta.table_name == cloud_env["TABLE_NAME"], (
             "yiwang.records was first imported for another table (see the report on import order)")

@@ -19,8 +19,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from yiwang import certificates
-from yiwang.certificates import (
+from yiwang.fulfilment import certificates
+from yiwang.fulfilment.certificates import (
     InvalidCertificateNumber,
     canonical_bytes,
     check_character,
@@ -139,7 +139,7 @@ def stack(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[Simpl
     kms = cloud.client("kms")
     key_id = new_key(kms)
     with mock.patch.dict(os.environ, {**cloud_env, "SIGNING_KEY_ID": key_id}):
-        from yiwang.config import settings
+        from yiwang.platform.config import settings
 
         settings.cache_clear()
         yield SimpleNamespace(kms=kms, s3=cloud.client("s3"), ddb=cloud.client("dynamodb"),
@@ -152,8 +152,8 @@ def approved_application(status: str = "IN_REVIEW", item_code: str = FOOD_LICENC
                          kind: str = "LEGAL") -> str:
     """An application the departments have approved (written directly: the test is about
     what happens next)."""
-    from yiwang.catalogue import get_item
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.catalogue.items import get_item
 
     item = get_item(item_code)
     application_id = f"YWTEST{uuid.uuid4().hex[:12].upper()}"
@@ -181,13 +181,13 @@ def approved_application(status: str = "IN_REVIEW", item_code: str = FOOD_LICENC
 
 
 def status_of(application_id: str) -> str:
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications.records import ApplicationRecord
 
     return ApplicationRecord.load(application_id).status
 
 
 def test_issue_signs_stores_and_moves_the_application_on(stack: SimpleNamespace) -> None:
-    from yiwang.applications import audit_of
+    from yiwang.applications.intake import audit_of
 
     application_id = approved_application()
     now = datetime(2026, 11, 23, 17, 30, tzinfo=UTC)  # 24 Nov in Shanghai
@@ -349,7 +349,7 @@ def test_concurrent_issues_get_distinct_serials(stack: SimpleNamespace) -> None:
 
 
 def test_a_retried_issue_returns_the_same_certificate(stack: SimpleNamespace) -> None:
-    from yiwang.applications import audit_of
+    from yiwang.applications.intake import audit_of
 
     application_id = approved_application(status="PAID", item_code=PLANNING_PERMIT,
                                           kind="PERSON")
@@ -378,7 +378,7 @@ def test_a_retried_issue_returns_the_same_certificate(stack: SimpleNamespace) ->
 
 
 def test_an_application_not_approved_gets_none(stack: SimpleNamespace) -> None:
-    from yiwang.errors import ApplicationNotFound, Conflict
+    from yiwang.platform.errors import ApplicationNotFound, Conflict
 
     application_id = approved_application(status="SUBMITTED")
     with pytest.raises(Conflict):
@@ -392,7 +392,7 @@ def test_an_application_not_approved_gets_none(stack: SimpleNamespace) -> None:
 def test_an_rsa_signing_key_works_too(stack: SimpleNamespace) -> None:
     rsa_key = new_key(stack.kms, "RSA_2048")
     with mock.patch.dict(os.environ, {"SIGNING_KEY_ID": rsa_key}):
-        from yiwang.config import settings
+        from yiwang.platform.config import settings
 
         settings.cache_clear()
         try:

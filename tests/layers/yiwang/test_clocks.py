@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from yiwang.workdays import SHANGHAI
+from yiwang.calendar.workdays import SHANGHAI
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def subject(table: None) -> str:
 
 
 def five_day_clock(subject: str, **options: Any) -> Any:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     return clocks.start(subject, "ACCEPTANCE", kind="ACCEPTANCE", subject=subject,
                         department="WINDOW", step="受理", now=SUBMITTED, working_days=5,
@@ -38,7 +38,7 @@ def mine(names: list[str], subject: str) -> list[str]:
 
 
 def test_warning_is_a_fifth_of_the_limit_but_at_least_one_day() -> None:
-    from yiwang.clocks import warning_days
+    from yiwang.deadlines.clocks import warning_days
 
     assert [warning_days(n) for n in (1, 5, 9, 10, 20, 45)] == [1, 1, 1, 2, 4, 9]
 
@@ -52,7 +52,7 @@ def test_a_clock_counts_working_days_across_national_day(subject: str) -> None:
 
 
 def test_yellow_then_red_each_once_with_urge_notices(subject: str) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     clock = five_day_clock(subject)
     assert mine(clocks.sweep(clock.yellow_at - SECOND, {}).yellow, subject) == []
@@ -72,7 +72,7 @@ def test_yellow_then_red_each_once_with_urge_notices(subject: str) -> None:
 
 
 def test_a_clock_stopped_in_time_raises_nothing_and_closes_its_cards(subject: str) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     clock = five_day_clock(subject)
     clocks.sweep(clock.yellow_at + SECOND, {})
@@ -85,7 +85,7 @@ def test_a_clock_stopped_in_time_raises_nothing_and_closes_its_cards(subject: st
 
 
 def test_the_rule_runs_once_at_the_deadline(subject: str) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     calls: list[str] = []
     clock = five_day_clock(subject, cards=False, action="TEST_RULE",
@@ -100,7 +100,7 @@ def test_the_rule_runs_once_at_the_deadline(subject: str) -> None:
 
 
 def test_a_failed_rule_is_tried_again_by_the_next_sweep(subject: str) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     clock = five_day_clock(subject, cards=False, action="FLAKY")
     attempts: list[datetime] = []
@@ -119,7 +119,7 @@ def test_a_failed_rule_is_tried_again_by_the_next_sweep(subject: str) -> None:
 
 
 def test_an_unknown_rule_leaves_the_clock_due(subject: str) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     clock = five_day_clock(subject, cards=False, action="NOT_DEPLOYED_YET")
     report = clocks.sweep(clock.deadline + SECOND, {})
@@ -128,7 +128,7 @@ def test_an_unknown_rule_leaves_the_clock_due(subject: str) -> None:
 
 
 def test_pause_keeps_the_days_left_and_resume_gives_them_back(subject: str) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     five_day_clock(subject)
     # Paused on Thu 8 Oct: 9, 10, 12, 13 are left.
@@ -146,7 +146,7 @@ def test_pause_keeps_the_days_left_and_resume_gives_them_back(subject: str) -> N
 
 
 def test_an_extension_moves_the_deadline_and_the_red_card(subject: str) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     clock = five_day_clock(subject)
     extended = clocks.extend(subject, "ACCEPTANCE", 2, SUBMITTED + timedelta(days=1))
@@ -157,7 +157,7 @@ def test_an_extension_moves_the_deadline_and_the_red_card(subject: str) -> None:
 
 
 def test_the_sweep_reads_only_the_clocks_that_are_due(subject: str) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     for n in range(30):  # open, not due for months
         clocks.start(f"{subject}-{n}", "REVIEW#X", kind="REVIEW", subject=f"{subject}-{n}",

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from yiwang import complaints
-from yiwang.access import Caller
-from yiwang.errors import Conflict, Forbidden, Unprocessable, ValidationFailed
-from yiwang.workdays import SHANGHAI
+from yiwang.calendar.workdays import SHANGHAI
+from yiwang.complaints import handling as complaints
+from yiwang.people.access import Caller
+from yiwang.platform.errors import Conflict, Forbidden, Unprocessable, ValidationFailed
 
 ROUTED_AT = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # Wednesday before National Day
 CITIZEN = Caller("complainant-domain", "applicant", id_number="11010519491231002X")
@@ -96,7 +96,7 @@ def test_registration_counts_working_days_across_national_day(table: None,
     assert record.return_by.astimezone(SHANGHAI).isoformat() == "2026-10-08T23:59:59+08:00"
     assert record.due_at.astimezone(SHANGHAI).isoformat() == "2026-10-10T23:59:59+08:00"
     assert sfn.started[0]["name"] == record.complaint_id
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     handling = clocks.get(record.pk, complaints.HANDLING_CLOCK)
     acceptance = clocks.get(record.pk, complaints.ACCEPTANCE_CLOCK)
@@ -145,7 +145,7 @@ def test_two_accepts_at_once_one_wins(table: None, sfn: StandInSfn) -> None:
 
 @pytest.mark.integration
 def test_deemed_accepted_by_the_acceptance_clock_once(table: None, sfn: StandInSfn) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     record = register(sfn)
     clock = clocks.get(record.pk, complaints.ACCEPTANCE_CLOCK)
@@ -177,7 +177,7 @@ def test_a_step_opened_after_the_department_acted_completes_at_once(table: None,
 @pytest.mark.integration
 def test_reroute_starts_a_new_round_for_the_new_department(table: None,
                                                            sfn: StandInSfn) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     record = register(sfn)
     complaints.open_step(record.complaint_id, "ACCEPTANCE", 1, "token-a", sfn)
@@ -198,7 +198,7 @@ def test_reroute_starts_a_new_round_for_the_new_department(table: None,
 
 @pytest.mark.integration
 def test_one_extension_of_at_most_the_limit(table: None, sfn: StandInSfn) -> None:
-    from yiwang import clocks
+    from yiwang.deadlines import clocks
 
     record = register(sfn, category="COMPLAINT")
     complaints.accept(FOOD, record.complaint_id, sfn)

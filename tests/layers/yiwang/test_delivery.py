@@ -24,9 +24,9 @@ import pytest
 
 from infra.demo import APPLICATION
 from tests.functions.api.test_applications import permit_body
-from yiwang.access import Caller
-from yiwang.config import ConfigurationError, load_settings
-from yiwang.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from yiwang.people.access import Caller
+from yiwang.platform.config import ConfigurationError, load_settings
+from yiwang.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration
 
@@ -46,12 +46,12 @@ def draft_body(method: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def domain(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
-    """`yiwang.delivery` bound to the deployed stack."""
+    """`yiwang.fulfilment.delivery` bound to the deployed stack."""
     with mock.patch.dict(os.environ, cloud_env):
-        from yiwang.config import settings
+        from yiwang.platform.config import settings
 
         settings.cache_clear()
-        from yiwang import delivery
+        from yiwang.fulfilment import delivery
 
         delivery.courier_from_settings.cache_clear()
         yield delivery
@@ -61,10 +61,10 @@ def domain(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[Any]
 
 def issued(method: str) -> str:
     """A new application, its certificate issued (the steps before are other modules')."""
-    from yiwang import applications
+    from yiwang.applications import intake
 
-    record = applications.create_draft(CITIZEN, draft_body(method))
-    applications.transition(record.application_id, "CERTIFICATE_ISSUED", "system",
+    record = intake.create_draft(CITIZEN, draft_body(method))
+    intake.transition(record.application_id, "CERTIFICATE_ISSUED", "system",
                             "CERTIFICATE_ISSUED", allowed_from={"DRAFT"})
     return record.application_id
 
@@ -119,14 +119,14 @@ class Recording:
 
 
 def trail(application_id: str) -> list[tuple[str, str | None, str | None]]:
-    from yiwang import applications
+    from yiwang.applications import intake
 
     return [(a.event, a.from_status, a.to_status)
-            for a in applications.audit_of(application_id)]
+            for a in intake.audit_of(application_id)]
 
 
 def status_of(application_id: str) -> str:
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications.records import ApplicationRecord
 
     return ApplicationRecord.load(application_id).status
 
@@ -160,7 +160,7 @@ def test_local_courier_numbers_waybills_like_sf_express(domain: Any) -> None:
 
 
 def test_dispatch_creates_one_waybill_and_dispatches(domain: Any, cloud: Any) -> None:
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications.records import ApplicationRecord
 
     application_id, waybill_no, waiting = dispatched(domain, cloud)
     shipment = domain.ShipmentRecord.of(application_id)
@@ -170,9 +170,9 @@ def test_dispatch_creates_one_waybill_and_dispatches(domain: Any, cloud: Any) ->
     record = ApplicationRecord.load(application_id)
     assert record.status == "DISPATCHED"
     assert record.delivery["waybillNo"] == waybill_no and record.delivery["method"] == "COURIER"
-    from yiwang import applications
+    from yiwang.applications import intake
 
-    audit = [a for a in applications.audit_of(application_id) if a.event == "DISPATCHED"]
+    audit = [a for a in intake.audit_of(application_id) if a.event == "DISPATCHED"]
     assert len(audit) == 1 and audit[0].detail.as_dict()["waybillNo"] == waybill_no
     # The step retried (a new token): the same waybill, the newest token, no second audit.
     again = domain.dispatch(application_id, "a-newer-token", domain.LocalCourier(), T0)
@@ -182,9 +182,9 @@ def test_dispatch_creates_one_waybill_and_dispatches(domain: Any, cloud: Any) ->
 
 
 def test_dispatch_needs_an_issued_certificate_and_a_courier_delivery(domain: Any) -> None:
-    from yiwang import applications
+    from yiwang.applications import intake
 
-    draft = applications.create_draft(CITIZEN, draft_body("COURIER")).application_id
+    draft = intake.create_draft(CITIZEN, draft_body("COURIER")).application_id
     with pytest.raises(Conflict):
         domain.dispatch(draft, "token", domain.LocalCourier())
     with pytest.raises(NotFound):
@@ -224,7 +224,7 @@ def test_events_out_of_order_never_move_the_status_back(domain: Any, cloud: Any)
     assert finished["status"] == "SUCCEEDED"
     assert json.loads(finished["output"]) == {"waybillNo": waybill_no,
                                               "deliveredAt": delivered_at.isoformat()}
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications.records import ApplicationRecord
 
     tracked = domain.tracking(ApplicationRecord.load(application_id))
     assert [e["event"] for e in tracked["events"]] == ["PICKED_UP", "EXCEPTION", "IN_TRANSIT",

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from yiwang import identity
-from yiwang.identity import InvalidIdentifier
+from yiwang.platform import identity
+from yiwang.platform.identity import InvalidIdentifier
 
 # DOMAIN.md's weights and table, used only to build numbers whose check character is right,
 # so that the test exercises the rule it names (a bad date, a future date) and not the sum.

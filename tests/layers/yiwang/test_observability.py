@@ -31,7 +31,7 @@ FUNCTION_ENV = {
 def logger() -> Any:
     """The functions' logger, configured as in Lambda."""
     with mock.patch.dict(os.environ, FUNCTION_ENV):
-        return importlib.import_module("yiwang.observability").logger
+        return importlib.import_module("yiwang.platform.observability").logger
 
 
 @pytest.fixture

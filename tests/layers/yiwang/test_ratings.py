@@ -15,7 +15,7 @@ from unittest import mock
 
 import pytest
 
-from yiwang.workdays import SHANGHAI
+from yiwang.calendar.workdays import SHANGHAI
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ SECOND = timedelta(seconds=1)
 
 
 def person(sub: str, role: str, **claims: str) -> Any:
-    from yiwang.access import Caller
+    from yiwang.people.access import Caller
 
     return Caller(sub, role, **claims)
 
@@ -40,8 +40,8 @@ SUPERVISOR = person("supervisor-ratings", "supervisor")
 
 def completed(status: str = "COMPLETED") -> str:
     """An application of the construction permit, in `status`, owned by CITIZEN."""
-    from yiwang.catalogue import get_item
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.catalogue.items import get_item
 
     identifier = f"YWRATE{uuid.uuid4().hex[:12].upper()}"
     submitted = RATED - timedelta(days=20)
@@ -56,52 +56,54 @@ def completed(status: str = "COMPLETED") -> str:
 
 
 def bad_review(anonymous: bool = False, at: datetime = RATED) -> Any:
-    from yiwang import ratings
+    from yiwang.ratings import reviews
 
-    return ratings.rate(CITIZEN, completed(), {"level": 1, "comment": "窗口推诿，多次往返",
+    return reviews.rate(CITIZEN, completed(), {"level": 1, "comment": "窗口推诿，多次往返",
                                                "anonymous": anonymous}, now=at)
 
 
 def clock_of(rating_id: str) -> Any:
-    from yiwang import clocks, ratings
+    from yiwang.deadlines import clocks
+    from yiwang.ratings import reviews
 
-    return clocks.get(f"RATING#{rating_id}", ratings.CLOCK)
+    return clocks.get(f"RATING#{rating_id}", reviews.CLOCK)
 
 
 def test_a_good_rating_is_recorded_once(table: None) -> None:
-    from yiwang import ratings
-    from yiwang.errors import Conflict, ValidationFailed
+    from yiwang.platform.errors import Conflict, ValidationFailed
+    from yiwang.ratings import reviews
 
     identifier = completed()
-    outcome = ratings.rate(CITIZEN, identifier, {"level": 5, "comment": "很快"}, now=RATED)
+    outcome = reviews.rate(CITIZEN, identifier, {"level": 5, "comment": "很快"}, now=RATED)
     assert (outcome.rating.status, outcome.rating.bad, outcome.notices) == (
         "RECORDED", False, [])
     assert clock_of(identifier) is None
     with pytest.raises(Conflict):
-        ratings.rate(CITIZEN, identifier, {"level": 4}, now=RATED)
+        reviews.rate(CITIZEN, identifier, {"level": 4}, now=RATED)
     with pytest.raises(ValidationFailed):
-        ratings.rate(CITIZEN, completed(), {"level": 6})
+        reviews.rate(CITIZEN, completed(), {"level": 6})
     with pytest.raises(ValidationFailed):  # a bad review says what went wrong
-        ratings.rate(CITIZEN, completed(), {"level": 2})
-    shown = ratings.present(ratings.load_for(CITIZEN, identifier), CITIZEN)
+        reviews.rate(CITIZEN, completed(), {"level": 2})
+    shown = reviews.present(reviews.load_for(CITIZEN, identifier), CITIZEN)
     assert (shown["level"], shown["levelName"], shown["department"]) == (5, "非常满意", "GZ-ZRZY")
 
 
 def test_only_a_completed_application_of_ones_own_is_rated(table: None) -> None:
-    from yiwang import ratings
-    from yiwang.errors import Conflict, Forbidden, NotFound
+    from yiwang.platform.errors import Conflict, Forbidden, NotFound
+    from yiwang.ratings import reviews
 
     with pytest.raises(Conflict):
-        ratings.rate(CITIZEN, completed("IN_REVIEW"), {"level": 5})
+        reviews.rate(CITIZEN, completed("IN_REVIEW"), {"level": 5})
     with pytest.raises(NotFound):
-        ratings.rate(person("someone-else", "applicant", id_number="110101199003071233"),
+        reviews.rate(person("someone-else", "applicant", id_number="110101199003071233"),
                      completed(), {"level": 5})
     with pytest.raises(Forbidden):
-        ratings.rate(PLANNING, completed(), {"level": 5})
+        reviews.rate(PLANNING, completed(), {"level": 5})
 
 
 def test_a_bad_review_opens_a_rectification_with_a_five_working_day_clock(table: None) -> None:
-    from yiwang import calendar_store, clocks
+    from yiwang.calendar import calendar_store
+    from yiwang.deadlines import clocks
 
     outcome = bad_review()
     rating = outcome.rating
@@ -120,7 +122,7 @@ def test_a_bad_review_opens_a_rectification_with_a_five_working_day_clock(table:
 
 
 def test_the_rectification_period_comes_from_the_environment(table: None) -> None:
-    from yiwang.config import settings
+    from yiwang.platform.config import settings
 
     with mock.patch.dict(os.environ, {"RECTIFICATION_WORKING_DAYS": "15"}):
         settings.cache_clear()
@@ -130,66 +132,67 @@ def test_the_rectification_period_comes_from_the_environment(table: None) -> Non
 
 
 def test_only_the_administrators_mark_a_review_invalid(table: None) -> None:
-    from yiwang import ratings
-    from yiwang.errors import Conflict, Forbidden, NotFound
+    from yiwang.platform.errors import Conflict, Forbidden, NotFound
+    from yiwang.ratings import reviews
 
     rating = bad_review().rating
     identifier = rating.rating_id
     with pytest.raises(NotFound):  # another department's review is not theirs to see
-        ratings.verify(FIRE, identifier, {"valid": False, "note": "x"})
+        reviews.verify(FIRE, identifier, {"valid": False, "note": "x"})
     with pytest.raises(Conflict):  # nothing proposed yet
-        ratings.invalidate(ADMIN, identifier, {"approve": True, "note": "复核"})
+        reviews.invalidate(ADMIN, identifier, {"approve": True, "note": "复核"})
     later = RATED + timedelta(days=1)
-    proposed = ratings.verify(PLANNING, identifier, {"valid": False, "note": "经核实系误评"},
+    proposed = reviews.verify(PLANNING, identifier, {"valid": False, "note": "经核实系误评"},
                               now=later).rating
     assert proposed.status == "INVALIDATION_REQUESTED"
     assert clock_of(identifier).status == "PAUSED"  # the review is not the department's time
     with pytest.raises(Forbidden):
-        ratings.invalidate(PLANNING, identifier, {"approve": True, "note": "我们说无效"})
-    ruled = ratings.invalidate(ADMIN, identifier, {"approve": True, "note": "复核属实"},
+        reviews.invalidate(PLANNING, identifier, {"approve": True, "note": "我们说无效"})
+    ruled = reviews.invalidate(ADMIN, identifier, {"approve": True, "note": "复核属实"},
                                now=later).rating
     assert ruled.status == "INVALID"
     assert ruled.invalidation["approved"] is True
     assert clock_of(identifier).status == "STOPPED"
     with pytest.raises(Conflict):
-        ratings.invalidate(ADMIN, identifier, {"approve": False, "note": "again"})
-    events = [a.event for a in ratings.trail(identifier)]
+        reviews.invalidate(ADMIN, identifier, {"approve": False, "note": "again"})
+    events = [a.event for a in reviews.trail(identifier)]
     assert events == ["RATED", "INVALIDATION_REQUESTED", "INVALIDATED"]
 
 
 def test_refused_invalidation_extension_rectification_and_revisits(table: None) -> None:
-    from yiwang import calendar_store, ratings
-    from yiwang.errors import Conflict, Unprocessable
+    from yiwang.calendar import calendar_store
+    from yiwang.platform.errors import Conflict, Unprocessable
+    from yiwang.ratings import reviews
 
     identifier = bad_review().rating.rating_id
     day = RATED + timedelta(hours=2)
-    ratings.verify(PLANNING, identifier, {"valid": False, "note": "认为是恶意差评"}, now=day)
-    refused = ratings.invalidate(ADMIN, identifier, {"approve": False, "note": "诉求合理"},
+    reviews.verify(PLANNING, identifier, {"valid": False, "note": "认为是恶意差评"}, now=day)
+    refused = reviews.invalidate(ADMIN, identifier, {"approve": False, "note": "诉求合理"},
                                  now=day).rating
     assert refused.status == "RECTIFYING"
     assert clock_of(identifier).status == "RUNNING"
 
     before = clock_of(identifier).deadline
     with pytest.raises(Unprocessable):  # at most the original 5 working days
-        ratings.extend(PLANNING, identifier, {"workingDays": 6, "reason": "情况复杂"}, now=day)
-    extended = ratings.extend(PLANNING, identifier,
+        reviews.extend(PLANNING, identifier, {"workingDays": 6, "reason": "情况复杂"}, now=day)
+    extended = reviews.extend(PLANNING, identifier,
                               {"workingDays": 3, "reason": "需协调住建部门"}, now=day)
     assert clock_of(identifier).deadline == calendar_store.due(before, 3).due
     [told] = extended.notices
     assert told.recipient == CITIZEN.sub and "需协调住建部门" in told.body
     with pytest.raises(Conflict):  # once
-        ratings.extend(PLANNING, identifier, {"workingDays": 1, "reason": "再延"}, now=day)
+        reviews.extend(PLANNING, identifier, {"workingDays": 1, "reason": "再延"}, now=day)
 
-    rectified = ratings.rectify(PLANNING, identifier, {"measures": "窗口一次性告知整改"},
+    rectified = reviews.rectify(PLANNING, identifier, {"measures": "窗口一次性告知整改"},
                                 now=day).rating
     assert rectified.status == "RECTIFIED"  # real-name: revisited before it closes
     assert clock_of(identifier).status == "STOPPED"
-    again = ratings.revisit(ADMIN, identifier, {"satisfied": False, "note": "仍不满意"},
+    again = reviews.revisit(ADMIN, identifier, {"satisfied": False, "note": "仍不满意"},
                             now=day).rating
     assert again.status == "RECTIFYING"
     assert clock_of(identifier).status == "RUNNING"  # a fresh round
-    ratings.rectify(PLANNING, identifier, {"measures": "专人跟进"}, now=day)
-    closed = ratings.revisit(PLANNING, identifier, {"satisfied": True, "note": "满意"},
+    reviews.rectify(PLANNING, identifier, {"measures": "专人跟进"}, now=day)
+    closed = reviews.revisit(PLANNING, identifier, {"satisfied": True, "note": "满意"},
                              now=day).rating
     assert closed.status == "CLOSED"
     assert [r["satisfied"] for r in closed.revisits] == [False, True]
@@ -197,33 +200,33 @@ def test_refused_invalidation_extension_rectification_and_revisits(table: None) 
 
 
 def test_an_anonymous_review_closes_when_rectified_and_hides_the_rater(table: None) -> None:
-    from yiwang import ratings
-    from yiwang.errors import Conflict
+    from yiwang.platform.errors import Conflict
+    from yiwang.ratings import reviews
 
     identifier = bad_review(anonymous=True).rating.rating_id
-    seen = ratings.present(ratings.load_for(PLANNING, identifier), PLANNING)
+    seen = reviews.present(reviews.load_for(PLANNING, identifier), PLANNING)
     assert seen["rater"] is None and seen["anonymous"] is True
-    ratings.verify(PLANNING, identifier, {"valid": True, "note": "属实"})
-    assert ratings.rectify(PLANNING, identifier, {"measures": "已整改"}).rating.status == "CLOSED"
+    reviews.verify(PLANNING, identifier, {"valid": True, "note": "属实"})
+    assert reviews.rectify(PLANNING, identifier, {"measures": "已整改"}).rating.status == "CLOSED"
     with pytest.raises(Conflict):
-        ratings.revisit(ADMIN, identifier, {"satisfied": True, "note": "回访"})
+        reviews.revisit(ADMIN, identifier, {"satisfied": True, "note": "回访"})
 
 
 def test_lists_show_a_department_its_own_and_supervisors_all(table: None) -> None:
-    from yiwang import ratings
-    from yiwang.errors import Forbidden
+    from yiwang.platform.errors import Forbidden
+    from yiwang.ratings import reviews
 
     mine = bad_review().rating.rating_id
-    theirs = ratings.rate(CITIZEN, completed(), {"level": 3}).rating.rating_id
-    verifying = [r.rating_id for r in ratings.list_for(PLANNING, True, "VERIFYING")]
+    theirs = reviews.rate(CITIZEN, completed(), {"level": 3}).rating.rating_id
+    verifying = [r.rating_id for r in reviews.list_for(PLANNING, True, "VERIFYING")]
     assert mine in verifying and theirs not in verifying
-    assert mine not in [r.rating_id for r in ratings.list_for(FIRE, True)]
-    everyone = [r.rating_id for r in ratings.list_for(SUPERVISOR)]
+    assert mine not in [r.rating_id for r in reviews.list_for(FIRE, True)]
+    everyone = [r.rating_id for r in reviews.list_for(SUPERVISOR)]
     assert {mine, theirs} <= set(everyone)
-    assert theirs in [r.rating_id for r in ratings.list_for(SUPERVISOR, False, "RECORDED")]
+    assert theirs in [r.rating_id for r in reviews.list_for(SUPERVISOR, False, "RECORDED")]
     with pytest.raises(Forbidden):
-        ratings.list_for(CITIZEN)
-    shown = ratings.present(ratings.load_for(SUPERVISOR, mine), SUPERVISOR)
+        reviews.list_for(CITIZEN)
+    shown = reviews.present(reviews.load_for(SUPERVISOR, mine), SUPERVISOR)
     assert shown["rater"]["phone"] != "13812345678"  # masked for supervisors
-    assert ratings.present(ratings.load_for(PLANNING, mine), PLANNING)["rater"]["phone"] == \
+    assert reviews.present(reviews.load_for(PLANNING, mine), PLANNING)["rater"]["phone"] == \
         "13812345678"  # the department must call the rater

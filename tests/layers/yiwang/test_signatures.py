@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from yiwang.config import ConfigurationError
-from yiwang.errors import Unauthenticated
-from yiwang.signatures import BadSignature, StaleWebhook, provider_secret, sign, verify
+from yiwang.platform.config import ConfigurationError
+from yiwang.platform.errors import Unauthenticated
+from yiwang.platform.signatures import BadSignature, StaleWebhook, provider_secret, sign, verify
 
 SECRET = b"local-payment-secret"
 BODY = (b'{"orderId":"YW2026112300012345PABCDEF01","transactionId":"T1","amountFen":1000,'
@@ -98,7 +98,7 @@ def test_the_secret_comes_from_the_environment_and_the_local_stage_gives_its_own
 
 
 def test_each_refusal_counts_one_webhook_signature_failed_metric() -> None:
-    from yiwang.observability import metrics
+    from yiwang.platform.observability import metrics
 
     def counted() -> list[float]:
         return list(metrics.metric_set.get("WebhookSignatureFailed", {}).get("Value", []))

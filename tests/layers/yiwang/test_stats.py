@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from yiwang.stats import Change, Counted, Event, change_of, row
-from yiwang.workdays import SHANGHAI
+from yiwang.calendar.workdays import SHANGHAI
+from yiwang.stats.aggregates import Change, Counted, Event, change_of, row
 
 PERMIT = "11440100MB2D00127W-XK-0007"  # lead department 规划 GZ-ZRZY
 SUBMITTED = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # Wednesday before National Day
@@ -75,8 +75,8 @@ def test_a_repeated_status_changes_nothing() -> None:
 
 
 def test_which_audit_records_count() -> None:
-    from yiwang.records import AuditRecord
-    from yiwang.stats import event_of
+    from yiwang.stats.aggregates import event_of
+    from yiwang.table.records import AuditRecord
 
     def seen(pk: str, name: str, before: str | None = None, after: str | None = None,
              **detail: Any) -> Event | None:
@@ -112,8 +112,8 @@ def test_rates_are_left_empty_when_nothing_was_completed_or_rated() -> None:
 
 def application(submitted: datetime, item_code: str = PERMIT) -> str:
     """A submitted application record (no workflow runs for it)."""
-    from yiwang.catalogue import get_item
-    from yiwang.records import ApplicationRecord
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.catalogue.items import get_item
 
     identifier = f"YWTEST{uuid.uuid4().hex[:12].upper()}"
     ApplicationRecord(ApplicationRecord.key(identifier), "META", application_id=identifier,
@@ -127,7 +127,7 @@ def application(submitted: datetime, item_code: str = PERMIT) -> str:
 def audit(pk: str, at: datetime, event_name: str, from_status: str | None = None,
           to_status: str | None = None, **detail: Any) -> Any:
     """An audit record as the domain writes it, at a time of the test's choosing."""
-    from yiwang.records import AuditRecord
+    from yiwang.table.records import AuditRecord
 
     record = AuditRecord(pk, f"AUDIT#{at.isoformat()}#{uuid.uuid4().hex[:8]}", at=at,
                          actor="test", event=event_name, from_status=from_status,
@@ -154,7 +154,7 @@ def eventually(probe: Callable[[], Any], timeout: float = 30) -> Any:
 
 
 def table_of(group_by: str, day: date, **filters: str) -> dict[str, Any]:
-    from yiwang.stats import Query, summary
+    from yiwang.stats.aggregates import Query, summary
 
     return summary(Query(group_by, day, day, filters.get("department"), filters.get("item")))
 
@@ -164,7 +164,7 @@ def groups(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_audit_records_reach_the_statistics_through_the_stream(table: None) -> None:
-    from yiwang.clocks import CardRecord
+    from yiwang.deadlines.clocks import CardRecord
 
     early, late, refused = (application(SUBMITTED) for _ in range(3))
     walk(early, SUBMITTED, "SUBMITTED", "ACCEPTED", "IN_REVIEW", "CERTIFICATE_ISSUED",
@@ -211,7 +211,7 @@ def test_audit_records_reach_the_statistics_through_the_stream(table: None) -> N
 
 
 def test_a_redelivered_record_counts_once(table: None) -> None:
-    from yiwang import stats
+    from yiwang.stats import aggregates as stats
 
     identifier = application(datetime(2025, 3, 3, 9, 0, tzinfo=SHANGHAI))
     submitted = audit(f"APP#{identifier}", datetime(2025, 3, 3, 9, 0, tzinfo=SHANGHAI),
@@ -225,7 +225,7 @@ def test_a_redelivered_record_counts_once(table: None) -> None:
 
 def test_a_card_that_arrives_before_the_submission_joins_it(table: None) -> None:
     """Records of different partitions may be delivered in any order."""
-    from yiwang import stats
+    from yiwang.stats import aggregates as stats
 
     submitted = datetime(2025, 3, 4, 9, 0, tzinfo=SHANGHAI)
     identifier = application(submitted)
@@ -244,9 +244,9 @@ def test_a_card_that_arrives_before_the_submission_joins_it(table: None) -> None
 
 
 def test_reviewers_see_their_department_and_periods_are_checked() -> None:
-    from yiwang.access import Caller
-    from yiwang.errors import Forbidden, ValidationFailed
-    from yiwang.stats import query_of
+    from yiwang.people.access import Caller
+    from yiwang.platform.errors import Forbidden, ValidationFailed
+    from yiwang.stats.aggregates import query_of
 
     today = date(2026, 11, 23)
     reviewer = Caller("r", "reviewer", dept="GZ-GA")
@@ -266,7 +266,7 @@ def test_reviewers_see_their_department_and_periods_are_checked() -> None:
 def test_downloads_carry_the_same_table() -> None:
     from openpyxl import load_workbook
 
-    from yiwang.stats import COLUMNS, to_csv, to_xlsx
+    from yiwang.stats.aggregates import COLUMNS, to_csv, to_xlsx
 
     counters = {"count": 3, "completed": 2, "workingDays": 5, "onTime": 1, "ratings": 2,
                 "ratingSum": 7, "satisfied": 1, "bad": 1, "yellow": 0, "red": 1}

@@ -17,9 +17,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from yiwang.access import ADMIN, APPLICANT, REVIEWER, Caller
-from yiwang.errors import Unauthenticated, ValidationFailed
-from yiwang.tokens import LOCAL_ISSUER, LocalIssuer, TrustedIssuer, verify
+from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, Caller
+from yiwang.people.tokens import LOCAL_ISSUER, LocalIssuer, TrustedIssuer, verify
+from yiwang.platform.errors import Unauthenticated, ValidationFailed
 
 ID_NUMBER = "11010519491231002X"  # the sample printed in GB 11643-1999
 CREDIT_CODE = "91350100M000100Y43"

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from yiwang.workdays import Basis, Deadline, WorkingCalendar, YearSchedule
+from yiwang.calendar.workdays import Basis, Deadline, WorkingCalendar, YearSchedule
 
 CST = timezone(timedelta(hours=8))
 

@@ -8,16 +8,16 @@ from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.lazy import lazy
 from chalicelib.requests import header, json_body
-from yiwang.access import Caller
-from yiwang.config import settings
+from yiwang.people.access import Caller
+from yiwang.platform.config import settings
 
-applications = lazy("yiwang.applications")
-casefile = lazy("yiwang.casefile")
-certificates = lazy("yiwang.certificates")
-delivery = lazy("yiwang.delivery")
-listing = lazy("yiwang.listing")
-payments = lazy("yiwang.payments")
-tasks = lazy("yiwang.tasks")
+applications = lazy("yiwang.applications.intake")
+casefile = lazy("yiwang.cases.casefile")
+certificates = lazy("yiwang.fulfilment.certificates")
+delivery = lazy("yiwang.fulfilment.delivery")
+listing = lazy("yiwang.applications.listing")
+payments = lazy("yiwang.fulfilment.payments")
+tasks = lazy("yiwang.applications.tasks")
 
 routes = Blueprint(__name__)
 

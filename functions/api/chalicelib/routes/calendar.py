@@ -9,10 +9,10 @@ from chalice import Blueprint
 from chalicelib.auth import bearer, caller
 from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
-from yiwang.access import ADMIN
-from yiwang.errors import FieldError, ValidationFailed
+from yiwang.people.access import ADMIN
+from yiwang.platform.errors import FieldError, ValidationFailed
 
-calendar_store = lazy("yiwang.calendar_store")
+calendar_store = lazy("yiwang.calendar.calendar_store")
 
 routes = Blueprint(__name__)
 

@@ -15,10 +15,10 @@ from chalice import Blueprint, Response
 from chalicelib.auth import bearer, caller
 from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
-from yiwang.access import ADMIN
-from yiwang.errors import FieldError, ValidationFailed
+from yiwang.people.access import ADMIN
+from yiwang.platform.errors import FieldError, ValidationFailed
 
-catalogue = lazy("yiwang.catalogue")
+catalogue = lazy("yiwang.catalogue.items")
 
 routes = Blueprint(__name__)
 

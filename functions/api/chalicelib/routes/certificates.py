@@ -10,10 +10,10 @@ from chalice import Blueprint
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.lazy import lazy
-from yiwang.access import APPLICANT
-from yiwang.errors import FieldError, NotFound, ValidationFailed
+from yiwang.people.access import APPLICANT
+from yiwang.platform.errors import FieldError, NotFound, ValidationFailed
 
-certificates = lazy("yiwang.certificates")
+certificates = lazy("yiwang.fulfilment.certificates")
 
 routes = Blueprint(__name__)
 

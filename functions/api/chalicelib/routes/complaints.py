@@ -10,9 +10,9 @@ from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
-from yiwang.config import settings
+from yiwang.platform.config import settings
 
-complaints = lazy("yiwang.complaints")
+complaints = lazy("yiwang.complaints.handling")
 
 routes = Blueprint(__name__)
 

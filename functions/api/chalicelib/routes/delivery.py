@@ -13,11 +13,11 @@ from chalicelib.aws import aws
 from chalicelib.lazy import lazy
 from chalicelib.problems import problem
 from chalicelib.requests import header, json_body
-from yiwang.config import ConfigurationError, settings
+from yiwang.platform.config import ConfigurationError, settings
 
-applications = lazy("yiwang.applications")
-delivery = lazy("yiwang.delivery")
-signatures = lazy("yiwang.signatures")
+applications = lazy("yiwang.applications.intake")
+delivery = lazy("yiwang.fulfilment.delivery")
+signatures = lazy("yiwang.platform.signatures")
 
 routes = Blueprint(__name__)
 

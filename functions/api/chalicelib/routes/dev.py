@@ -18,9 +18,9 @@ from urllib.request import url2pathname
 from chalice import Blueprint, Response
 
 from chalicelib.problems import problem
-from yiwang.config import ConfigurationError, Settings, settings
-from yiwang.errors import FieldError, ValidationFailed
-from yiwang.tokens import LocalIssuer, TrustedIssuer
+from yiwang.people.tokens import LocalIssuer, TrustedIssuer
+from yiwang.platform.config import ConfigurationError, Settings, settings
+from yiwang.platform.errors import FieldError, ValidationFailed
 
 routes = Blueprint(__name__)
 

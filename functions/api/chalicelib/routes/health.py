@@ -7,7 +7,7 @@ from chalice import Blueprint, Response
 from chalicelib.aws import aws
 from chalicelib.health import health
 from chalicelib.problems import problem
-from yiwang.config import ConfigurationError, settings
+from yiwang.platform.config import ConfigurationError, settings
 
 routes = Blueprint(__name__)
 

@@ -17,11 +17,11 @@ from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.lazy import lazy
 from chalicelib.requests import header, json_body
-from yiwang.config import settings
-from yiwang.observability import metrics
+from yiwang.platform.config import settings
+from yiwang.platform.observability import metrics
 
-payments = lazy("yiwang.payments")
-signatures = lazy("yiwang.signatures")
+payments = lazy("yiwang.fulfilment.payments")
+signatures = lazy("yiwang.platform.signatures")
 
 routes = Blueprint(__name__)
 

@@ -1,5 +1,5 @@
 """好差评 routes (API.md "Applications": rating; DOMAIN.md "Ratings"): the applicant's rating
-and the handling of bad reviews (差评). The rules and the statuses are in `yiwang.ratings`.
+and the handling of bad reviews (差评). The rules and the statuses are in `yiwang.ratings.reviews`.
 
 - `POST /applications/{id}/rating` `{"level":1-5,"comment"?,"anonymous"?}` → 201 the rating;
   once per COMPLETED application (a second, or one not completed: 409);
@@ -11,7 +11,7 @@ and the handling of bad reviews (差评). The rules and the statuses are in `yiw
 - rating administrators: `POST /ratings/{id}/invalidate` `{"approve","note"}` (无效差评 only
   this way, after the department proposed it);
 - the department or administrators: `POST /ratings/{id}/revisit` `{"satisfied","note"}`.
-Every answer but the list is the rating as `yiwang.ratings.present` shows it.
+Every answer but the list is the rating as `yiwang.ratings.reviews.present` shows it.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
-from yiwang.config import settings
+from yiwang.platform.config import settings
 
-notices = lazy("yiwang.notices")
-ratings = lazy("yiwang.ratings")
+notices = lazy("yiwang.people.notices")
+ratings = lazy("yiwang.ratings.reviews")
 
 routes = Blueprint(__name__)
 

@@ -4,7 +4,7 @@
 by default), optionally `&department=&item=`; a department's reviewers always get their own
 department. Staff and supervisors only. `&format=csv` or `&format=xlsx` downloads the same
 table (an .xlsx answer needs an `Accept` header naming its type, or `*/*`). What the numbers
-mean, and why they come from aggregates and never from the applications: `yiwang.stats`.
+mean, and why they come from aggregates and never from the applications: `yiwang.stats.aggregates`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from chalice import Blueprint, Response
 
 from chalicelib.auth import bearer, caller
 from chalicelib.lazy import lazy
-from yiwang.errors import FieldError, ValidationFailed
+from yiwang.platform.errors import FieldError, ValidationFailed
 
-stats = lazy("yiwang.stats")
+stats = lazy("yiwang.stats.aggregates")
 
 routes = Blueprint(__name__)
 FORMATS = ("json", "csv", "xlsx")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-"""The spreadsheet's content type (`yiwang.stats.XLSX`, written out so that registering the
-route imports nothing): the app lists it among its binary types."""
+"""The spreadsheet's content type (`yiwang.stats.aggregates.XLSX`, written out so that
+registering the route imports nothing): the app lists it among its binary types."""
 
 
 @routes.route("/stats/applications", methods=["GET"], authorizer=bearer)

@@ -7,7 +7,7 @@ from chalice import Blueprint
 from chalicelib.auth import bearer, caller
 from chalicelib.lazy import lazy
 
-supervision = lazy("yiwang.supervision")
+supervision = lazy("yiwang.supervision.rules")
 
 routes = Blueprint(__name__)
 

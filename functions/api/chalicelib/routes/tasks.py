@@ -9,9 +9,9 @@ from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
-from yiwang.errors import FieldError, ValidationFailed
+from yiwang.platform.errors import FieldError, ValidationFailed
 
-tasks = lazy("yiwang.tasks")
+tasks = lazy("yiwang.applications.tasks")
 
 routes = Blueprint(__name__)
 

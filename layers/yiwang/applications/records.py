@@ -1,0 +1,138 @@
+"""The application's records (办件) in the single table.
+
+Access patterns, and the key that serves each:
+- an application by id (portal detail, every workflow step): pk=`APP#<id>`, sk=`META`;
+- an application's audit trail, oldest first (timeline): pk=`APP#<id>`, sk begins `AUDIT#`;
+- an applicant's applications, newest first ("my applications"): ListIndex
+  gsi1pk=`APPLICANT#<identity number or credit code>`, gsi1sk=createdAt;
+- the applications in one status, newest first (supervisors' lists): StatusIndex, keyed
+  on the application's own `status` and `statusIndexSk` (its createdAt, written with every
+  save). Only applications carry `statusIndexSk`, so the index holds nothing else, and a
+  status changed by any write, a conditional update included, moves the application along
+  with it. (So `status` is a string in every record of the table: it is an index key.)
+- an application's attachments: pk=`APP#<id>`, sk begins `ATT#`;
+- everything recorded under an application (its detail view: attachments, audit trail,
+  tasks, orders, shipment or pickup, certificate, clocks): one Query on pk=`APP#<id>`
+  (`partition_items`; `yiwang.cases.casefile` sorts the items into their models);
+- service items (`ITEM#<code>`: head, versions, audit trail): see `yiwang.catalogue.items`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from yiwang.platform.errors import ApplicationNotFound
+from yiwang.table.records import AuditRecord, ListIndex, TableMeta, new_audit_for
+
+
+class StatusIndex(GlobalSecondaryIndex["ApplicationRecord"]):
+    class Meta:
+        index_name = "StatusIndex"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    status_index_sk = UnicodeAttribute(range_key=True, attr_name="statusIndexSk")
+
+
+class ApplicationRecord(Model):
+    """办件: one application's current state (the audit trail holds how it got there)."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="META")
+    application_id = UnicodeAttribute(attr_name="applicationId")
+    status = UnicodeAttribute()
+    item_code = UnicodeAttribute(attr_name="itemCode")
+    item_version = NumberAttribute(attr_name="itemVersion", null=True)
+    owner_sub = UnicodeAttribute(attr_name="ownerSub")
+    applicant = JSONAttribute(null=True)
+    form = JSONAttribute(null=True)
+    delivery = JSONAttribute(null=True)
+    submitted_at = UTCDateTimeAttribute(attr_name="submittedAt", null=True)
+    execution_arn = UnicodeAttribute(attr_name="executionArn", null=True)
+    required_materials = ListAttribute(
+        of=UnicodeAttribute, attr_name="requiredMaterials", default=list)
+    stored_materials = ListAttribute(of=UnicodeAttribute, attr_name="storedMaterials", default=list)
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    status_index_sk = UnicodeAttribute(attr_name="statusIndexSk", null=True)
+    version = VersionAttribute()
+    by_owner = ListIndex()
+    by_status = StatusIndex()
+
+    @staticmethod
+    def key(application_id: str) -> str:
+        return f"APP#{application_id}"
+
+    def serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
+        """The item as written: with its StatusIndex sort key, so it is listed by status."""
+        self.status_index_sk = self.created_at.isoformat()
+        return super().serialize(null_check)
+
+    @classmethod
+    def load(cls, application_id: str) -> ApplicationRecord:
+        """The application, or `ApplicationNotFound`."""
+        try:
+            return cls.get(cls.key(application_id), "META")
+        except cls.DoesNotExist as missing:
+            raise ApplicationNotFound(f"no application {application_id}") from missing
+
+
+class AttachmentRecord(Model):
+    """One uploaded material (申请材料): where it lives in S3 and whether it checked out."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    attachment_id = UnicodeAttribute(attr_name="attachmentId")
+    material_id = UnicodeAttribute(attr_name="materialId")
+    file_name = UnicodeAttribute(attr_name="fileName")
+    content_type = UnicodeAttribute(attr_name="contentType")
+    size_bytes = NumberAttribute(attr_name="sizeBytes")
+    sha256 = UnicodeAttribute()
+    s3_key = UnicodeAttribute(attr_name="s3Key")
+    upload_id = UnicodeAttribute(attr_name="uploadId", null=True)
+    part_size_bytes = NumberAttribute(attr_name="partSizeBytes")
+    status = UnicodeAttribute()
+    problem = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    version = VersionAttribute()
+
+    @staticmethod
+    def sort_key(attachment_id: str) -> str:
+        return f"ATT#{attachment_id}"
+
+
+def new_audit(application_id: str, actor: str, event: str, from_status: str | None,
+              to_status: str | None, detail: dict | None = None,
+              at: datetime | None = None) -> AuditRecord:
+    """An audit record for an application, keyed so the trail sorts by time."""
+    return new_audit_for(ApplicationRecord.key(application_id), actor, event, from_status,
+                         to_status, detail, at)
+
+
+def application_stub(application_id: str) -> ApplicationRecord:
+    """An application's key and nothing else, to update it inside a transaction without
+    reading it first: the update's own condition (its status, typically) guards the change,
+    and the stored version still goes up by one (pass `add_version_condition=False`), so a
+    writer holding an older copy is refused as with any other write."""
+    stub = ApplicationRecord(ApplicationRecord.key(application_id), "META")
+    stub.version = 0  # any number: pynamodb then adds 1 to the stored version, not sets it
+    return stub

@@ -1,0 +1,387 @@
+"""Human steps of the lifecycle: 受理 (pre-review decision), 并联审批 (one review task per
+department) and 补正 (the applicant's supplement). Each is a task record holding the waiting
+execution's task token; deciding it is one conditional write (PENDING → DECIDED), so a second
+decision is a conflict and never a second effect, and then the execution resumes.
+
+Access patterns:
+- a task by id (decide): pk=`APP#<application id>`, sk=`TASK#<task id>`; the task id
+  `<application id>.<kind>.<round>.<department>` names its application, so one read finds it;
+- a department's pending tasks ("my tasks" screen): ListIndex gsi1pk=`DEPT#<department>`,
+  gsi1sk=`<status>#<created>`;
+- an application's tasks (its detail view): pk=`APP#<id>`, sk begins `TASK#`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import UTCDateTimeAttribute as Time
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactGet, TransactWrite
+
+from yiwang.applications import intake
+from yiwang.applications.records import ApplicationRecord, new_audit
+from yiwang.calendar.workdays import SHANGHAI
+from yiwang.catalogue.items import get_item
+from yiwang.deadlines import clocks
+from yiwang.people.access import APPLICANT, REVIEWER, WINDOW, Caller
+from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
+from yiwang.platform.observability import MetricUnit, metrics
+from yiwang.table.records import ListIndex, TableMeta
+
+PRE_REVIEW, REVIEW, SUPPLEMENT = "PRE_REVIEW", "REVIEW", "SUPPLEMENT"
+ACCEPTANCE_CLOCK = "ACCEPTANCE"
+AUTO_ACCEPT = "AUTO_ACCEPT"
+"""The acceptance clock's automatic rule (`auto_accept`)."""
+WINDOW_QUEUE = "WINDOW"
+"""Pre-review tasks go to the window (综合窗口), not to a department."""
+ACCEPT_WITHIN_DAYS = 5
+"""Administrative Licensing Law art. 32: accept or refuse within 5 working days."""
+STEP_METRICS = {"ACCEPT": "Accepted", "SUPPLEMENT": "SupplementRequested",
+                "NOT_ACCEPTED": "NotAccepted"}
+"""The metric each pre-review decision counts (DESIGN.md "Observability")."""
+DECISIONS = {
+    PRE_REVIEW: {"ACCEPT", "SUPPLEMENT", "NOT_ACCEPTED"},
+    REVIEW: {"APPROVE", "REJECT", "SUPPLEMENT"},
+    SUPPLEMENT: {"SUPPLIED"},
+}
+
+
+class TaskRecord(Model):
+    """One human step waiting for a decision."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    task_id = UnicodeAttribute(attr_name="taskId")
+    application_id = UnicodeAttribute(attr_name="applicationId")
+    kind = UnicodeAttribute()
+    department = UnicodeAttribute()
+    round = NumberAttribute()
+    status = UnicodeAttribute()
+    task_token = UnicodeAttribute(attr_name="taskToken")
+    created_at = Time(attr_name="createdAt")
+    due_at = Time(attr_name="dueAt", null=True)
+    decision = UnicodeAttribute(null=True)
+    opinion = UnicodeAttribute(null=True)
+    missing = JSONAttribute(null=True)
+    decided_by = UnicodeAttribute(attr_name="decidedBy", null=True)
+    decided_at = Time(attr_name="decidedAt", null=True)
+    context = JSONAttribute(null=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_department = ListIndex()
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "taskId": self.task_id, "applicationId": self.application_id, "kind": self.kind,
+            "department": self.department, "status": self.status,
+            "createdAt": self.created_at.isoformat(),
+            "dueAt": local_time(self.due_at),
+            "decision": self.decision, "opinion": self.opinion,
+            **({"missing": self.missing} if self.missing else {}),
+            **({"context": self.context} if self.context else {}),
+        }
+
+
+def local_time(moment: datetime | None) -> str | None:
+    """A stored (UTC) time as portals show it: Asia/Shanghai, with its offset."""
+    return moment.astimezone(SHANGHAI).isoformat() if moment else None
+
+
+def task_id(application_id: str, kind: str, round_: int, department: str) -> str:
+    return f"{application_id}.{kind}.{round_}.{department}"
+
+
+def open_task(application_id: str, kind: str, department: str, round_: int, task_token: str,
+              context: dict[str, Any] | None = None, now: datetime | None = None) -> TaskRecord:
+    """Open (once) the task the execution waits on, with its clock running; a retried step
+    keeps the first task but takes the newest token, so the decision always reaches the
+    waiting execution."""
+    now = now or datetime.now(UTC)
+    identifier = task_id(application_id, kind, round_, department)
+    record = ApplicationRecord.load(application_id)
+    clock = _start_clock(record, kind, department, round_, identifier, now)
+    task = TaskRecord(
+        ApplicationRecord.key(application_id), f"TASK#{identifier}", task_id=identifier,
+        application_id=application_id, kind=kind, department=department, round=round_,
+        status="PENDING", task_token=task_token, created_at=now,
+        due_at=clock.deadline if clock else None,
+        context=context, gsi1pk=f"DEPT#{department}", gsi1sk=f"PENDING#{now.isoformat()}",
+    )
+    try:
+        task.save(condition=TaskRecord.pk.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        task = TaskRecord.get(task.pk, task.sk)
+        if task.status == "PENDING":
+            task.update(actions=[TaskRecord.task_token.set(task_token)])
+        return task
+    if kind == REVIEW:
+        intake.transition(application_id, "IN_REVIEW", "system", "REVIEW_STARTED",
+                                allowed_from={"ACCEPTED"})
+    return task
+
+
+def clock_name(kind: str, department: str) -> str:
+    """The clock that times a task's step: one acceptance clock per application, one review
+    clock per department (kept across supplement rounds, so a pause resumes it)."""
+    return ACCEPTANCE_CLOCK if kind == PRE_REVIEW else f"{REVIEW}#{department}"
+
+
+def _start_clock(record: ApplicationRecord, kind: str, department: str, round_: int,
+                 identifier: str, now: datetime) -> clocks.ClockRecord | None:
+    """受理 runs 5 working days from submission (then it is accepted by law, art. 32); each
+    department's review runs the item's promised days. A supplement's pause resumes here."""
+    key = record.pk
+    if kind == PRE_REVIEW:
+        start = record.submitted_at if round_ == 1 and record.submitted_at else now
+        return clocks.start(key, ACCEPTANCE_CLOCK, kind=ACCEPTANCE_CLOCK,
+                            subject=record.application_id, department=WINDOW_QUEUE,
+                            step="受理", now=start, working_days=ACCEPT_WITHIN_DAYS,
+                            action=AUTO_ACCEPT, context={"taskId": identifier})
+    if kind == REVIEW:
+        item = get_item(record.item_code, int(record.item_version))
+        return clocks.start(key, clock_name(kind, department), kind=REVIEW,
+                            subject=record.application_id, department=department,
+                            step="审批", now=now, working_days=max(1, item.promised_days),
+                            context={"taskId": identifier})
+    return None
+
+
+def load_task(identifier: str) -> TaskRecord:
+    application_id = identifier.split(".", 1)[0]
+    try:
+        return TaskRecord.get(ApplicationRecord.key(application_id), f"TASK#{identifier}")
+    except TaskRecord.DoesNotExist as missing:
+        raise NotFound(f"no task {identifier}") from missing
+
+
+def _connection() -> Connection:
+    return TaskRecord._get_connection().connection
+
+
+def _may_decide(caller: Caller, task: TaskRecord) -> bool:
+    if task.kind == PRE_REVIEW:
+        return caller.role == WINDOW
+    if task.kind == REVIEW:
+        return caller.role == REVIEWER and caller.dept == task.department
+    return False
+
+
+def decide(caller: Caller, identifier: str, payload: Any, sfn: Any,
+           now: datetime | None = None) -> TaskRecord:
+    """Record a decision once and resume the execution; another department's task is 404."""
+    task, clock = _task_and_clock(identifier)
+    if not _may_decide(caller, task):
+        raise NotFound(f"no task {identifier}")
+    decision, opinion, missing = _decision_of(task.kind, payload)
+    return _decide(task, caller.sub, decision, opinion, missing, sfn,
+                   now or datetime.now(UTC), clock=clock)
+
+
+def _task_and_clock(identifier: str) -> tuple[TaskRecord, clocks.ClockRecord | None]:
+    """The task and the clock of its step, in one read (the id names both)."""
+    application_id, kind, _round, department = (identifier.split(".", 3) + ["", "", ""])[:4]
+    key = ApplicationRecord.key(application_id)
+    with TransactGet(connection=_connection()) as read:
+        task = read.get(TaskRecord, key, f"TASK#{identifier}")
+        clock = read.get(clocks.ClockRecord, key, f"CLOCK#{clock_name(kind, department)}")
+    try:
+        found = task.get()
+    except TaskRecord.DoesNotExist as missing:
+        raise NotFound(f"no task {identifier}") from missing
+    try:
+        return found, clock.get()
+    except clocks.ClockRecord.DoesNotExist:
+        return found, None
+
+
+def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
+            missing: list[Any] | None, sfn: Any, now: datetime,
+            detail: dict[str, Any] | None = None,
+            clock: clocks.ClockRecord | None = None) -> TaskRecord:
+    # The decision and the change it makes (the application's status, or the review's audit
+    # record) are one transaction: both or neither, and no read of the application first.
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.update(task, actions=[
+                TaskRecord.status.set("DECIDED"), TaskRecord.decision.set(decision),
+                TaskRecord.opinion.set(opinion), TaskRecord.missing.set(missing),
+                TaskRecord.decided_by.set(actor), TaskRecord.decided_at.set(now),
+                TaskRecord.gsi1sk.set(f"DECIDED#{now.isoformat()}"),
+            ], condition=TaskRecord.status == "PENDING")
+            _apply(transaction, task, actor, decision, opinion, missing, detail)
+            # A decision ends the step's clock; asking for a supplement only pauses it (the
+            # days the applicant spends supplementing are not the department's).
+            if decision == "SUPPLEMENT":
+                clocks.pause_in(transaction, clock, now)
+            else:
+                clocks.stop_in(transaction, clock, now, reason=decision)
+    except TransactWriteError as error:
+        if error.cause_response_code != "TransactionCanceledException":
+            raise
+        if load_task(task.task_id).status != "PENDING":
+            raise Conflict(f"task {task.task_id} has already been decided") from error
+        raise Conflict(f"application {task.application_id} or the step's clock changed "
+                       f"meanwhile (e.g. accepted by law at the deadline)") from error
+    task.status, task.decision, task.opinion, task.missing = "DECIDED", decision, opinion, missing
+    task.decided_by, task.decided_at = actor, now
+    task.gsi1sk = f"DECIDED#{now.isoformat()}"
+    if task.kind == PRE_REVIEW:
+        metrics.add_metric(name=STEP_METRICS[decision], unit=MetricUnit.Count, value=1)
+    sfn.send_task_success(taskToken=task.task_token, output=json.dumps({
+        "taskId": task.task_id, "department": task.department, "decision": decision,
+        "opinion": opinion, "missing": missing or []}, ensure_ascii=False))
+    return task
+
+
+def auto_accept(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> None:
+    """受理 not decided within 5 working days: by law (行政许可法 art. 32) the application is
+    accepted from the day it was received. Decides the waiting pre-review task as the
+    system would, so the execution goes on to review."""
+    task = load_task(clock.context["taskId"])
+    if task.status != "PENDING":
+        return  # decided just before the deadline
+    opinion = "逾期未作出受理决定，自收到申请材料之日起即为受理（行政许可法第三十二条）"
+    _decide(task, "system", "ACCEPT", opinion, None, sfn, now,
+            detail={"automatic": True, "deadline": clock.deadline.isoformat()})
+    metrics.add_metric(name="AutoAccepted", unit=MetricUnit.Count, value=1)
+
+
+def _decision_of(kind: str, payload: Any) -> tuple[str, str, list[Any] | None]:
+    if not isinstance(payload, dict):
+        raise ValidationFailed([FieldError("$", "a JSON object with decision and opinion")])
+    errors = []
+    decision = payload.get("decision")
+    if decision not in DECISIONS[kind]:
+        errors.append(FieldError("decision", f"one of {', '.join(sorted(DECISIONS[kind]))}"))
+    opinion = payload.get("opinion")
+    if not isinstance(opinion, str) or not opinion.strip():
+        errors.append(FieldError("opinion", "a reason is required (办理意见)"))
+    missing = payload.get("missing")
+    if decision == "SUPPLEMENT" and (not isinstance(missing, list) or not missing):
+        errors.append(FieldError("missing", "list every missing or defective material at once"
+                                            " (一次性告知)"))
+    if errors:
+        raise ValidationFailed(errors)
+    return decision, opinion.strip(), missing if decision == "SUPPLEMENT" else None
+
+
+def _apply(transaction: TransactWrite, task: TaskRecord, actor: str, decision: str,
+           opinion: str, missing: list[Any] | None, extra: dict[str, Any] | None = None) -> None:
+    """The status change a decision makes by itself (pre-review decides for the window), added
+    to the decision's transaction."""
+    detail = {"taskId": task.task_id, "department": task.department, "decision": decision,
+              "opinion": opinion, **(extra or {})}
+    if task.kind == PRE_REVIEW:
+        to = {"ACCEPT": "ACCEPTED", "SUPPLEMENT": "NEEDS_SUPPLEMENT",
+              "NOT_ACCEPTED": "NOT_ACCEPTED"}[decision]
+        intake.transition_in(
+            transaction, task.application_id, "SUBMITTED", to, actor, f"PRE_REVIEW_{decision}",
+            detail={**detail, **({"missing": missing} if missing else {})})
+    else:
+        transaction.save(new_audit(task.application_id, actor, f"REVIEW_{decision}", None,
+                                   None, detail))
+
+
+def pending_for(caller: Caller) -> list[TaskRecord]:
+    """The caller's department's pending tasks (window staff: the window's), oldest first."""
+    caller.require(WINDOW, REVIEWER)
+    queue = WINDOW_QUEUE if caller.role == WINDOW else caller.dept
+    return list(TaskRecord.by_department.query(f"DEPT#{queue}",
+                                               TaskRecord.gsi1sk.startswith("PENDING#")))
+
+
+def tasks_of(application_id: str) -> list[TaskRecord]:
+    return list(TaskRecord.query(ApplicationRecord.key(application_id),
+                                 TaskRecord.sk.startswith("TASK#")))
+
+
+def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict[str, Any]:
+    """After every department decided: any REJECT rejects; else any SUPPLEMENT sends it back
+    to the applicant; else approved (并联审批: all must approve)."""
+    kinds = {d["decision"] for d in decisions}
+    record = ApplicationRecord.load(application_id)
+    item = get_item(record.item_code, int(record.item_version))
+    if "REJECT" in kinds:
+        intake.transition(application_id, "REJECTED", "system", "REJECTED",
+                                allowed_from={"IN_REVIEW"},
+                                detail={"departments": [d["department"] for d in decisions
+                                                        if d["decision"] == "REJECT"]})
+        outcome = "REJECTED"
+    elif "SUPPLEMENT" in kinds:
+        missing = [m for d in decisions for m in d.get("missing") or []]
+        intake.transition(application_id, "NEEDS_SUPPLEMENT", "system",
+                                "REVIEW_SUPPLEMENT", allowed_from={"IN_REVIEW"},
+                                detail={"missing": missing})
+        outcome = "SUPPLEMENT"
+    else:
+        new_audit(application_id, "system", "APPROVED", "IN_REVIEW", "IN_REVIEW",
+                  {"departments": [d["department"] for d in decisions]}).save()
+        outcome = "APPROVED"
+        # 行政许可法 art. 44 counts from the decision; an unpaid order expires (7 days) long
+        # before the 10 working days, and stops this clock with the application.
+        start_issuing_clock(application_id, item.lead_department, datetime.now(UTC))
+    return {"outcome": outcome, "feeFen": item.fee_fen,
+            "delivery": (record.delivery or {}).get("method", "PICKUP")}
+
+
+def supplement(caller: Caller, application_id: str, payload: Any, sfn: Any) -> TaskRecord:
+    """The applicant has supplied what was missing: back to pre-review (the clock resumes)."""
+    caller.require(APPLICANT, WINDOW)
+    record = intake.load_for(caller, application_id)
+    if record.status != "NEEDS_SUPPLEMENT":
+        raise Conflict(f"application {application_id} is {record.status}, nothing to supply")
+    if isinstance(payload, dict) and isinstance(payload.get("form"), dict):
+        item = get_item(record.item_code, int(record.item_version))
+        intake.validate_draft(item, {"itemCode": record.item_code,
+                                           "applicant": record.applicant,
+                                           "form": payload["form"],
+                                           "delivery": record.delivery})
+    open_supplements = [t for t in tasks_of(application_id)
+                        if t.kind == SUPPLEMENT and t.status == "PENDING"]
+    if not open_supplements:
+        raise Conflict("the application is not waiting for a supplement yet")
+    task = open_supplements[-1]
+    updates = {"form": payload["form"]} if isinstance(payload, dict) and isinstance(
+        payload.get("form"), dict) else {}
+    intake.transition(application_id, "SUBMITTED", caller.sub, "SUPPLEMENTED",
+                            allowed_from={"NEEDS_SUPPLEMENT"}, updates=updates)
+    return decide_supplement(task, caller, sfn)
+
+
+def decide_supplement(task: TaskRecord, caller: Caller, sfn: Any) -> TaskRecord:
+    now = datetime.now(UTC)
+    try:
+        task.update(actions=[TaskRecord.status.set("DECIDED"),
+                             TaskRecord.decision.set("SUPPLIED"),
+                             TaskRecord.decided_by.set(caller.sub),
+                             TaskRecord.decided_at.set(now),
+                             TaskRecord.gsi1sk.set(f"DECIDED#{now.isoformat()}")],
+                    condition=TaskRecord.status == "PENDING")
+    except UpdateError as error:
+        raise Conflict("the supplement was already received") from error
+    sfn.send_task_success(taskToken=task.task_token, output=json.dumps({"supplied": True}))
+    return task
+
+
+ISSUING_CLOCK = "CERTIFICATE"
+ISSUE_WITHIN_DAYS = 10
+"""制证: the certificate is owed within 10 working days of the decision to grant (行政许可法
+art. 44). The clock starts with the decision; issuing the certificate stops it."""
+
+
+def start_issuing_clock(application_id: str, department: str, now: datetime) -> None:
+    """制证: the certificate is owed within 10 working days of the decision to grant."""
+    clocks.start(ApplicationRecord.key(application_id), ISSUING_CLOCK, kind=ISSUING_CLOCK,
+                 subject=application_id, department=department, step="制证", now=now,
+                 working_days=ISSUE_WITHIN_DAYS)

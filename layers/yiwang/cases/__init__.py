@@ -1,0 +1,2 @@
+"""Level 6, cases: everything recorded under one application, as a caller may see it.
+"""

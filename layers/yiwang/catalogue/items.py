@@ -1,0 +1,570 @@
+"""政务服务事项 catalogue: service items as versioned records ("same item, same standard, same
+code" across every channel).
+
+An item changes only through versions: an administrator drafts a version (草稿, `DRAFT`) and
+publishes it (发布, `PUBLISHED`); the published version is what the portal shows and what a new
+application is processed under. Earlier versions stay readable, because an application is
+decided under the version it was submitted against. Each state change is one DynamoDB
+transaction: the head record, the version record and an audit record (全程留痕) together.
+
+Records, in the single table:
+- head: pk=`ITEM#<code>`, sk=`META`: code, name, leadDepartment, coDepartments (the published
+  version's, the first draft's until one is published), latestVersion, publishedVersion, a copy
+  of the published version's document, gsi1pk=`CATALOGUE`, gsi1sk=`<code>`, and `revision`, a
+  version attribute for optimistic locking;
+- version: pk=`ITEM#<code>`, sk=`V#<version, 6 digits>`: the item document, status, who
+  drafted and who published it, when;
+- audit: pk=`ITEM#<code>`, sk=`AUDIT#<time>#<random>` (`records.AuditRecord`).
+
+Access patterns, and the key that serves each:
+- the catalogue list (portal home, `GET /items?department=&q=`): one Query on ListIndex,
+  gsi1pk=`CATALOGUE`, ordered by code, filtered to published items (and to a department,
+  lead or co-department, in the same Query); never a Scan;
+- an item's published version (`GET /items/{code}`, intake of a new application): GetItem on
+  the head, which carries the published document;
+- a given version (`?version=`, every later step of an application): GetItem on `V#<n>`;
+  published versions never change, so they are also cached in the process;
+- an item's audit trail, oldest first: Query pk=`ITEM#<code>`, sk begins `AUDIT#`.
+
+Concurrency: a new code is created with `attribute_not_exists` on the head and on `V#000001`;
+a new version number is `latestVersion + 1`, written with the head's `revision` as the
+condition and `attribute_not_exists` on the version record; publishing requires the head's
+`revision` unchanged and the version still `DRAFT`. Of two administrators acting at once on
+the same item exactly one wins; the other gets `Conflict` and nothing of theirs is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from yiwang.platform import validation
+from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
+from yiwang.table.records import AuditRecord, ListIndex, TableMeta, new_audit_for
+
+DRAFT = "DRAFT"
+PUBLISHED = "PUBLISHED"
+INSTANT = "INSTANT"
+PROMISED = "PROMISED"
+CATEGORIES = (
+    "行政许可", "行政给付", "行政确认", "行政裁决", "行政奖励", "其他行政权力", "公共服务")
+FORMATS = ("pdf", "ofd", "jpg", "jpeg", "png", "tif", "dwg", "dxf", "doc", "docx", "xls", "xlsx")
+MAX_MATERIAL_BYTES = 5 * 1024**3
+"""The largest material an item may accept (5 GiB; drawings are uploaded in multipart parts)."""
+CATALOGUE_PARTITION = "CATALOGUE"
+SAMPLE_ITEMS = Path(__file__).parents[1] / "data" / "items.json"
+
+_CODE = r"^[0-9A-Z]+(-[0-9A-Z]+)*$"
+_DEPARTMENT = {"type": "string", "pattern": r"^[A-Z0-9]+(-[A-Z0-9]+)*$", "maxLength": 32}
+_ITEM_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "政务服务事项 (one version of a service item)",
+    "type": "object",
+    "required": ["code", "name", "category", "kind", "leadDepartment", "statutoryDays",
+                 "promisedDays", "feeFen", "formSchema", "materials", "legalBasis",
+                 "applicantKinds", "deliveryMethods"],
+    "additionalProperties": False,
+    "properties": {
+        "code": {"type": "string", "minLength": 3, "maxLength": 64, "pattern": _CODE},
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "category": {"enum": list(CATEGORIES)},
+        "kind": {"enum": [INSTANT, PROMISED]},
+        "leadDepartment": _DEPARTMENT,
+        "coDepartments": {"type": "array", "items": _DEPARTMENT, "uniqueItems": True},
+        "statutoryDays": {"type": "integer", "minimum": 0, "maximum": 365},
+        "promisedDays": {"type": "integer", "minimum": 0, "maximum": 365},
+        "feeFen": {"type": "integer", "minimum": 0},
+        "formSchema": {"type": "object"},
+        "materials": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "name", "required", "formats", "maxBytes"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "string", "pattern": r"^[a-z0-9]+(-[a-z0-9]+)*$",
+                           "maxLength": 64},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "required": {"type": "boolean"},
+                    "formats": {"type": "array", "items": {"enum": list(FORMATS)},
+                                "minItems": 1, "uniqueItems": True},
+                    "maxBytes": {"type": "integer", "minimum": 1,
+                                 "maximum": MAX_MATERIAL_BYTES},
+                    "laterAllowed": {"type": "boolean"},
+                },
+            },
+        },
+        "legalBasis": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "applicantKinds": {"type": "array", "items": {"enum": ["PERSON", "LEGAL"]},
+                           "minItems": 1, "uniqueItems": True},
+        "deliveryMethods": {"type": "array", "items": {"enum": ["PICKUP", "COURIER"]},
+                            "minItems": 1, "uniqueItems": True},
+        # What `GET /items/{code}` answers also carries these; a client may send that document
+        # back as the next draft. They are set by the platform, never taken from the payload.
+        "version": {"readOnly": True},
+        "status": {"readOnly": True},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Material:
+    """申请材料: one document an application needs."""
+
+    id: str
+    name: str
+    required: bool
+    formats: tuple[str, ...]
+    max_bytes: int
+    later_allowed: bool = False  # 容缺后补: accepted without it; due before the decision
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "required": self.required,
+                "formats": list(self.formats), "maxBytes": self.max_bytes,
+                "laterAllowed": self.later_allowed}
+
+
+@dataclass(frozen=True)
+class ItemVersion:
+    """One version of a service item, as an application is processed under it."""
+
+    code: str
+    name: str
+    category: str
+    kind: str  # INSTANT 即办件 | PROMISED 承诺件
+    lead_department: str
+    co_departments: tuple[str, ...]
+    statutory_days: int
+    promised_days: int
+    fee_fen: int
+    form_schema: dict = field(hash=False)
+    materials: tuple[Material, ...]
+    version: int
+    status: str  # DRAFT | PUBLISHED
+    legal_basis: str
+    applicant_kinds: tuple[str, ...]  # PERSON and/or LEGAL
+    delivery_methods: tuple[str, ...]  # PICKUP and/or COURIER
+
+    @property
+    def departments(self) -> tuple[str, ...]:
+        """Every department that reviews an application: the lead first, then co-departments."""
+        return (self.lead_department, *self.co_departments)
+
+    def to_api(self) -> dict[str, Any]:
+        """The item as `GET /items/{code}` answers it (API.md, camelCase)."""
+        return {**self.document(), "version": self.version, "status": self.status}
+
+    def summary(self) -> dict[str, Any]:
+        """ItemSummary, one entry of `GET /items`."""
+        return {"code": self.code, "name": self.name, "category": self.category,
+                "kind": self.kind, "leadDepartment": self.lead_department,
+                "feeFen": self.fee_fen, "promisedDays": self.promised_days,
+                "version": self.version}
+
+    def document(self) -> dict[str, Any]:
+        """The item's content, without version and status: what a version record stores."""
+        return {
+            "code": self.code, "name": self.name, "category": self.category, "kind": self.kind,
+            "leadDepartment": self.lead_department, "coDepartments": list(self.co_departments),
+            "statutoryDays": self.statutory_days, "promisedDays": self.promised_days,
+            "feeFen": self.fee_fen, "formSchema": self.form_schema,
+            "materials": [m.to_api() for m in self.materials], "legalBasis": self.legal_basis,
+            "applicantKinds": list(self.applicant_kinds),
+            "deliveryMethods": list(self.delivery_methods),
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], version: int, status: str) -> ItemVersion:
+        return cls(
+            code=document["code"], name=document["name"], category=document["category"],
+            kind=document["kind"], lead_department=document["leadDepartment"],
+            co_departments=tuple(document.get("coDepartments", ())),
+            statutory_days=int(document["statutoryDays"]),
+            promised_days=int(document["promisedDays"]), fee_fen=int(document["feeFen"]),
+            form_schema=document["formSchema"],
+            materials=tuple(
+                Material(id=m["id"], name=m["name"], required=bool(m["required"]),
+                         formats=tuple(m["formats"]), max_bytes=int(m["maxBytes"]),
+                         later_allowed=bool(m.get("laterAllowed", False)))
+                for m in document["materials"]),
+            version=int(version), status=status, legal_basis=document["legalBasis"],
+            applicant_kinds=tuple(document["applicantKinds"]),
+            delivery_methods=tuple(document["deliveryMethods"]),
+        )
+
+
+class _Document(JSONAttribute):
+    """JSON text with Chinese kept as is (half the bytes of `\\uXXXX` escapes)."""
+
+    def serialize(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class ItemHeadRecord(Model):
+    """The head of one item: which version is published, which is the latest."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="META")
+    code = UnicodeAttribute()
+    name = UnicodeAttribute()
+    lead_department = UnicodeAttribute(attr_name="leadDepartment")
+    co_departments = ListAttribute(of=UnicodeAttribute, attr_name="coDepartments", default=list)
+    latest_version = NumberAttribute(attr_name="latestVersion")
+    published_version = NumberAttribute(attr_name="publishedVersion", null=True)
+    published = _Document(null=True)
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    updated_at = UTCDateTimeAttribute(attr_name="updatedAt")
+    gsi1pk = UnicodeAttribute(default=CATALOGUE_PARTITION)
+    gsi1sk = UnicodeAttribute()
+    revision = VersionAttribute()
+    catalogue = ListIndex()
+
+
+class ItemVersionRecord(Model):
+    """One version of one item; its document never changes, only DRAFT → PUBLISHED."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    code = UnicodeAttribute()
+    item_version = NumberAttribute(attr_name="itemVersion")
+    status = UnicodeAttribute()
+    document = _Document()
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    created_by = UnicodeAttribute(attr_name="createdBy")
+    published_at = UTCDateTimeAttribute(attr_name="publishedAt", null=True)
+    published_by = UnicodeAttribute(attr_name="publishedBy", null=True)
+
+    def item(self) -> ItemVersion:
+        return ItemVersion.from_document(self.document, int(self.item_version), self.status)
+
+
+def item_key(code: str) -> str:
+    return f"ITEM#{code}"
+
+
+def version_key(version: int) -> str:
+    return f"V#{version:06d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _remote_refs(schema: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Where `schema` refers outside itself ($ref not starting with `#`)."""
+    found: list[tuple[Any, ...]] = []
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            found.append((*path, "$ref"))
+        for key, value in schema.items():
+            if key not in ("enum", "const", "examples", "default"):
+                found.extend(_remote_refs(value, (*path, key)))
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            found.extend(_remote_refs(value, (*path, index)))
+    return found
+
+
+def validate_item_payload(payload: dict) -> None:
+    """Check one item document; `ValidationFailed` lists every problem with its path."""
+    if not isinstance(payload, dict):
+        raise ValidationFailed([FieldError("$", "an item must be a JSON object")])
+    errors = validation.errors(_ITEM_SCHEMA, payload)
+    statutory, promised = payload.get("statutoryDays"), payload.get("promisedDays")
+    if _is_int(statutory) and _is_int(promised) and promised > statutory:
+        errors.append(FieldError("promisedDays", f"promised days ({promised}) must not exceed "
+                                                 f"the statutory days ({statutory})"))
+    if payload.get("kind") == INSTANT and _is_int(promised) and promised != 0:
+        errors.append(FieldError("promisedDays", "an INSTANT item (即办件) is decided on the spot: "
+                                                 "promisedDays must be 0"))
+    co = payload.get("coDepartments")
+    if isinstance(co, list) and payload.get("leadDepartment") in co:
+        errors.append(FieldError(f"coDepartments.{co.index(payload['leadDepartment'])}",
+                                 "the lead department is not also a co-department"))
+    errors.extend(_material_errors(payload.get("materials")))
+    form_schema = payload.get("formSchema")
+    if isinstance(form_schema, dict):
+        errors.extend(_form_schema_errors(form_schema))
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _material_errors(materials: Any) -> list[FieldError]:
+    if not isinstance(materials, list):
+        return []
+    errors, seen = [], set()
+    for index, material in enumerate(materials):
+        if not isinstance(material, dict):
+            continue
+        material_id = material.get("id")
+        if isinstance(material_id, str):
+            if material_id in seen:
+                errors.append(FieldError(f"materials.{index}.id",
+                                         f"material id '{material_id}' is used twice"))
+            seen.add(material_id)
+        if material.get("laterAllowed") is True and material.get("required") is False:
+            errors.append(FieldError(f"materials.{index}.laterAllowed",
+                                     "only a required material may follow later (容缺后补)"))
+    return errors
+
+
+def _form_schema_errors(form_schema: dict) -> list[FieldError]:
+    # What `check_schema` runs, kept to list every problem, not only the first.
+    errors = validation.errors(validation.meta_schema(), form_schema, "formSchema",
+                               formats=True)
+    if form_schema.get("type") != "object":
+        errors.append(FieldError("formSchema.type", "the application form is an object: "
+                                                    "the schema's type must be 'object'"))
+    declared = form_schema.get("$schema")
+    if declared is not None and declared != validation.meta_schema()["$id"]:
+        errors.append(FieldError("formSchema.$schema", "form schemas are JSON Schema 2020-12"))
+    for path in _remote_refs(form_schema):
+        errors.append(FieldError(validation.error_path(list(path), "formSchema"),
+                                 "a form schema may only refer to its own parts ('#...')"))
+    return errors
+
+
+def _normalised(payload: dict, code: str) -> dict[str, Any]:
+    """The document to store: defaults filled, read-only fields dropped, fixed key order."""
+    return ItemVersion.from_document({**payload, "code": code}, 0, DRAFT).document()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def get_item(code: str, version: int | None = None) -> ItemVersion:
+    """The published version of an item, or the given version if it was published;
+    `NotFound` otherwise (drafts are not part of the public catalogue)."""
+    if version is None:
+        head = _head(code)
+        if head is None or head.published_version is None or head.published is None:
+            raise NotFound(f"no published item {code}")
+        return ItemVersion.from_document(head.published, int(head.published_version), PUBLISHED)
+    return _published_version(code, int(version))
+
+
+@functools.lru_cache(maxsize=512)
+def _published_version(code: str, version: int) -> ItemVersion:
+    # Cached: a published version never changes (a NotFound is raised, so never cached).
+    record = _version(code, version) if version > 0 else None
+    if record is None or record.status != PUBLISHED:
+        raise NotFound(f"no published version {version} of item {code}")
+    return record.item()
+
+
+def list_items(department: str | None = None, q: str | None = None) -> list[ItemVersion]:
+    """Published items, by code; `department` matches the lead or a co-department, `q` a
+    substring of the code or the name (case-insensitive)."""
+    condition = ItemHeadRecord.published_version.exists()
+    if department:
+        condition &= ((ItemHeadRecord.lead_department == department)
+                      | ItemHeadRecord.co_departments.contains(department))
+    items = [
+        ItemVersion.from_document(head.published, int(head.published_version), PUBLISHED)
+        for head in ItemHeadRecord.catalogue.query(CATALOGUE_PARTITION, filter_condition=condition)
+    ]
+    needle = (q or "").strip().casefold()
+    if needle:
+        items = [i for i in items
+                 if needle in i.code.casefold() or needle in i.name.casefold()]
+    return items
+
+
+def latest_version(code: str) -> ItemVersion:
+    """The newest version of an item, draft or published (for administrators)."""
+    head = _head(code)
+    record = _version(code, int(head.latest_version)) if head is not None else None
+    if record is None:
+        raise NotFound(f"no item {code}")
+    return record.item()
+
+
+def audit_trail(code: str) -> list[AuditRecord]:
+    """Every recorded change of an item, oldest first."""
+    return list(AuditRecord.query(item_key(code), AuditRecord.sk.startswith("AUDIT#")))
+
+
+def _head(code: str, consistent: bool = False) -> ItemHeadRecord | None:
+    try:
+        return ItemHeadRecord.get(item_key(code), "META", consistent_read=consistent)
+    except ItemHeadRecord.DoesNotExist:
+        return None
+
+
+def _version(code: str, version: int, consistent: bool = False) -> ItemVersionRecord | None:
+    try:
+        return ItemVersionRecord.get(item_key(code), version_key(version),
+                                     consistent_read=consistent)
+    except ItemVersionRecord.DoesNotExist:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Changing
+
+
+def create_draft(payload: dict, actor: str) -> ItemVersion:
+    """Version 1 of a new item, as a draft; `Conflict` if the code is taken."""
+    validate_item_payload(payload)
+    code = payload["code"]
+    document = _normalised(payload, code)
+    now = datetime.now(UTC)
+    head = ItemHeadRecord(
+        item_key(code), "META", code=code, name=document["name"],
+        lead_department=document["leadDepartment"], co_departments=document["coDepartments"],
+        latest_version=1, created_at=now, updated_at=now, gsi1sk=code)
+    record = _new_version_record(document, 1, actor, now)
+    audit = new_audit_for(item_key(code), actor, "ITEM_DRAFT_CREATED", None, DRAFT,
+                          {"version": 1})
+    with _transaction(f"item {code} already exists") as transaction:
+        transaction.save(head, condition=ItemHeadRecord.pk.does_not_exist())
+        transaction.save(record, condition=ItemVersionRecord.pk.does_not_exist())
+        transaction.save(audit)
+    return record.item()
+
+
+def new_draft_version(code: str, payload: dict, actor: str) -> ItemVersion:
+    """The next version of an existing item, as a draft (the published one stays in force)."""
+    if isinstance(payload, dict) and "code" not in payload:
+        payload = {**payload, "code": code}
+    errors: list[FieldError] = []
+    try:
+        validate_item_payload(payload)
+    except ValidationFailed as failed:
+        errors = list(failed.errors)
+    if isinstance(payload, dict) and payload["code"] != code:
+        errors.append(FieldError("code", f"the code is {code}; a new code is a new item "
+                                         "(POST /items)"))
+    if errors:
+        raise ValidationFailed(errors)
+    head = _head(code, consistent=True)
+    if head is None:
+        raise NotFound(f"no item {code}")
+    version = int(head.latest_version) + 1
+    now = datetime.now(UTC)
+    record = _new_version_record(_normalised(payload, code), version, actor, now)
+    audit = new_audit_for(item_key(code), actor, "ITEM_VERSION_DRAFTED", None, DRAFT,
+                          {"version": version})
+    with _transaction(f"item {code} changed meanwhile (another version was drafted or "
+                      "published); reload it and try again") as transaction:
+        transaction.update(head, actions=[ItemHeadRecord.latest_version.set(version),
+                                          ItemHeadRecord.updated_at.set(now)])
+        transaction.save(record, condition=ItemVersionRecord.pk.does_not_exist())
+        transaction.save(audit)
+    return record.item()
+
+
+def publish(code: str, actor: str) -> ItemVersion:
+    """Publish the latest version, which must be a draft; `Conflict` if there is none."""
+    head = _head(code, consistent=True)
+    if head is None:
+        raise NotFound(f"no item {code}")
+    version = int(head.latest_version)
+    record = _version(code, version, consistent=True)
+    if record is None:
+        raise NotFound(f"no version {version} of item {code}")
+    if record.status != DRAFT:
+        raise Conflict(f"item {code} has no draft to publish (version {version} is "
+                       f"{record.status})")
+    previous = int(head.published_version) if head.published_version is not None else None
+    document = record.document
+    now = datetime.now(UTC)
+    audit = new_audit_for(item_key(code), actor, "ITEM_PUBLISHED", DRAFT, PUBLISHED,
+                          {"version": version, "previousVersion": previous})
+    with _transaction(f"item {code} changed meanwhile (published or drafted by someone "
+                      "else); reload it and try again") as transaction:
+        transaction.update(head, actions=[
+            ItemHeadRecord.published_version.set(version),
+            ItemHeadRecord.published.set(document),
+            ItemHeadRecord.name.set(document["name"]),
+            ItemHeadRecord.lead_department.set(document["leadDepartment"]),
+            ItemHeadRecord.co_departments.set(document["coDepartments"]),
+            ItemHeadRecord.updated_at.set(now),
+        ])
+        transaction.update(record, actions=[ItemVersionRecord.status.set(PUBLISHED),
+                                            ItemVersionRecord.published_at.set(now),
+                                            ItemVersionRecord.published_by.set(actor)],
+                           condition=ItemVersionRecord.status == DRAFT)
+        transaction.save(audit)
+    return ItemVersion.from_document(document, version, PUBLISHED)
+
+
+def _new_version_record(document: dict[str, Any], version: int, actor: str,
+                        now: datetime) -> ItemVersionRecord:
+    return ItemVersionRecord(
+        item_key(document["code"]), version_key(version), code=document["code"],
+        item_version=version, status=DRAFT, document=document, created_at=now,
+        created_by=actor)
+
+
+@contextlib.contextmanager
+def _transaction(message: str) -> Iterator[TransactWrite]:
+    """One TransactWrite; a lost race (a failed condition, a concurrent transaction on the
+    same records) is `Conflict(message)` and writes nothing. Other failures propagate."""
+    try:
+        with TransactWrite(connection=ItemHeadRecord._get_connection().connection) as write:
+            yield write
+    except TransactWriteError as failure:
+        reasons = {r.code for r in failure.cancellation_reasons if r is not None}
+        if failure.cause_response_code == "TransactionConflictException" or reasons & {
+                "ConditionalCheckFailed", "TransactionConflict"}:
+            raise Conflict(message) from failure
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Sample items (the local stage's seed)
+
+
+def sample_items() -> list[dict[str, Any]]:
+    """The sample items shipped with the layer (`data/items.json`)."""
+    return json.loads(SAMPLE_ITEMS.read_text(encoding="utf-8"))["items"]
+
+
+def ensure_published(payload: dict, actor: str) -> bool:
+    """Make `payload` the published version of its item; idempotent. True when something
+    was written (a new item, or a new version because the payload differs)."""
+    validate_item_payload(payload)
+    code = payload["code"]
+    document = _normalised(payload, code)
+    head = _head(code, consistent=True)
+    if head is not None and head.published is not None and head.published == document:
+        return False
+    if head is None:
+        create_draft(payload, actor)
+    elif _version(code, int(head.latest_version), consistent=True).document != document:
+        new_draft_version(code, payload, actor)
+    publish(code, actor)
+    return True

@@ -1,0 +1,2 @@
+"""Level 5, complaints and suggestions (投诉建议).
+"""

@@ -1,0 +1,2 @@
+"""Level 6, statistics (统计): aggregates kept from the table's stream.
+"""

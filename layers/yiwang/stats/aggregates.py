@@ -1,0 +1,514 @@
+"""办件统计: `GET /stats/applications`, served from aggregates kept up to date as events happen.
+
+What is counted. The applications SUBMITTED in the period (`from`..`to`, dates in
+Asia/Shanghai), each once, in the group it belongs to: its department (the item's lead
+department, 谁办理谁负责), its item, or its current status, so every grouping of a period adds up
+to the same total. Per group:
+- `count`: applications; `completed`: of those, COMPLETED;
+- `averageWorkingDays`: submission → completion in working days (the working calendar:
+  holidays and 调休 counted as `calendar_store.working_calendar().working_days_between` does),
+  over the completed ones; `onTimeRate`: the share of completed ones none of whose steps
+  earned a red card (no step overdue);
+- `ratings`, `averageRating` (1-5), `satisfiedRate` (share of 4-5, 满意率), `badReviews`
+  (1-2; a review ruled 无效差评 is taken out of all four);
+- `yellowCards`, `redCards`: cards raised on the applications' clocks and on their bad
+  reviews' rectification clocks.
+
+How. Nothing here reads applications. Every state change writes an audit record; the table's
+stream brings each new audit record to the stats function (functions/stats_aggregate), which
+`apply`s it: a transition moves the application between status cells (-1 from, +1 to), a
+completion adds its working days, a card or a rating adds to its counters. A cell is one
+aggregate record per (submission day, department, item, status), updated only with atomic ADD,
+so concurrent events never read-modify-write a total; any grouping is a sum of cells.
+
+Exactly once. Stream records can be delivered more than once (retries) and those of different
+partitions (an application's trail, its clocks' trail, its rating's trail) in any order. Each
+application has a small state record (its cell coordinates, current status, cards so far, and
+the audit records already applied); one transaction updates it (conditioned on its revision and
+on the audit record not being applied yet) together with the cells' ADDs, so a redelivered
+record changes nothing and a card that arrives after a transition still lands where the
+application is.
+
+Access patterns:
+- cells of a month, by day range (the statistics): pk=`STATS#APPLICATIONS#<yyyy-mm>`,
+  sk between `<from>#` and `<to>#~` (sk `<day>#<department>#<item>#<status>`);
+- an application's statistics state (the stats function): pk=`APP#<id>`, sk=`STATS`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import (
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from yiwang.applications.records import ApplicationRecord
+from yiwang.calendar import calendar_store
+from yiwang.calendar.workdays import SHANGHAI
+from yiwang.catalogue.items import get_item
+from yiwang.people.access import ADMIN, REVIEWER, SUPERVISOR, WINDOW, Caller
+from yiwang.platform.errors import FieldError, NotFound, ValidationFailed
+from yiwang.platform.observability import logger
+from yiwang.table.records import AuditRecord, TableMeta
+
+STATUS_NAMES = {
+    "SUBMITTED": "已提交", "NEEDS_SUPPLEMENT": "待补正", "NOT_ACCEPTED": "不予受理",
+    "ACCEPTED": "已受理", "IN_REVIEW": "审批中", "REJECTED": "不予许可",
+    "AWAITING_PAYMENT": "待缴费", "PAID": "已缴费", "CERTIFICATE_ISSUED": "已出证",
+    "DISPATCHED": "已寄出", "READY_FOR_PICKUP": "待领取", "DELIVERED": "已送达",
+    "COMPLETED": "已办结", "CANCELLED": "已撤销",
+}
+"""The statuses an application is counted in once submitted (API.md), with their names."""
+COMPLETED = "COMPLETED"
+GROUPINGS = ("department", "item", "status")
+MAX_DAYS = 366
+"""The longest period one request may ask for (cells read grow with it)."""
+DEFAULT_DAYS = 30
+CLOCKS_TRAIL = "#CLOCKS"
+"""Clock and card audit records live beside their subject (`<subject key>#CLOCKS`)."""
+COUNTERS = ("count", "completed", "workingDays", "onTime", "ratings", "ratingSum", "satisfied",
+            "bad", "yellow", "red")
+COLUMNS = ("group", "label", "count", "completed", "averageWorkingDays", "onTimeRate",
+           "ratings", "averageRating", "satisfiedRate", "badReviews", "yellowCards", "redCards")
+"""The table's columns, in order: JSON keys, CSV header and spreadsheet header alike."""
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
+
+
+class StatsCell(Model):
+    """统计单元: the counters of one (submission day, department, item, status)."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    day = UnicodeAttribute()
+    department = UnicodeAttribute()
+    item_code = UnicodeAttribute(attr_name="itemCode")
+    status = UnicodeAttribute()
+    count = NumberAttribute(default=0)
+    completed = NumberAttribute(default=0)
+    working_days = NumberAttribute(attr_name="workingDays", default=0)
+    on_time = NumberAttribute(attr_name="onTime", default=0)
+    ratings = NumberAttribute(default=0)
+    rating_sum = NumberAttribute(attr_name="ratingSum", default=0)
+    satisfied = NumberAttribute(default=0)
+    bad = NumberAttribute(default=0)
+    yellow = NumberAttribute(default=0)
+    red = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(day: str, department: str, item_code: str, status: str) -> tuple[str, str]:
+        return f"STATS#APPLICATIONS#{day[:7]}", f"{day}#{department}#{item_code}#{status}"
+
+    def counters(self) -> dict[str, int]:
+        return {name: int(getattr(self, _ATTRIBUTE[name]) or 0) for name in COUNTERS}
+
+
+_ATTRIBUTE = {"count": "count", "completed": "completed", "workingDays": "working_days",
+              "onTime": "on_time", "ratings": "ratings", "ratingSum": "rating_sum",
+              "satisfied": "satisfied", "bad": "bad", "yellow": "yellow", "red": "red"}
+
+
+class StatsState(Model):
+    """What the statistics know of one application: where it is counted, and what is applied."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="STATS")
+    day = UnicodeAttribute()
+    department = UnicodeAttribute()
+    item_code = UnicodeAttribute(attr_name="itemCode")
+    submitted_at = UTCDateTimeAttribute(attr_name="submittedAt")
+    status = UnicodeAttribute(null=True)
+    """The status it is counted in; None until its first transition after submission."""
+    yellow = NumberAttribute(default=0)
+    red = NumberAttribute(default=0)
+    applied = UnicodeSetAttribute(null=True)
+    revision = NumberAttribute(default=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Events: what an audit record means to the statistics
+
+
+@dataclass(frozen=True)
+class Event:
+    """One audit record, as the statistics see it."""
+
+    key: str
+    application_id: str
+    at: datetime
+    to_status: str | None = None
+    card: str | None = None
+    rating: int = 0
+    """A rating's level: positive when given, negative when ruled invalid."""
+
+
+def event_of(audit: AuditRecord) -> Event | None:
+    """The statistics' reading of an audit record, or None when it changes nothing counted."""
+    key = f"{audit.pk}|{audit.sk}"
+    if audit.event in ("YELLOW_CARD", "RED_CARD"):
+        subject = audit.pk.removesuffix(CLOCKS_TRAIL)
+        prefix, _, identifier = subject.partition("#")
+        if prefix in ("APP", "RATING"):  # a rating's id is its application's id
+            return Event(key, identifier, audit.at, card=audit.event.removesuffix("_CARD"))
+        return None
+    prefix, _, identifier = audit.pk.partition("#")
+    if prefix == "APP" and "#" not in identifier and audit.to_status in STATUS_NAMES \
+            and audit.to_status != audit.from_status:
+        return Event(key, identifier, audit.at, to_status=audit.to_status)
+    if prefix == "RATING" and "#" not in identifier and audit.event in ("RATED", "INVALIDATED"):
+        level = int((audit.detail.as_dict() if audit.detail else {}).get("level") or 0)
+        if level:
+            return Event(key, identifier, audit.at,
+                         rating=level if audit.event == "RATED" else -level)
+    return None
+
+
+@dataclass(frozen=True)
+class Counted:
+    """Where an application is counted now: its status (None: not yet) and its cards."""
+
+    status: str | None
+    yellow: int = 0
+    red: int = 0
+
+
+@dataclass
+class Change:
+    """An event's effect: the application's new status and cards, and each cell's deltas
+    (keyed by status; day, department and item are the application's)."""
+
+    status: str | None
+    yellow: int = 0
+    red: int = 0
+    cells: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, status: str, **deltas: int) -> None:
+        cell = self.cells.setdefault(status, {})
+        for name, delta in deltas.items():
+            if delta:
+                cell[name] = cell.get(name, 0) + delta
+
+
+def change_of(counted: Counted, event: Event, working_days: int = 0,
+              on_time: bool = True) -> Change:
+    """What `event` does to an application counted as `counted` (pure: no reads, no writes).
+
+    `working_days` and `on_time` describe a completion (the caller works them out only then).
+    """
+    change = Change(counted.status)
+    if event.to_status and event.to_status != counted.status:
+        if counted.status is not None:
+            change.add(counted.status, count=-1, yellow=-counted.yellow, red=-counted.red)
+        change.add(event.to_status, count=1, yellow=counted.yellow, red=counted.red)
+        if event.to_status == COMPLETED:
+            change.add(COMPLETED, completed=1, workingDays=working_days, onTime=int(on_time))
+        change.status = event.to_status
+    elif event.card:
+        yellow, red = int(event.card == "YELLOW"), int(event.card == "RED")
+        change.yellow, change.red = yellow, red
+        if counted.status is not None:  # else it joins the first status the application takes
+            change.add(counted.status, yellow=yellow, red=red)
+    elif event.rating:
+        # Only a completed application is rated, so a rating counts where completions do.
+        level, sign = abs(event.rating), (1 if event.rating > 0 else -1)
+        change.add(COMPLETED, ratings=sign, ratingSum=sign * level,
+                   satisfied=sign * int(level >= 4), bad=sign * int(level <= 2))
+    return change
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying stream records (the stats function)
+
+
+MAX_ATTEMPTS = 8
+
+
+def apply_stream_record(record: dict[str, Any]) -> bool:
+    """Apply one DynamoDB stream record (an INSERT of an audit record); True if it counted.
+    Safe to repeat: an audit record already applied changes nothing."""
+    image = (record.get("dynamodb") or {}).get("NewImage")
+    if record.get("eventName") != "INSERT" or not image or \
+            not str(image.get("sk", {}).get("S", "")).startswith("AUDIT#"):
+        return False
+    event = event_of(AuditRecord.from_raw_data(image))
+    return apply(event) if event else False
+
+
+def apply(event: Event) -> bool:
+    """Apply one event exactly once; False when it was applied before or cannot be placed."""
+    for attempt in range(MAX_ATTEMPTS):
+        state = _state(event.application_id)
+        if state is None:
+            logger.warning("statistics: no submitted application", extra={
+                "applicationId": event.application_id, "audit": event.key})
+            return False
+        if event.key in (state.applied or set()):
+            return False
+        try:
+            _write(state, event)
+            return True
+        except TransactWriteError as error:
+            # Someone else changed the state first (another partition's record for the same
+            # application) or DynamoDB reported a transaction conflict: read again and retry.
+            logger.info("statistics: retrying", extra={"audit": event.key, "attempt": attempt,
+                                                       "error": str(error)})
+            time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+    raise RuntimeError(f"statistics: could not apply {event.key} after {MAX_ATTEMPTS} attempts")
+
+
+def _state(application_id: str) -> StatsState | None:
+    """The application's statistics state; a new (unsaved, revision 0) one from its record."""
+    key = ApplicationRecord.key(application_id)
+    try:
+        return StatsState.get(key, "STATS", consistent_read=True)
+    except StatsState.DoesNotExist:
+        pass
+    try:
+        record = ApplicationRecord.load(application_id)
+        version = int(record.item_version) if record.item_version is not None else None
+        department = get_item(record.item_code, version).lead_department
+    except NotFound:
+        return None
+    started = record.submitted_at or record.created_at
+    return StatsState(key, "STATS", day=started.astimezone(SHANGHAI).date().isoformat(),
+                      department=department, item_code=record.item_code,
+                      submitted_at=started, status=None, yellow=0, red=0, revision=0)
+
+
+def _completion(state: StatsState, event: Event) -> tuple[int, bool]:
+    """Working days from submission to completion, and whether no step earned a red card."""
+    if event.to_status != COMPLETED or state.status == COMPLETED:
+        return 0, True
+    from yiwang.deadlines.clocks import RED, CardRecord
+
+    days = calendar_store.working_calendar().working_days_between(
+        state.submitted_at, max(event.at, state.submitted_at))
+    late = any(card.level == RED for card in CardRecord.query(
+        state.pk, CardRecord.sk.startswith("CARD#")))
+    return days, not late
+
+
+def _write(state: StatsState, event: Event) -> None:
+    working_days, on_time = _completion(state, event)
+    counted = Counted(state.status, int(state.yellow or 0), int(state.red or 0))
+    change = change_of(counted, event, working_days, on_time)
+    revision = int(state.revision or 0)
+    guard = (StatsState.pk.does_not_exist() if revision == 0 else
+             (StatsState.revision == revision) & ~StatsState.applied.contains(event.key))
+    actions = [StatsState.day.set(state.day), StatsState.department.set(state.department),
+               StatsState.item_code.set(state.item_code),
+               StatsState.submitted_at.set(state.submitted_at),
+               StatsState.status.set(change.status), StatsState.revision.set(revision + 1),
+               StatsState.applied.add({event.key})]
+    if change.yellow:
+        actions.append(StatsState.yellow.add(change.yellow))
+    if change.red:
+        actions.append(StatsState.red.add(change.red))
+    with TransactWrite(connection=_connection()) as transaction:
+        transaction.update(state, actions=actions, condition=guard)
+        for status, deltas in change.cells.items():
+            if deltas:
+                _add_to_cell(transaction, state, status, deltas)
+
+
+def _add_to_cell(transaction: TransactWrite, state: StatsState, status: str,
+                 deltas: dict[str, int]) -> None:
+    pk, sk = StatsCell.key(state.day, state.department, state.item_code, status)
+    cell = StatsCell(pk, sk)
+    actions = [StatsCell.day.set(state.day), StatsCell.department.set(state.department),
+               StatsCell.item_code.set(state.item_code), StatsCell.status.set(status)]
+    actions += [getattr(StatsCell, _ATTRIBUTE[name]).add(delta) for name, delta in deltas.items()]
+    transaction.update(cell, actions=actions)
+
+
+def _connection() -> Connection:
+    return StatsCell._get_connection().connection
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: the table of GET /stats/applications
+
+
+@dataclass(frozen=True)
+class Query:
+    """A request for statistics: grouping, period (inclusive dates) and optional filters."""
+
+    group_by: str
+    start: date
+    end: date
+    department: str | None = None
+    item_code: str | None = None
+
+
+def query_of(caller: Caller, params: dict[str, str], today: date | None = None) -> Query:
+    """The query a caller may make from `?groupBy=&from=&to=&department=&item=`: staff and
+    supervisors; a department's reviewers see their own department only."""
+    caller.require(WINDOW, REVIEWER, SUPERVISOR, ADMIN)
+    errors: list[FieldError] = []
+    group_by = params.get("groupBy") or "department"
+    if group_by not in GROUPINGS:
+        errors.append(FieldError("groupBy", f"one of {', '.join(GROUPINGS)}"))
+    today = today or datetime.now(SHANGHAI).date()
+    end = _date(params.get("to"), "to", errors) or today
+    start = _date(params.get("from"), "from", errors) or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        errors.append(FieldError("from", "the period starts after it ends"))
+    elif (end - start).days + 1 > MAX_DAYS:
+        errors.append(FieldError("to", f"a period is at most {MAX_DAYS} days"))
+    if errors:
+        raise ValidationFailed(errors)
+    department = params.get("department") or None
+    if caller.role == REVIEWER:
+        department = caller.dept
+    return Query(group_by, start, end, department, params.get("item") or None)
+
+
+def _date(text: str | None, name: str, errors: list[FieldError]) -> date | None:
+    """A date, or the Asia/Shanghai date of a time with an offset."""
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        errors.append(FieldError(name, "a date (YYYY-MM-DD) or a time with its offset"))
+        return None
+    if moment.tzinfo is None:
+        errors.append(FieldError(name, "a time needs its offset (e.g. +08:00)"))
+        return None
+    return moment.astimezone(SHANGHAI).date()
+
+
+def cells(query: Query) -> Iterator[StatsCell]:
+    """The cells of the period (one Query per month it touches), filtered."""
+    month = query.start.replace(day=1)
+    while month <= query.end:
+        pk = f"STATS#APPLICATIONS#{month:%Y-%m}"
+        for cell in StatsCell.query(pk, StatsCell.sk.between(f"{query.start}#",
+                                                             f"{query.end}#\uffff")):
+            if query.department and cell.department != query.department:
+                continue
+            if query.item_code and cell.item_code != query.item_code:
+                continue
+            yield cell
+        month = (month + timedelta(days=32)).replace(day=1)
+
+
+def summary(query: Query) -> dict[str, Any]:
+    """The statistics table: one row per group (sorted), and the total."""
+    sums: dict[str, dict[str, int]] = {}
+    for cell in cells(query):
+        group = {"department": cell.department, "item": cell.item_code,
+                 "status": cell.status}[query.group_by]
+        totals = sums.setdefault(group, dict.fromkeys(COUNTERS, 0))
+        for name, value in cell.counters().items():
+            totals[name] += value
+    rows = [row(group, _label(query.group_by, group), counters)
+            for group, counters in sorted(sums.items()) if any(counters.values())]
+    total = dict.fromkeys(COUNTERS, 0)
+    for counters in sums.values():
+        for name, value in counters.items():
+            total[name] += value
+    return {"groupBy": query.group_by, "from": query.start.isoformat(),
+            "to": query.end.isoformat(), "department": query.department,
+            "item": query.item_code, "basis": "SUBMITTED", "groups": rows,
+            "total": row("TOTAL", "合计", total)}
+
+
+def row(group: str, label: str | None, counters: dict[str, int]) -> dict[str, Any]:
+    """One row of the table from summed counters (rates are None when nothing to divide)."""
+    completed, ratings = counters["completed"], counters["ratings"]
+    return {
+        "group": group, "label": label, "count": counters["count"], "completed": completed,
+        "averageWorkingDays": _ratio(counters["workingDays"], completed, 2),
+        "onTimeRate": _ratio(counters["onTime"], completed, 4),
+        "ratings": ratings, "averageRating": _ratio(counters["ratingSum"], ratings, 2),
+        "satisfiedRate": _ratio(counters["satisfied"], ratings, 4),
+        "badReviews": counters["bad"], "yellowCards": counters["yellow"],
+        "redCards": counters["red"],
+    }
+
+
+def _ratio(numerator: int, denominator: int, digits: int) -> float | None:
+    return round(numerator / denominator, digits) if denominator else None
+
+
+def _label(group_by: str, group: str) -> str | None:
+    if group_by == "status":
+        return STATUS_NAMES.get(group)
+    if group_by == "item":
+        try:
+            return get_item(group).name
+        except NotFound:
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads: the same table as CSV and as a spreadsheet
+
+
+def _table_rows(table: dict[str, Any]) -> Iterable[list[Any]]:
+    for entry in [*table["groups"], table["total"]]:
+        yield [entry[column] for column in COLUMNS]
+
+
+def to_csv(table: dict[str, Any]) -> bytes:
+    """The table as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read Chinese)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for values in _table_rows(table):
+        writer.writerow(["" if v is None else v for v in values])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(table: dict[str, Any]) -> bytes:
+    """The table as an .xlsx workbook: one sheet, the header on the first row, numbers as
+    numbers (rates shown as percentages), the period in the sheet's name."""
+    import xlsxwriter  # only a download needs it (cold starts)
+
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = workbook.add_worksheet(f"{table['from']}~{table['to']}")
+    bold = workbook.add_format({"bold": True})
+    percent = workbook.add_format({"num_format": "0.0%"})
+    sheet.write_row(0, 0, COLUMNS, bold)
+    for number, values in enumerate(_table_rows(table), start=1):
+        for column, value in enumerate(values):
+            if value is None:
+                continue
+            style = percent if COLUMNS[column].endswith("Rate") else None
+            sheet.write(number, column, value, style)
+    sheet.freeze_panes(1, 0)
+    sheet.set_column(0, 1, 28)
+    sheet.set_column(2, len(COLUMNS) - 1, 14)
+    workbook.close()
+    return buffer.getvalue()
+
+
+def filename(table: dict[str, Any], extension: str) -> str:
+    """The download's file name: `applications-<groupBy>-<from>-<to>.<extension>`."""
+    return f"applications-{table['groupBy']}-{table['from']}-{table['to']}.{extension}"
