@@ -91,7 +91,8 @@ def summary(record: ApplicationRecord, caller: Caller,
         "submittedAt": record.submitted_at.isoformat() if record.submitted_at else None,
     }
     if task is not None and task.due_at is not None:
-        from yiwang.applications.tasks import PRE_REVIEW, REVIEW, local_time
+        from yiwang.applications.tasks import PRE_REVIEW, REVIEW
+        from yiwang.calendar.workdays import local_time
 
         if task.kind == PRE_REVIEW:
             row["deadlines"] = {"acceptBy": local_time(task.due_at)}

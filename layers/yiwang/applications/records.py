@@ -13,7 +13,7 @@ Access patterns, and the key that serves each:
 - an application's attachments: pk=`APP#<id>`, sk begins `ATT#`;
 - everything recorded under an application (its detail view: attachments, audit trail,
   tasks, orders, shipment or pickup, certificate, clocks): one Query on pk=`APP#<id>`
-  (`partition_items`; `yiwang.cases.casefile` sorts the items into their models);
+  (`partition_items`; `yiwang.views.casefile` sorts the items into their models);
 - service items (`ITEM#<code>`: head, versions, audit trail): see `yiwang.catalogue.items`.
 """
 

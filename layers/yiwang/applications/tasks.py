@@ -26,7 +26,7 @@ from pynamodb.transactions import TransactGet, TransactWrite
 
 from yiwang.applications import intake
 from yiwang.applications.records import ApplicationRecord, new_audit
-from yiwang.calendar.workdays import SHANGHAI
+from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
 from yiwang.people.access import APPLICANT, REVIEWER, WINDOW, Caller
@@ -89,11 +89,6 @@ class TaskRecord(Model):
             **({"missing": self.missing} if self.missing else {}),
             **({"context": self.context} if self.context else {}),
         }
-
-
-def local_time(moment: datetime | None) -> str | None:
-    """A stored (UTC) time as portals show it: Asia/Shanghai, with its offset."""
-    return moment.astimezone(SHANGHAI).isoformat() if moment else None
 
 
 def task_id(application_id: str, kind: str, round_: int, department: str) -> str:

@@ -118,6 +118,12 @@ def _official_schedule(year: int) -> YearSchedule | None:
     return YearSchedule(holidays=frozenset(holidays), workdays=frozenset(workdays))
 
 
+def local_time(moment: datetime | None) -> str | None:
+    """A stored (UTC) time as every answer shows it: Asia/Shanghai, with its offset. The one
+    formatter for times in answers and notices."""
+    return moment.astimezone(SHANGHAI).isoformat() if moment else None
+
+
 def _aware_in_shanghai(moment: datetime, name: str) -> datetime:
     if not isinstance(moment, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(moment).__name__}")

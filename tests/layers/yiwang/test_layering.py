@@ -18,7 +18,7 @@ LEVELS: list[set[str]] = [
     {"deadlines"},
     {"applications"},
     {"fulfilment", "complaints", "ratings"},
-    {"cases", "supervision", "stats"},
+    {"views", "supervision", "stats"},
 ]
 LEVEL = {package: level for level, packages in enumerate(LEVELS) for package in packages}
 

@@ -12,7 +12,7 @@ from yiwang.people.access import Caller
 from yiwang.platform.config import settings
 
 applications = lazy("yiwang.applications.intake")
-casefile = lazy("yiwang.cases.casefile")
+casefile = lazy("yiwang.views.casefile")
 certificates = lazy("yiwang.fulfilment.certificates")
 delivery = lazy("yiwang.fulfilment.delivery")
 listing = lazy("yiwang.applications.listing")
