@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -81,3 +82,9 @@ def partition_items(pk: str, consistent: bool = True) -> list[dict[str, Any]]:
         start = page.get("LastEvaluatedKey")
         if not start:
             return items
+
+
+def connection() -> Connection:
+    """The table's connection, for transactions (`TransactWrite(connection=connection())`,
+    `TransactGet`): the models' own, so a transaction goes where the models do."""
+    return AuditRecord._get_connection().connection
