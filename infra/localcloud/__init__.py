@@ -6,5 +6,8 @@
 - `packaging`: zips code folders, uploads them, and turns the SAM template into the plain
   CloudFormation that both moto and AWS receive;
 - `deploy`: creates or updates the stack and writes its outputs where the API and tests read;
-- `scheduler`: fires the EventBridge schedule rules at their Lambda targets.
+- `scheduler`: fires the EventBridge schedule rules at their Lambda targets;
+- `console`: `make run`'s console, a line per API request and per workflow step (the rest of
+  the output in a log file); `api_server` runs the API as `chalice local` does, describing
+  each request for it.
 """

@@ -3,7 +3,8 @@
 - `cloud`: moto's server on 127.0.0.1:4566 with the template deployed, functions running
   in-process and the schedules firing; prints what it deployed and how long it took.
 - `run`: the same, then the sample data, then the API (`chalice local` on 127.0.0.1:8000).
-Both stop cleanly on Ctrl-C.
+Both stop cleanly on Ctrl-C. The console shows one line per API request and per workflow step
+(`infra.localcloud.console`); everything else printed goes to `run.log` beside the outputs.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import threading
 import time
 import urllib.request
 import warnings
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 from infra.localcloud import deploy, emf
+from infra.localcloud.console import Console
 from infra.localcloud.scheduler import Scheduler
 from infra.localcloud.server import (
     REPO_ROOT,
@@ -32,6 +35,7 @@ from infra.localcloud.server import (
 )
 
 API_DIR = REPO_ROOT / "functions" / "api"
+LOG_NAME = "run.log"
 
 
 def _quiet() -> None:
@@ -43,50 +47,65 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message="Tried to parse AWS::")
 
 
-def _indented(message: str) -> None:
-    print(f"  {message}", flush=True)
+def _say(message: str = "") -> None:
+    print(message, flush=True)
 
 
 def start_cloud(
-    host: str, port: int, stage: str, outputs_dir: Path
+    host: str, port: int, stage: str, outputs_dir: Path, console: Console | None = None
 ) -> tuple[LocalCloud, Scheduler, dict[str, str]]:
-    """Start the server, deploy the template, start the scheduler; raise if the port is taken."""
+    """Start the server, deploy the template, start the scheduler; raise if the port is taken.
+
+    With `console`, its messages and one line per workflow step go there."""
+    say: Callable[[str], None] = console.say if console else _say
     started = time.perf_counter()
     cloud = LocalCloud(host, port)
+    if console is not None:
+        cloud.runtime.listeners.append(console.step)
     cloud.start()
-    print(f"local cloud listening on {cloud.endpoint}", flush=True)
+    say(f"local cloud listening on {cloud.endpoint}")
     outputs = deploy.deploy(cloud.endpoint, stage=stage, outputs_dir=outputs_dir,
-                            progress=_indented)
+                            progress=lambda message: say(f"  {message}"))
     scheduler = Scheduler(partial(deploy.client, endpoint=cloud.endpoint))
     scheduler.tick()
     scheduler.start()
-    print(f"ready in {time.perf_counter() - started:.1f}s; deployed:", flush=True)
+    say(f"ready in {time.perf_counter() - started:.1f}s; deployed:")
     for key, value in outputs.items():
-        print(f"  {key:26} {value}")
-    print(f"  outputs written to {outputs_dir / 'outputs.json'}", flush=True)
+        say(f"  {key:26} {value}")
+    say(f"  outputs written to {outputs_dir / 'outputs.json'}")
     return cloud, scheduler, outputs
 
 
-def start_api(outputs_dir: Path, host: str, port: int,
-              metrics: emf.Publish | None = None) -> subprocess.Popen[bytes]:
+def start_api(outputs_dir: Path, host: str, port: int, metrics: emf.Publish | None = None,
+              console: Console | None = None) -> subprocess.Popen[bytes]:
     """`chalice local` against the local cloud, with the layer on the path.
 
-    With `metrics`, the API's output is relayed to ours and its EMF lines are recorded there
-    (the local cloud's CloudWatch), as CloudWatch Logs does for the API's function on AWS.
+    With `metrics`, the API's EMF lines are recorded (the local cloud's CloudWatch), as
+    CloudWatch Logs does for the API's function on AWS. With `console`, the same server runs
+    under `infra.localcloud.api_server`, which describes each request in a line; the API's
+    output is routed by the console (a line per request; the rest to its log file).
     """
     ensure_port_free(host, port)
     outputs = deploy.read_outputs(outputs_dir)
     env = {**dict(os.environ), **deploy.environment(outputs, outputs_dir),
            "PYTHONPATH": str(REPO_ROOT / "layers"), "PYTHONUNBUFFERED": "1"}
-    chalice = Path(sys.executable).with_name("chalice")
+    options = ["--host", host, "--port", str(port), "--stage", outputs["Stage"]]
+    if console is not None:
+        # The launcher lives in this repository's `infra`, the app in the API's folder (cwd).
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "layers"), str(REPO_ROOT)])
+        command = [sys.executable, "-m", "infra.localcloud.api_server", *options]
+    else:
+        chalice = Path(sys.executable).with_name("chalice")
+        command = [str(chalice), "local", *options, "--no-autoreload"]
+    piped = metrics is not None or console is not None
     process = subprocess.Popen(
-        [str(chalice), "local", "--host", host, "--port", str(port), "--stage", outputs["Stage"],
-         "--no-autoreload"],
-        cwd=API_DIR, env=env, stdout=subprocess.PIPE if metrics else None,
+        command, cwd=API_DIR, env=env, stdout=subprocess.PIPE if piped else None,
+        stderr=subprocess.STDOUT if console is not None else None,
     )
-    if metrics and process.stdout is not None:
-        threading.Thread(target=emf.relay, args=(process.stdout, metrics, sys.stdout),
-                         daemon=True).start()
+    if process.stdout is not None:
+        relay = (partial(console.relay, process.stdout, metrics) if console is not None
+                 else partial(emf.relay, process.stdout, metrics, sys.stdout))
+        threading.Thread(target=relay, daemon=True).start()
     return process
 
 
@@ -127,10 +146,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _quiet()
     try:
+        # Before the log file is opened: a refused start must not empty a running one's log.
         if args.command == "run":
             ensure_port_free(args.host, args.api_port)
+        ensure_port_free(args.host, args.port)
+    except PortTakenError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    console = Console.open(args.outputs_dir / LOG_NAME)
+    console.say(f"log (EMF, JSON logs, AWS and server chatter): {console.log_path}")
+    console.capture_process_output()
+    try:
         cloud, scheduler, outputs = start_cloud(args.host, args.port, args.stage,
-                                                args.outputs_dir)
+                                                args.outputs_dir, console)
     except PortTakenError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -139,15 +167,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from infra.localcloud import seed
 
-            seed.seed(deploy.read_outputs(args.outputs_dir), progress=_indented)
-            api = start_api(args.outputs_dir, args.host, args.api_port, record_metrics)
+            seed.seed(deploy.read_outputs(args.outputs_dir),
+                      progress=lambda message: console.say(f"  {message}"))
+            api = start_api(args.outputs_dir, args.host, args.api_port, record_metrics, console)
             base = f"http://{args.host}:{args.api_port}"
-            wait_healthy(f"{base}/health", api)
-            print(f"\nAPI  {base}\ncloud {cloud.endpoint}\ntry:  curl {base}/health\n", flush=True)
-        print("Ctrl-C to stop.", flush=True)
+            try:
+                wait_healthy(f"{base}/health", api)
+            except (RuntimeError, TimeoutError) as error:
+                console.say(f"error: {error} (its output is in {console.log_path})")
+                return 1
+            console.say(f"\nAPI  {base}\ncloud {cloud.endpoint}\ntry:  curl {base}/health\n")
+        console.say("Ctrl-C to stop.")
         wait_for_interrupt()
     finally:
-        print("stopping...", flush=True)
+        console.say("stopping...")
         scheduler.stop()
         if api is not None:
             api.terminate()

@@ -74,6 +74,18 @@ class Invocation:
         return json.loads(self.payload)
 
 
+@dataclass(frozen=True)
+class Finished:
+    """One finished invocation, as the runtime's listeners hear of it."""
+
+    spec: FunctionSpec
+    event: Any
+    error_type: str | None
+    started_at: float
+    """Wall-clock time (epoch seconds) the invocation started."""
+    seconds: float
+
+
 class LambdaContext:
     """The context object Lambda passes to a handler (the attributes Powertools reads)."""
 
@@ -219,10 +231,13 @@ class LocalRuntime:
         """(function name, error type or None) for every finished invocation, in order."""
         self.billed: list[tuple[str, int, float]] = []
         """(function name, memory MB, seconds) per invocation: what Lambda would bill."""
+        self.listeners: list[Callable[[Finished], None]] = []
+        """Told of every finished invocation (the console of `make run` prints a line)."""
 
     def invoke(self, spec: FunctionSpec, event: Any) -> Invocation:
         """Invoke the function with `event`; never raises for the function's own failures."""
         started = time.monotonic()
+        started_at = time.time()
         deadline = started + spec.timeout_seconds
         context = LambdaContext(spec, deadline)
         variables = {**self._lambda_variables(spec, context), **spec.environment}
@@ -252,7 +267,15 @@ class LocalRuntime:
         self.invocations.append((spec.name, result.error_type))
         self.billed.append((spec.name, spec.memory_mb, seconds))
         self._publish_platform_metrics(spec, result, seconds)
+        self._tell(Finished(spec, event, result.error_type, started_at, seconds))
         return result
+
+    def _tell(self, finished: Finished) -> None:
+        for listener in self.listeners:
+            try:
+                listener(finished)
+            except Exception:  # noqa: BLE001 - a listener is never worth failing an invocation
+                _log.warning("a listener failed on %s", finished.spec.name, exc_info=True)
 
     def _publish_emf(self, spec: FunctionSpec, lines: list[str]) -> None:
         self._publish(spec, lambda publish: emf.publish_lines(lines, publish))

@@ -196,7 +196,10 @@ def configure_stack_buckets(endpoint: str) -> None:
     import boto3
     from moto.s3.models import FakeBucket
 
-    create = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    # Wrap moto's own method, not the wrapper of a cloud started earlier in this process (its
+    # endpoint is gone): the s3 client below must be this cloud's.
+    current = FakeBucket.create_from_cloudformation_json
+    create = getattr(current, "moto_original", current.__func__)  # type: ignore[attr-defined]
 
     def create_configured(cls: Any, resource_name: str, cloudformation_json: Any,
                           account_id: str, region_name: str, **kwargs: Any) -> Any:
@@ -209,6 +212,7 @@ def configure_stack_buckets(endpoint: str) -> None:
             getattr(s3, name)(**arguments)
         return bucket
 
+    create_configured.moto_original = create  # type: ignore[attr-defined]
     FakeBucket.create_from_cloudformation_json = classmethod(create_configured)  # type: ignore[method-assign,assignment]
 
 
@@ -352,8 +356,47 @@ def report_execution_outcomes() -> None:
     BaseExecutionWorkerCommunication._reflect_execution_status = reflect_and_report  # type: ignore[method-assign]
 
 
+def forget_table_connections() -> None:
+    """Drop the DynamoDB connection every pynamodb model keeps for the life of the process.
+
+    pynamodb makes a model's connection (and its botocore client, bound to the endpoint of the
+    moment) once, and makes a new one only when the table's name changes; a cloud started
+    after another in the same process deploys a table of the same name on another port, so
+    the kept connections would still call the stopped cloud.
+    """
+    from pynamodb.models import Model
+
+    pending: list[type] = [Model]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if vars(model).get("_connection") is not None:
+            model._connection = None  # type: ignore[attr-defined]
+
+
+def forget_cloud_state() -> None:
+    """Empty moto's in-memory backends (every service, every account and region).
+
+    They belong to the process, not to a server: without this a cloud started after another
+    in the same process would find the first one's stack, tables, items and executions.
+    """
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
+_SERVING: list[LocalCloud] = []
+"""The local cloud serving in this process, if any (moto's backends allow one at a time)."""
+_SERVED = False
+"""Whether a local cloud has served in this process before (its state is still in moto)."""
+
+
 class LocalCloud:
-    """The moto server with the runtime wired in; `start()` returns once it listens."""
+    """The moto server with the runtime wired in; `start()` returns once it listens.
+
+    One at a time per process: moto's backends, its patched classes and `MOTO_PORT` are the
+    process's. Another may start after `stop()`, and finds a cloud as fresh as the first.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
         self.host = host
@@ -370,7 +413,14 @@ class LocalCloud:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
+        global _SERVED
+        if _SERVING:
+            raise RuntimeError(f"a local cloud already serves in this process, at "
+                               f"{_SERVING[0].endpoint}; stop it first")
         ensure_port_free(self.host, self.port)
+        if _SERVED:
+            forget_cloud_state()
+        forget_table_connections()
         # Functions share this process's botocore with moto's ASL interpreter; X-Ray's boto
         # patching would wrap the interpreter's calls too, and there is no X-Ray here to send
         # segments to. Tracing stays on in the template for AWS.
@@ -378,18 +428,22 @@ class LocalCloud:
         os.environ["AWS_XRAY_SDK_ENABLED"] = "false"
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+        if not _SERVED:  # these wrap moto's methods: once per process, not once per cloud
+            report_execution_outcomes()
+            keep_function_layers()
+            create_keys_as_declared()
+            serialise_table_writes()
+            query_indexes_by_their_keys()
+            notify_as_s3_does()
+            keep_stream_records()
+        # These name this cloud (its port, endpoint and runtime): every cloud sets its own.
         execute_state_machines(self.port)
-        report_execution_outcomes()
-        keep_function_layers()
-        create_keys_as_declared()
-        serialise_table_writes()
-        query_indexes_by_their_keys()
         configure_stack_buckets(self.endpoint)
         route_lambda_to(self.runtime)
-        notify_as_s3_does()
-        keep_stream_records()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
+        _SERVING.append(self)
+        _SERVED = True
         self.streams.start()
 
     def stop(self) -> None:
@@ -397,3 +451,5 @@ class LocalCloud:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self in _SERVING:
+            _SERVING.remove(self)
