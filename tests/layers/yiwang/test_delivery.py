@@ -28,8 +28,6 @@ from yiwang.people.access import Caller
 from yiwang.platform.config import ConfigurationError, load_settings
 from yiwang.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
-pytestmark = pytest.mark.integration
-
 CITIZEN = Caller("citizen-delivery", "applicant", id_number=CITIZEN_ID)
 WINDOW = Caller("window-delivery", "window", dept="GZ-ZWFW")
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
