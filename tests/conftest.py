@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,17 +12,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.environment import environment
+from tests.support.network import free_port
+
 # The local cloud runs functions in this process, sharing the layer's modules with the tests:
 # give Powertools the settings the template's Globals give every function, whoever imports
 # `yiwang.platform.observability` first.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "yiwang")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Yiwang")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -66,16 +62,31 @@ def cloud_env(cloud: Cloud) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def seeded(cloud: Cloud, cloud_env: dict[str, str]) -> None:
     """The sample catalogue (`make run` seeds the same) in the deployed table."""
-    from unittest import mock
-
     from infra.localcloud.seed import load_sample_items
 
-    with mock.patch.dict(os.environ, cloud_env):
-        from yiwang.platform.config import settings
-
-        settings.cache_clear()
+    with environment(cloud_env):
         load_sample_items({**cloud.outputs, "Endpoint": cloud.endpoint})
-    settings.cache_clear()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test by what it needs, so no test has to remember to.
+
+    - ``integration``: the test's fixture closure includes ``cloud`` (directly or through
+      ``cloud_env``, ``seeded``, ``table``, ``http``...): it needs the deployed local cloud.
+    - ``e2e``: an ``integration`` test under ``tests/functions/api/``: it drives the real app
+      (through Chalice's test client or over HTTP) against the deployed stack, usually through
+      a whole journey. API tests without the cloud (the authorizer, the stages) are not e2e.
+
+    Explicit marks stay as they are. ``make test`` runs everything; ``pytest -m "not
+    integration"`` is the fast ring, which never starts the cloud.
+    """
+    api = Path(__file__).parent / "functions" / "api"
+    for item in items:
+        if "cloud" not in getattr(item, "fixturenames", ()):
+            continue
+        item.add_marker(pytest.mark.integration)
+        if api in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture

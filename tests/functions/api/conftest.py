@@ -8,10 +8,11 @@ import importlib
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
-from unittest import mock
 
 import pytest
 from chalice.test import BaseClient, Client
+
+from tests.support.environment import environment
 
 
 @contextlib.contextmanager
@@ -38,19 +39,14 @@ BaseClient._patched_env_vars = _stage_variables_in_place
 def http(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
     """The app's HTTP test client, in the local stage, against the deployed stack."""
     from chalicelib.aws import aws
-    from yiwang.platform.config import settings
 
-    with mock.patch.dict(os.environ, {**cloud_env, "STAGE": "local"}):
-        settings.cache_clear()
-        aws.cache_clear()
+    with environment({**cloud_env, "STAGE": "local"}, also=[aws]):
         import app as api_module
 
         if "/dev/token" not in api_module.app.routes:
             api_module = importlib.reload(api_module)
         with Client(api_module.app) as client:
             yield client.http
-    settings.cache_clear()
-    aws.cache_clear()
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.functions.api.test_applications import permit_body
-from tests.functions.api.test_call_budget import calls
-from tests.functions.api.test_lifecycle import REQUIRED, Flow
+from tests.support.aws import calls
+from tests.support.data import CITIZEN_ID, OTHER_ID, REQUIRED, permit_body
+from tests.support.journeys import Flow
 
 pytestmark = pytest.mark.integration
 
-OTHER_ID = "110101199003071233"
 
 
 def listing(http: Any, headers: dict[str, str], query: str = "", pages: int = 50
@@ -69,7 +68,7 @@ def test_reviewers_list_their_departments_applications_only(
     assert len(ids(fire)) == len(set(ids(fire)))
     mine = next(a for a in fire if a["id"] == in_review.id)
     assert mine["status"] == "IN_REVIEW"
-    assert mine["applicant"]["idNumber"] == "11010519491231002X"  # they handle the case
+    assert mine["applicant"]["idNumber"] == CITIZEN_ID  # they handle the case
     police = token("reviewer-lists-ga", "reviewer", dept="GZ-GA")
     assert in_review.id not in ids(listing(http, police))
     in_review_only = listing(http, in_review.reviewers["GZ-ZJ"], "status=IN_REVIEW")
@@ -90,7 +89,7 @@ def test_applicants_still_list_only_their_own(
     in_review, waiting = reviewed
     own = listing(http, in_review.citizen)
     assert {in_review.id, waiting.id} <= set(ids(own))
-    assert {a["applicant"]["idNumber"] for a in own} == {"11010519491231002X"}
+    assert {a["applicant"]["idNumber"] for a in own} == {CITIZEN_ID}
     stranger = token("citizen-lists-other", "applicant", idNumber=OTHER_ID)
     assert not {in_review.id, waiting.id} & set(ids(listing(http, stranger)))
     submitted = listing(http, in_review.citizen, "status=SUBMITTED&limit=5")

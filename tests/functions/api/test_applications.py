@@ -3,31 +3,17 @@ straight to S3 with presigned URLs, submission starting the lifecycle once."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-import time
 from typing import Any
 
 import pytest
 import requests
 
-from infra.demo import APPLICATION
+from tests.support.data import CITIZEN_ID, OTHER_ID, PDF, PERMIT, permit_body
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
-
-PERMIT = "11440100MB2D00127W-XK-0007"  # 建设工程规划许可证核发
-CITIZEN_ID = "11010519491231002X"
-OTHER_ID = "110101199003071233"
-PDF = b"%PDF-1.7\n" + "建设工程设计方案总平面图".encode() * 1000
-
-
-def permit_body(**changes: Any) -> dict[str, Any]:
-    """The demo's construction-permit application (a fresh copy), with `changes` applied."""
-    body = copy.deepcopy(APPLICATION)
-    body.update(changes)
-    return body
-
 
 def create(http: Any, headers: dict[str, str], body: dict[str, Any] | None = None,
            **extra: str) -> Any:
@@ -190,10 +176,8 @@ def test_submit_starts_the_lifecycle_once(http: Any, token: Any, cloud: Any) -> 
     mine = [e for e in executions if e["name"] == draft["id"]]
     assert len(mine) == 1
     window = token("window-11", "window")
-    deadline = time.monotonic() + 20
-    while not (queue := [t for t in json.loads(http.get("/tasks", headers=window).body)[
-            "tasks"] if t["applicationId"] == draft["id"]]) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    queue = eventually(lambda: [t for t in json.loads(http.get("/tasks", headers=window).body)[
+        "tasks"] if t["applicationId"] == draft["id"]], what="the window's task")
     checks = queue[0]["context"]["checks"]  # the window sees the automatic checks
     assert checks["outcome"] == "DEFECTS"
     assert {d["materialId"] for d in checks["defects"]} == {

@@ -18,16 +18,18 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from chalice.test import Client
 
+from tests.support.data import CITIZEN_ID
+from tests.support.environment import environment
+from tests.support.network import free_port
+from tests.support.polling import eventually
 from yiwang.people.tokens import LOCAL_ISSUER, LocalIssuer
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 API_DIR = REPO_ROOT / "functions" / "api"
-ID_NUMBER = "11010519491231002X"
 PROBLEM = "application/problem+json"
 
 
@@ -45,17 +47,13 @@ def local_env(key_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Any]:
-    from yiwang.platform.config import settings
-
-    with mock.patch.dict(os.environ, local_env(tmp_path / "issuer")):
-        settings.cache_clear()
+    with environment(local_env(tmp_path / "issuer")):
         import app as api_module
 
         if "/dev/token" not in api_module.app.routes:  # first imported under another stage
             api_module = importlib.reload(api_module)
         with Client(api_module.app) as test_client:
             yield test_client.http
-    settings.cache_clear()
 
 
 def token_for(http: Any, **claims: str) -> str:
@@ -85,7 +83,7 @@ def test_a_dev_token_opens_me_with_the_callers_own_claims(client: Any) -> None:
     assert answer.status_code == 200
     assert json.loads(answer.body) == {
         "sub": "u-1", "role": "applicant", "dept": None, "region": "110105",
-        "idNumber": ID_NUMBER,  # the owner sees their own number in full
+        "idNumber": CITIZEN_ID,  # the owner sees their own number in full
         "creditCode": None,
     }
 
@@ -148,13 +146,9 @@ def test_dev_token_refuses_a_body_that_is_not_an_object(client: Any) -> None:
 
 
 def test_an_unconfigured_authorizer_says_what_is_missing(client: Any) -> None:
-    from yiwang.platform.config import settings
-
     token = token_for(client, sub="u-1", role="admin")
-    with mock.patch.dict(os.environ, {"JWKS_URL": ""}):
-        settings.cache_clear()
+    with environment({"JWKS_URL": ""}):
         answer = me(client, f"Bearer {token}")
-    settings.cache_clear()
     assert answer.status_code == 500
     body = json.loads(answer.body)
     assert body["code"] == "MISCONFIGURED" and "JWKS_URL" in body["detail"]
@@ -179,12 +173,6 @@ def test_dev_token_exists_only_in_the_local_stage() -> None:
 # --- the same through `chalice local` over HTTP -----------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _call(url: str, headers: dict[str, str] | None = None,
           body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, data=body, headers=headers or {})
@@ -197,7 +185,7 @@ def _call(url: str, headers: dict[str, str] | None = None,
 
 @pytest.fixture
 def chalice_local(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **local_env(tmp_path / "issuer"),
            "PYTHONPATH": str(REPO_ROOT / "layers")}
     chalice = Path(sys.executable).with_name("chalice")
@@ -207,15 +195,15 @@ def chalice_local(tmp_path: Path) -> Iterator[str]:
         cwd=API_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def listening() -> bool:
             assert process.poll() is None, "chalice local exited"
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
             except OSError:
-                assert time.monotonic() < deadline, "chalice local did not start"
-                time.sleep(0.1)
+                return False
+            return True
+
+        eventually(listening, what="chalice local to listen")
         yield base
     finally:
         process.terminate()

@@ -7,37 +7,17 @@ budget is theirs alone (no other step's calls inside them)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import threading
-from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
-import botocore.client
 import pytest
 import requests
 
-from tests.functions.api.test_applications import CITIZEN_ID, PDF, permit_body
+from tests.support.aws import calls
+from tests.support.data import CITIZEN_ID, PDF, permit_body
 
 pytestmark = pytest.mark.integration
-
-
-@contextlib.contextmanager
-def calls() -> Iterator[list[str]]:
-    """The AWS operations this thread makes meanwhile (`service.Operation`), in order."""
-    made: list[str] = []
-    me = threading.get_ident()
-    original = botocore.client.BaseClient._make_api_call
-
-    def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        if threading.get_ident() == me:
-            made.append(f"{client.meta.service_model.service_name}.{operation}")
-        return original(client, operation, params)
-
-    with mock.patch.object(botocore.client.BaseClient, "_make_api_call", counted):
-        yield made
 
 
 def test_a_draft_costs_three_calls_and_its_repetition_one(http: Any, token: Any) -> None:
@@ -125,7 +105,7 @@ def test_a_submit_whose_start_failed_is_completed_by_the_next(
 
 def test_a_decision_stops_its_clock_within_three_calls(
         http: Any, token: Any, cloud: Any) -> None:
-    from tests.functions.api.test_lifecycle import Flow
+    from tests.support.journeys import Flow
     from yiwang.deadlines import clocks
 
     flow = Flow(http, token, cloud, "budget-decision")

@@ -1,4 +1,4 @@
-"""The catalogue routes (API.md "Catalogue") on the deployed stack: public reads, problem
+"""The catalogue routes (openapi.yaml, `/items`) on the deployed stack: public reads, problem
 answers, versions through the administrators' routes."""
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.support.data import FOOD_LICENCE, PLANNING_PERMIT
+
 pytestmark = pytest.mark.integration
 pytest.importorskip("chalicelib.auth")  # the admin routes sit behind its `bearer` authorizer
 
 # `http` (the app's test client, sample items seeded) and `token` come from conftest.py.
 Token = Callable[..., dict[str, str]]
-
-PLANNING_PERMIT = "11440100MB2D00127W-XK-0007"
-FOOD_LICENCE = "11440100MB2C98765R-XK-0102"
-
 
 def body(answer: Any) -> Any:
     return json.loads(answer.body)

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from unittest import mock
 
 import pytest
 from chalice.test import Client
 
+from tests.support.data import CITIZEN_ID, COMPANY, FOOD_LICENCE, OTHER_ID, PLANNING_PERMIT
+from tests.support.environment import environment
+
 pytestmark = pytest.mark.integration
 
-FOOD_LICENCE = "11440100MB2C98765R-XK-0102"  # 食品经营许可证核发: LEGAL holders, no fee
-PLANNING_PERMIT = "11440100MB2D00127W-XK-0007"  # 建设工程规划许可证核发: with a fee
-CITIZEN_ID = "11010519491231002X"
-OTHER_ID = "110101199003071233"
-COMPANY = "91440101MA5CXY8Q03"
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +32,14 @@ def api(http: Any, signing_key_id: str) -> Iterator[Any]:
     import app as api_module
 
     from chalicelib.routes import certificates as certificate_routes
-    from yiwang.platform.config import settings
 
     if "/certificates/verify" not in api_module.app.routes:
         api_module.app.register_blueprint(certificate_routes.routes)
         for path in ("/certificates/{number}", "/certificates/verify"):
             for entry in api_module.app.routes[path].values():
                 entry.view_function = api_module.answering_domain_errors(entry.view_function)
-    with mock.patch.dict(os.environ, {"SIGNING_KEY_ID": signing_key_id}):
-        settings.cache_clear()
-        with Client(api_module.app) as client:
-            yield client.http
-    settings.cache_clear()
+    with environment({"SIGNING_KEY_ID": signing_key_id}), Client(api_module.app) as client:
+        yield client.http
 
 
 def issued(person: bool = True) -> str:

@@ -12,16 +12,14 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.functions.api.test_lifecycle import eventually
-from tests.functions.api.test_supervision import timeout_check
+from tests.support.aws import timeout_check
+from tests.support.data import CITIZEN_ID, NEIGHBOUR_ID
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
-CITIZEN_ID = "11010519491231002X"
-NEIGHBOUR_ID = "440106198501011237"
 FOOD = "GZ-SCJG"  # 广州市市场监督管理局
 POLICE = "GZ-GA"
-PERMIT = "11440100MB2D00127W-XK-0007"  # 建设工程规划许可证核发: 规划 (GZ-ZRZY) leads
 
 
 class Desk:
@@ -107,7 +105,7 @@ def test_registered_complaint_is_routed_with_a_working_day_deadline(desk: Desk) 
 
 
 def test_routing_by_application_by_rules_and_by_default(desk: Desk) -> None:
-    from tests.functions.api.test_applications import permit_body
+    from tests.support.data import permit_body
 
     drafted = desk.http.post("/applications", headers=desk.citizen,
                              body=json.dumps(permit_body()))

@@ -7,25 +7,23 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest import mock
 
 import pytest
 from chalice.test import Client
 
 from infra.demo import APPLICATION
 from infra.providers.courier import LOCAL_SECRET, callback
-from tests.functions.api.test_applications import permit_body
+from tests.support.data import CITIZEN_ID, permit_body
+from tests.support.environment import environment
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
-PERMIT = "11440100MB2D00127W-XK-0007"  # 建设工程规划许可证核发: PICKUP or COURIER
-CITIZEN_ID = "11010519491231002X"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DELIVERY_ROUTES = {"/webhooks/courier", "/applications/{application_id}/pickup",
                    "/applications/{application_id}/delivery"}
@@ -49,19 +47,14 @@ def http(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
     """The app's HTTP test client (as tests/functions/api/conftest.py gives it), with the
     delivery routes."""
     from chalicelib.aws import aws
-    from yiwang.platform.config import settings
 
-    with mock.patch.dict(os.environ, {**cloud_env, "STAGE": "local"}):
-        settings.cache_clear()
-        aws.cache_clear()
+    with environment({**cloud_env, "STAGE": "local"}, also=[aws]):
         import app as api_module
 
         if "/dev/token" not in api_module.app.routes:
             api_module = importlib.reload(api_module)
         with Client(with_delivery_routes(api_module)) as client:
             yield client.http
-    settings.cache_clear()
-    aws.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -130,19 +123,16 @@ class Delivery:
         return json.loads(answer.body)
 
     def wait_for(self, status: str) -> dict[str, Any]:
-        deadline = time.monotonic() + 20
-        while (seen := self.get())["status"] != status and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert seen["status"] == status, self.sfn.get_execution_history(
-            executionArn=self.execution_arn)["events"][-1]
-        return seen
+        return eventually(lambda: (seen := self.get())["status"] == status and seen,
+                          what=f"status {status} (last event: {self.last_event()})")
+
+    def last_event(self) -> dict[str, Any]:
+        return self.sfn.get_execution_history(executionArn=self.execution_arn)["events"][-1]
 
     def finished(self) -> dict[str, Any]:
-        deadline = time.monotonic() + 20
-        while (described := self.sfn.describe_execution(executionArn=self.execution_arn))[
-                "status"] == "RUNNING" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return described
+        return eventually(lambda: (described := self.sfn.describe_execution(
+            executionArn=self.execution_arn))["status"] != "RUNNING" and described,
+            what="the execution to end")
 
     def events(self, *names: str) -> list[dict[str, Any]]:
         return [e for e in self.get()["timeline"] if e["event"] in names]

@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
 import pytest
 from chalice.test import Client
+
+from tests.support.environment import environment
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def api(cloud_env: dict[str, str]) -> Iterator[Any]:
-    with mock.patch.dict(os.environ, cloud_env):
+    from chalicelib.aws import aws
+
+    with environment(cloud_env, also=[aws]):
         import app as api_module
 
-        from chalicelib.aws import aws
-        from yiwang.platform.config import settings
-
-        settings.cache_clear()
-        aws.cache_clear()
         yield api_module
-        settings.cache_clear()
-        aws.cache_clear()
 
 
 def test_health_is_healthy_on_the_deployed_stack(api: Any) -> None:
@@ -41,10 +36,7 @@ def test_health_is_healthy_on_the_deployed_stack(api: Any) -> None:
 
 
 def test_health_names_what_is_unreachable(api: Any, cloud_env: dict[str, str]) -> None:
-    from yiwang.platform.config import settings
-
-    with mock.patch.dict(os.environ, {"TABLE_NAME": "no-such-table"}):
-        settings.cache_clear()
+    with environment({"TABLE_NAME": "no-such-table"}):
         with Client(api.app) as client:
             answer = client.http.get("/health")
     assert answer.status_code == 503
@@ -56,10 +48,7 @@ def test_health_names_what_is_unreachable(api: Any, cloud_env: dict[str, str]) -
 
 
 def test_missing_configuration_is_a_clear_problem(api: Any) -> None:
-    from yiwang.platform.config import settings
-
-    with mock.patch.dict(os.environ, {"TABLE_NAME": ""}):
-        settings.cache_clear()
+    with environment({"TABLE_NAME": ""}):
         with Client(api.app) as client:
             answer = client.http.get("/health")
     assert answer.status_code == 503

@@ -22,7 +22,8 @@ import pytest
 import requests
 
 from infra.demo import APPLICATION
-from tests.conftest import free_port
+from tests.support.network import free_port
+from tests.support.polling import SLOW_TIMEOUT, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.large]
 
@@ -172,15 +173,15 @@ def upload_drawing(citizen: Portal, application_id: str, drawing: DrawingBytes,
 
 
 def checked(citizen: Portal, application_id: str, attachment_id: str,
-            timeout: float = 60) -> dict[str, Any]:
+            timeout: float = SLOW_TIMEOUT) -> dict[str, Any]:
     """The attachment as the applicant sees it once its check has finished."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def attachment() -> dict[str, Any] | None:
         seen = citizen.call("GET", f"/applications/{application_id}")
-        attachment = next(a for a in seen["attachments"] if a["attachmentId"] == attachment_id)
-        if attachment["status"] != "VERIFYING" or time.monotonic() > deadline:
-            return attachment
-        time.sleep(0.5)
+        found = next(a for a in seen["attachments"] if a["attachmentId"] == attachment_id)
+        return found if found["status"] != "VERIFYING" else None
+
+    return eventually(attachment, timeout=timeout, interval=0.5,
+                      what=f"the check of attachment {attachment_id}")
 
 
 @pytest.fixture

@@ -3,102 +3,18 @@ review by three departments, supplements, rejection, and the rules on decisions.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
 
 from infra.providers import courier, payment
+from tests.support.data import DEPARTMENTS, REQUIRED
+from tests.support.journeys import Flow
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
-
-PERMIT = "11440100MB2D00127W-XK-0007"  # 建设工程规划许可证核发: 规划 (lead), 住建, 消防
-CITIZEN_ID = "11010519491231002X"
-DEPARTMENTS = ["GZ-ZRZY", "GZ-ZJ", "GZ-XF"]
-REQUIRED = ["application-form", "land-documents", "site-plan", "architectural-drawings",
-            "fire-design"]
-
-
-def permit_body() -> dict[str, Any]:
-    from tests.functions.api.test_applications import permit_body as body
-
-    return body()
-
-
-def eventually(probe: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := probe()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert found, "gave up waiting"
-    return found
-
-
-class Flow:
-    """One application driven through the API by the people who handle it."""
-
-    def __init__(self, http: Any, token: Any, cloud: Any, suffix: str) -> None:
-        self.http, self.cloud = http, cloud
-        self.citizen_sub = f"citizen-{suffix}"
-        self.citizen = token(self.citizen_sub, "applicant", idNumber=CITIZEN_ID)
-        self.window = token(f"window-{suffix}", "window")
-        self.reviewers = {d: token(f"reviewer-{d}-{suffix}", "reviewer", dept=d)
-                          for d in DEPARTMENTS}
-        answer = http.post("/applications", headers=self.citizen, body=json.dumps(permit_body()))
-        assert answer.status_code == 201, answer.body
-        self.id = json.loads(answer.body)["id"]
-
-    def upload(self, material: str) -> None:
-        content = b"%PDF-1.7\n" + material.encode() * 100
-        plan = json.loads(self.http.post(
-            f"/applications/{self.id}/attachments", headers=self.citizen, body=json.dumps({
-                "materialId": material, "fileName": f"{material}.pdf",
-                "contentType": "application/pdf", "sizeBytes": len(content),
-                "sha256": hashlib.sha256(content).hexdigest()})).body)
-        put = requests.put(plan["parts"][0]["url"], data=content,
-                           headers={"Content-Type": "application/pdf"}, timeout=30)
-        done = self.http.post(f"/applications/{self.id}/attachments/{plan['attachmentId']}"
-                              f"/complete", headers=self.citizen, body=json.dumps(
-                                  {"parts": [{"partNumber": 1, "etag": put.headers["ETag"]}]}))
-        assert json.loads(done.body)["status"] == "STORED"
-
-    def submit(self) -> None:
-        assert self.http.post(f"/applications/{self.id}/submit",
-                              headers=self.citizen).status_code == 202
-
-    def task(self, headers: dict[str, str]) -> dict[str, Any]:
-        def mine() -> dict[str, Any] | None:
-            queue = json.loads(self.http.get("/tasks?status=PENDING", headers=headers).body)
-            return next((t for t in queue["tasks"] if t["applicationId"] == self.id), None)
-        return eventually(mine)
-
-    def decide(self, headers: dict[str, str], decision: str, opinion: str = "同意",
-               **extra: Any) -> Any:
-        task = self.task(headers)
-        return self.http.post(f"/tasks/{task['taskId']}/decision", headers=headers,
-                              body=json.dumps({"decision": decision, "opinion": opinion,
-                                               **extra}))
-
-    def view(self) -> dict[str, Any]:
-        return json.loads(self.http.get(f"/applications/{self.id}", headers=self.citizen).body)
-
-    def execution(self) -> dict[str, Any]:
-        sfn = self.cloud.client("stepfunctions")
-        arn = self.cloud.outputs["LifecycleStateMachineArn"].replace(
-            ":stateMachine:", ":execution:") + f":{self.id}"
-        return sfn.describe_execution(executionArn=arn)
-
-    def ended_at(self) -> str:
-        execution = eventually(lambda: (e := self.execution())["status"] != "RUNNING" and e)
-        sfn = self.cloud.client("stepfunctions")
-        history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
-        return [e["stateEnteredEventDetails"]["name"] for e in history
-                if e["type"].endswith("StateEntered")][-1]
-
 
 @pytest.fixture
 def flow(http: Any, token: Any, cloud: Any, request: Any) -> Flow:

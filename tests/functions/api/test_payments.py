@@ -6,22 +6,22 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import threading
 import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from unittest import mock
 
 import pytest
 from chalice.test import Client
 
-from tests.conftest import free_port
-from tests.functions.api.test_applications import CITIZEN_ID, permit_body
+from tests.support.data import CITIZEN_ID, permit_body
+from tests.support.environment import environment
+from tests.support.network import free_port
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -35,11 +35,8 @@ def api(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
     """The app's test client (as the `http` fixture), with the payments blueprint registered
     when app.py does not register it yet."""
     from chalicelib.aws import aws
-    from yiwang.platform.config import settings
 
-    with mock.patch.dict(os.environ, {**cloud_env, "STAGE": "local"}):
-        settings.cache_clear()
-        aws.cache_clear()
+    with environment({**cloud_env, "STAGE": "local"}, also=[aws]):
         import app as api_module
 
         if "/dev/token" not in api_module.app.routes:
@@ -54,8 +51,6 @@ def api(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
                         entry.view_function)
         with Client(api_module.app) as client:
             yield client.http
-    settings.cache_clear()
-    aws.cache_clear()
 
 
 @pytest.fixture
@@ -111,13 +106,6 @@ def sign_in(api: Any, sub: str, role: str, **claims: str) -> dict[str, str]:
             "Content-Type": "application/json"}
 
 
-def wait_until(check: Callable[[], Any], seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (found := check()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return found
-
-
 def awaiting_payment(api: Any, cloud: Any, machine: str, sub: str) -> tuple[str, str, Any]:
     """An application in IN_REVIEW, then a real execution waiting on its payment order:
     (application id, execution ARN, the order)."""
@@ -135,7 +123,7 @@ def awaiting_payment(api: Any, cloud: Any, machine: str, sub: str) -> tuple[str,
         stateMachineArn=machine, name=application_id,
         input=json.dumps({"applicationId": application_id}))
     # The function's last write is the application's status.
-    assert wait_until(lambda: ApplicationRecord.load(application_id).status
+    assert eventually(lambda: ApplicationRecord.load(application_id).status
                       == "AWAITING_PAYMENT"), "the payment order function did not finish"
     orders = payments.orders_of(application_id)
     assert len(orders) == 1
@@ -247,7 +235,7 @@ def test_payment_settles_the_order_and_resumes_the_execution_once(
     assert (order.status, order.transaction_id) == ("PAID", "T-GOOD-1")
     assert ApplicationRecord.load(application_id).status == "PAID"
     assert payments.pending_payment(application_id) is None
-    finished = wait_until(lambda: (d := status_of(cloud, execution_arn))["status"] != "RUNNING"
+    finished = eventually(lambda: (d := status_of(cloud, execution_arn))["status"] != "RUNNING"
                           and d)
     assert finished["status"] == "SUCCEEDED", finished
     assert json.loads(finished["output"])["payment"] == {
@@ -359,7 +347,7 @@ def test_the_simulator_pays_through_its_page_and_the_api_accepts_it(
     assert "支付成功" in result and "HTTP 200" in result
     assert ApplicationRecord.load(application_id).status == "PAID"
     assert payments.orders_of(application_id)[0].status == "PAID"
-    finished = wait_until(lambda: (d := status_of(cloud, execution_arn))["status"] != "RUNNING"
+    finished = eventually(lambda: (d := status_of(cloud, execution_arn))["status"] != "RUNNING"
                           and d)
     assert finished["status"] == "SUCCEEDED"
 
@@ -383,7 +371,7 @@ def test_an_administrator_waives_the_fee(
     assert answer.status_code == 200, answer.body
     assert json.loads(answer.body)["status"] == "WAIVED"
     assert ApplicationRecord.load(application_id).status == "PAID"
-    finished = wait_until(lambda: (d := status_of(cloud, execution_arn))["status"] != "RUNNING"
+    finished = eventually(lambda: (d := status_of(cloud, execution_arn))["status"] != "RUNNING"
                           and d)
     assert finished["status"] == "SUCCEEDED"
     assert json.loads(finished["output"])["payment"]["waived"] is True

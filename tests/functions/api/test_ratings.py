@@ -11,8 +11,9 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.functions.api.journeys import complete
-from tests.functions.api.test_lifecycle import Flow, eventually
+from tests.support.data import OTHER_ID
+from tests.support.journeys import Flow, complete
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,7 @@ def test_a_completed_application_is_rated_once(done: Flow, token: Any) -> None:
                                                                           "comment": "改评"})
     assert second.status_code == 409 and read(second)["code"] == "CONFLICT"
     assert read(done.http.get(f"/ratings/{done.id}", headers=done.citizen))["level"] == 5
-    stranger = token("citizen-stranger", "applicant", idNumber="110101199003071233")
+    stranger = token("citizen-stranger", "applicant", idNumber=OTHER_ID)
     assert done.http.get(f"/ratings/{done.id}", headers=stranger).status_code == 404
     assert post(done, f"/applications/{done.id}/rating", done.window,
                 {"level": 5}).status_code == 403

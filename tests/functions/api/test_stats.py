@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.functions.api.journeys import ItemFlow, complete
-from tests.functions.api.test_lifecycle import CITIZEN_ID, eventually
+from tests.support.data import CITIZEN_ID
+from tests.support.journeys import ItemFlow, complete
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

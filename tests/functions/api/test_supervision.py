@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 from infra.providers import payment
-from tests.functions.api.test_lifecycle import REQUIRED, Flow, eventually
+from tests.support.aws import timeout_check
+from tests.support.data import REQUIRED
+from tests.support.journeys import Flow
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -21,17 +24,6 @@ SECOND = timedelta(seconds=1)
 @pytest.fixture
 def flow(http: Any, token: Any, cloud: Any, request: Any) -> Flow:
     return Flow(http, token, cloud, request.node.name[-20:])
-
-
-def timeout_check(cloud: Any, now: datetime) -> dict[str, Any]:
-    """Invoke the deployed function with the event EventBridge would send at `now`."""
-    event = {"version": "0", "id": "sweep", "detail-type": "Scheduled Event",
-             "source": "aws.events", "time": now.astimezone().isoformat(timespec="seconds"),
-             "resources": [], "detail": {}}
-    answer = cloud.client("lambda").invoke(
-        FunctionName=cloud.outputs["TimeoutCheckFunctionName"], Payload=json.dumps(event))
-    assert "FunctionError" not in answer, answer["Payload"].read()
-    return json.loads(answer["Payload"].read())
 
 
 def clock(flow: Flow, name: str) -> Any:

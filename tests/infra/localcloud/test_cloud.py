@@ -13,11 +13,11 @@ import pytest
 
 from infra.localcloud.scheduler import Scheduler
 from infra.localcloud.server import PortTakenError, ensure_port_free
+from tests.support.data import CITIZEN_ID, PERMIT
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
-
-PERMIT = "11440100MB2D00127W-XK-0007"  # seeded: 建设工程规划许可证核发, three departments
 
 
 def put_application(
@@ -31,7 +31,7 @@ def put_application(
         "storedMaterials": {"L": [{"S": m} for m in stored]},
         "createdAt": {"S": "2026-11-23T02:00:00.000000+0000"},
         "submittedAt": {"S": "2026-11-23T02:00:00.000000+0000"},
-        "gsi1pk": {"S": "APPLICANT#11010519491231002X"}, "gsi1sk": {"S": "2026-11-23T02:00"},
+        "gsi1pk": {"S": f"APPLICANT#{CITIZEN_ID}"}, "gsi1sk": {"S": "2026-11-23T02:00"},
         "version": {"N": "1"},
     })
 
@@ -43,16 +43,17 @@ def start(cloud: Any, payload: dict[str, Any]) -> str:
 
 
 def history_until(cloud: Any, execution_arn: str, done: Any) -> tuple[dict, list[dict]]:
-    """Poll until `done(description, history)` or the execution ends (30 s at most)."""
+    """Poll until `done(description, history)` or the execution ends."""
     sfn = cloud.client("stepfunctions")
-    deadline = time.monotonic() + 30
-    while True:
+
+    def seen() -> tuple[dict, list[dict]] | None:
         described = sfn.describe_execution(executionArn=execution_arn)
         history = sfn.get_execution_history(executionArn=execution_arn)["events"]
-        if described["status"] != "RUNNING" or done(described, history) or (
-                time.monotonic() > deadline):
+        if described["status"] != "RUNNING" or done(described, history):
             return described, history
-        time.sleep(0.05)
+        return None
+
+    return eventually(seen, interval=0.05, what=f"{execution_arn} to get on")
 
 
 def waiting_at(name: str) -> Any:
@@ -124,10 +125,9 @@ def test_catch_routes_a_function_error_by_its_type(cloud: Any) -> None:
         roleArn="arn:aws:iam::123456789012:role/test")
     started = sfn.start_execution(stateMachineArn=machine["stateMachineArn"],
                                   input=json.dumps({"applicationId": "GONE"}))
-    deadline = time.monotonic() + 30
-    while (described := sfn.describe_execution(executionArn=started["executionArn"]))[
-            "status"] == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    described = eventually(lambda: (d := sfn.describe_execution(
+        executionArn=started["executionArn"]))["status"] != "RUNNING" and d,
+        interval=0.05, what="the execution to end")
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"]) == {"caught": True}
 
@@ -148,9 +148,7 @@ def test_schedule_rule_fires_the_timeout_check(cloud: Any) -> None:
     def swept() -> list[Any]:  # other functions (the stream's, notices) may run meanwhile
         return [i for i in cloud.server.runtime.invocations[before:] if i[0] == sweep]
 
-    deadline = time.monotonic() + 10
-    while not swept() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(swept, interval=0.05, what="the timeout check to run")
     assert [error_type for _, error_type in swept()] == [None]
 
 
@@ -176,13 +174,6 @@ def test_attachments_bucket_is_configured_as_the_template_declares(cloud: Any) -
     assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
 
 
-def wait_for(probe: Any, timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := probe()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return found
-
-
 def test_notice_reaches_the_inbox_through_sns_sqs_and_the_notify_function(cloud: Any) -> None:
     notice = {"recipient": "citizen-7", "kind": "SUPPLEMENT", "title": "补正告知",
               "body": "请补充上传：建设工程设计方案图纸", "application_id": "SQ1",
@@ -197,7 +188,7 @@ def test_notice_reaches_the_inbox_through_sns_sqs_and_the_notify_function(cloud:
                          KeyConditionExpression="pk = :pk",
                          ExpressionAttributeValues={":pk": {"S": "INBOX#citizen-7"}})["Items"]
 
-    items = wait_for(inbox)
+    items = eventually(inbox)
     time.sleep(0.5)
     items = inbox()
     assert len(items) == 1
@@ -231,7 +222,7 @@ def test_s3_notification_reaches_its_function(cloud: Any, tmp_path: Any) -> None
                                           "Events": ["s3:ObjectCreated:*"]}]})
     s3.put_object(Bucket=bucket, Key="drawings/总平面图.pdf", Body=b"%PDF-1.7")
     ddb = cloud.client("dynamodb")
-    items = wait_for(lambda: ddb.query(
+    items = eventually(lambda: ddb.query(
         TableName=cloud.outputs["TableName"], KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": "TEST#events"}})["Items"])
     event = json.loads(items[0]["event"]["S"])

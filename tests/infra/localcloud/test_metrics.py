@@ -7,7 +7,6 @@ import io
 import json
 import textwrap
 import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from infra.localcloud import emf
 from infra.localcloud.runtime import FunctionSpec, LocalRuntime
+from tests.support.polling import eventually
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -180,10 +180,8 @@ def test_a_failed_execution_counts_in_aws_states(cloud: Any) -> None:
     execution = sfn.start_execution(stateMachineArn=machine[0]["Value"],
                                     name=f"metrics-{uuid.uuid4().hex[:12]}",
                                     input=json.dumps({"applicationId": "NO-SUCH"}))
-    deadline = time.monotonic() + 30
     # The metric is recorded just after the status is set: poll the metric, not the status.
-    while summed(cloud, "AWS/States", "ExecutionsFailed", machine) == before and \
-            time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: summed(cloud, "AWS/States", "ExecutionsFailed", machine) != before,
+               interval=0.05, what="ExecutionsFailed to count the execution")
     assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "FAILED"
     assert summed(cloud, "AWS/States", "ExecutionsFailed", machine) == before + 1

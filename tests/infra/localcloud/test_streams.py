@@ -14,6 +14,7 @@ import pytest
 
 from infra.localcloud.runtime import Invocation
 from infra.localcloud.streams import StreamPoller, _Batch, matches, passes_filters
+from tests.support.polling import eventually
 
 AUDITS_ONLY = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"sk": {"S": [
     {"prefix": "AUDIT#"}]}}}}
@@ -49,13 +50,6 @@ def test_a_reported_failure_checkpoints_before_the_first_failed_record() -> None
     assert StreamPoller._first_failure(mapping, batch, Invocation(b"{}", "Boom")) == 100
     without = SimpleNamespace(function_response_types=None)
     assert StreamPoller._first_failure(without, batch, partial) is None
-
-
-def wait_for(probe: Any, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := probe()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return found
 
 
 def test_stream_records_reach_the_mapped_function_in_order(cloud: Any) -> None:
@@ -113,6 +107,6 @@ def test_stream_records_reach_the_mapped_function_in_order(cloud: Any) -> None:
                          key=lambda r: int(r["dynamodb"]["SequenceNumber"]))
         return [r["dynamodb"]["NewImage"]["sk"]["S"] for r in records]
 
-    assert wait_for(lambda: len(delivered()) >= 4)
+    assert eventually(lambda: len(delivered()) >= 4)
     time.sleep(0.5)  # nothing else comes
     assert delivered() == ["AUDIT#0", "AUDIT#1", "AUDIT#2", "AUDIT#3"]

@@ -3,18 +3,15 @@ cloud's stack (seeded with the sample catalogue) for the test's duration."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from unittest import mock
 
 import pytest
+
+from tests.support.environment import environment
 
 
 @pytest.fixture
 def table(cloud_env: dict[str, str], seeded: None) -> Iterator[None]:
-    from yiwang.platform.config import settings
-
-    with mock.patch.dict(os.environ, cloud_env):
-        settings.cache_clear()
+    """The deployed stack's environment bound for the test (settings re-read)."""
+    with environment(cloud_env):
         yield
-    settings.cache_clear()

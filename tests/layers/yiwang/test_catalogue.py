@@ -14,15 +14,16 @@ from unittest import mock
 
 import pytest
 
+from tests.support.data import (
+    DRIVING_LICENCE,
+    FOOD_LICENCE,
+    PLANNING_PERMIT,
+    PROPERTY_CERTIFICATE,
+    RESIDENCE_ENDORSEMENT,
+)
+from tests.support.environment import environment
 from yiwang.platform.errors import Conflict, NotFound, ValidationFailed
 
-pytestmark = pytest.mark.integration
-
-PLANNING_PERMIT = "11440100MB2D00127W-XK-0007"
-FOOD_LICENCE = "11440100MB2C98765R-XK-0102"
-RESIDENCE_ENDORSEMENT = "11440100007502346T-GG-0012"
-DRIVING_LICENCE = "11440100007502346T-XK-0245"
-PROPERTY_CERTIFICATE = "11440100MB2D00127W-QR-0031"
 SAMPLE_CODES = {PLANNING_PERMIT, FOOD_LICENCE, RESIDENCE_ENDORSEMENT, DRIVING_LICENCE,
                 PROPERTY_CERTIFICATE}
 GIB = 1024**3
@@ -33,17 +34,13 @@ def catalogue(cloud: Any, cloud_env: dict[str, str]) -> Iterator[Any]:
     """`yiwang.catalogue.items` bound to the deployed table, with the sample items loaded."""
     from infra.localcloud import seed
 
-    with mock.patch.dict(os.environ, cloud_env):
-        from yiwang.platform.config import settings
-
-        settings.cache_clear()
+    with environment(cloud_env):
         from yiwang.catalogue import items as module
 
         assert module.ItemHeadRecord.Meta.table_name == cloud_env["TABLE_NAME"], (
             "yiwang.records was first imported for another table (see the report on import order)")
         seed.load_sample_items({**cloud.outputs, "Endpoint": cloud.endpoint})
         yield module
-        settings.cache_clear()
 
 
 def new_code() -> str:
@@ -410,14 +407,18 @@ def test_promised_days_may_not_exceed_statutory_days(catalogue: Any) -> None:
     catalogue.create_draft(item_payload(code, statutoryDays=20, promisedDays=20), "admin-1")
 
 
-def test_an_instant_item_has_no_promised_period(catalogue: Any) -> None:
+def test_an_instant_item_has_no_promised_period() -> None:
+    from yiwang.catalogue import items as catalogue
+
     with pytest.raises(ValidationFailed) as refused:
         catalogue.validate_item_payload(item_payload(new_code(), kind="INSTANT"))
     assert [e.path for e in refused.value.errors] == ["promisedDays"]
     catalogue.validate_item_payload(item_payload(new_code(), kind="INSTANT", promisedDays=0))
 
 
-def test_form_schema_must_be_a_self_contained_object_schema(catalogue: Any) -> None:
+def test_form_schema_must_be_a_self_contained_object_schema() -> None:
+    from yiwang.catalogue import items as catalogue
+
     payload = item_payload(new_code(), formSchema={
         "type": "array", "items": {"$ref": "https://example.com/remote.json"}})
     with pytest.raises(ValidationFailed) as refused:

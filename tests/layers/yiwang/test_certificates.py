@@ -6,19 +6,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.support.data import CITIZEN_ID, FOOD_LICENCE, PLANNING_PERMIT
+from tests.support.data import RESTAURANT as COMPANY
+from tests.support.environment import environment
 from yiwang.fulfilment import certificates
 from yiwang.fulfilment.certificates import (
     InvalidCertificateNumber,
@@ -28,10 +29,6 @@ from yiwang.fulfilment.certificates import (
     parse_number,
 )
 
-FOOD_LICENCE = "11440100MB2C98765R-XK-0102"  # 食品经营许可证核发: LEGAL, no fee, 市场监管局
-PLANNING_PERMIT = "11440100MB2D00127W-XK-0007"  # 建设工程规划许可证核发: fee, 规划和自然资源局
-COMPANY = "91440106MA59B1234B"
-CITIZEN_ID = "11010519491231002X"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # Identifiers published by issuing systems (a national certificate standard's appendix A.2
@@ -138,14 +135,10 @@ def stack(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[Simpl
     """The deployed table and bucket, and a signing key (the template has none yet)."""
     kms = cloud.client("kms")
     key_id = new_key(kms)
-    with mock.patch.dict(os.environ, {**cloud_env, "SIGNING_KEY_ID": key_id}):
-        from yiwang.platform.config import settings
-
-        settings.cache_clear()
+    with environment({**cloud_env, "SIGNING_KEY_ID": key_id}):
         yield SimpleNamespace(kms=kms, s3=cloud.client("s3"), ddb=cloud.client("dynamodb"),
                               key_id=key_id, table=cloud.outputs["TableName"],
                               bucket=cloud.outputs["BucketName"], cloud=cloud)
-        settings.cache_clear()
 
 
 def approved_application(status: str = "IN_REVIEW", item_code: str = FOOD_LICENCE,
@@ -391,17 +384,11 @@ def test_an_application_not_approved_gets_none(stack: SimpleNamespace) -> None:
 
 def test_an_rsa_signing_key_works_too(stack: SimpleNamespace) -> None:
     rsa_key = new_key(stack.kms, "RSA_2048")
-    with mock.patch.dict(os.environ, {"SIGNING_KEY_ID": rsa_key}):
-        from yiwang.platform.config import settings
-
-        settings.cache_clear()
-        try:
-            record = certificates.issue(approved_application(), kms=stack.kms, s3=stack.s3)
-            envelope = certificates.get(record.number)
-            assert envelope["algorithm"] == "RSASSA_PSS_SHA_256"
-            assert certificates.verify(envelope, kms=stack.kms) == (True, None)
-        finally:
-            settings.cache_clear()
+    with environment({"SIGNING_KEY_ID": rsa_key}):
+        record = certificates.issue(approved_application(), kms=stack.kms, s3=stack.s3)
+        envelope = certificates.get(record.number)
+        assert envelope["algorithm"] == "RSASSA_PSS_SHA_256"
+        assert certificates.verify(envelope, kms=stack.kms) == (True, None)
     # The platform's key (ECC) does not vouch for what the RSA key signed.
     assert certificates.verify(envelope, kms=stack.kms)[0] is False
 

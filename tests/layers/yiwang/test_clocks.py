@@ -14,8 +14,6 @@ import pytest
 
 from yiwang.calendar.workdays import SHANGHAI
 
-pytestmark = pytest.mark.integration
-
 SUBMITTED = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # Wednesday before National Day
 SECOND = timedelta(seconds=1)
 

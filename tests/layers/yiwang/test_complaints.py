@@ -13,36 +13,18 @@ from typing import Any
 
 import pytest
 
+from tests.support.data import CITIZEN_ID
+from tests.support.fakes import FakeStepFunctions as StandInSfn
 from yiwang.calendar.workdays import SHANGHAI
 from yiwang.complaints import handling as complaints
 from yiwang.people.access import Caller
 from yiwang.platform.errors import Conflict, Forbidden, Unprocessable, ValidationFailed
 
 ROUTED_AT = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # Wednesday before National Day
-CITIZEN = Caller("complainant-domain", "applicant", id_number="11010519491231002X")
+CITIZEN = Caller("complainant-domain", "applicant", id_number=CITIZEN_ID)
 FOOD = Caller("reviewer-food-domain", "reviewer", dept="GZ-SCJG")
 POLICE = Caller("reviewer-police-domain", "reviewer", dept="GZ-GA")
 SUPERVISOR = Caller("supervisor-domain", "supervisor")
-
-
-class StandInSfn:
-    """Records what the domain asks of Step Functions."""
-
-    class exceptions:  # noqa: N801 - boto3's spelling
-        ExecutionAlreadyExists = type("ExecutionAlreadyExists", (Exception,), {})
-
-    def __init__(self) -> None:
-        self.started: list[dict[str, Any]] = []
-        self.completed: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def start_execution(self, **call: Any) -> dict[str, str]:
-        self.started.append(call)
-        return {"executionArn": f"arn:aws:states:us-east-1:000000000000:execution:c:{call['name']}"}
-
-    def send_task_success(self, **call: Any) -> None:
-        with self._lock:
-            self.completed.append(call)
 
 
 # --- pure rules --------------------------------------------------------------------------------

@@ -9,29 +9,25 @@ deployed function itself)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from infra.demo import APPLICATION
-from tests.functions.api.test_applications import permit_body
+from tests.support.data import CITIZEN_ID, permit_body
+from tests.support.environment import environment
+from tests.support.fakes import FakeStepFunctions
+from tests.support.polling import eventually
 from yiwang.people.access import Caller
 from yiwang.platform.config import ConfigurationError, load_settings
 from yiwang.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
-pytestmark = pytest.mark.integration
-
-PERMIT = "11440100MB2D00127W-XK-0007"  # 建设工程规划许可证核发: PICKUP or COURIER
-CITIZEN_ID = "11010519491231002X"
 CITIZEN = Caller("citizen-delivery", "applicant", id_number=CITIZEN_ID)
 WINDOW = Caller("window-delivery", "window", dept="GZ-ZWFW")
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -47,16 +43,10 @@ def draft_body(method: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def domain(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
     """`yiwang.fulfilment.delivery` bound to the deployed stack."""
-    with mock.patch.dict(os.environ, cloud_env):
-        from yiwang.platform.config import settings
+    from yiwang.fulfilment import delivery
 
-        settings.cache_clear()
-        from yiwang.fulfilment import delivery
-
-        delivery.courier_from_settings.cache_clear()
+    with environment(cloud_env, also=[delivery.courier_from_settings]):
         yield delivery
-        delivery.courier_from_settings.cache_clear()
-        settings.cache_clear()
 
 
 def issued(method: str) -> str:
@@ -87,35 +77,15 @@ class Waiting:
         self.execution_arn = self.sfn.start_execution(
             stateMachineArn=machine, input=json.dumps({"applicationId": application_id}))[
             "executionArn"]
-        deadline = time.monotonic() + 20
-        messages: list[dict[str, Any]] = []
-        while not messages and time.monotonic() < deadline:
-            messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
-        assert messages, "the execution never handed out its task token"
+        messages = eventually(
+            lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", []),
+            interval=0, what="the execution to hand out its task token")
         self.token = json.loads(messages[0]["Body"])["taskToken"]
 
     def finished(self) -> dict[str, Any]:
-        deadline = time.monotonic() + 20
-        while (described := self.sfn.describe_execution(executionArn=self.execution_arn))[
-                "status"] == "RUNNING" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return described
-
-
-class Recording:
-    """The Step Functions client, counting the task successes it delivered."""
-
-    def __init__(self, sfn: Any) -> None:
-        self.sfn = sfn
-        self.exceptions = sfn.exceptions
-        self.sent: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def send_task_success(self, **request: Any) -> Any:
-        answer = self.sfn.send_task_success(**request)
-        with self._lock:
-            self.sent.append(request)
-        return answer
+        return eventually(lambda: (described := self.sfn.describe_execution(
+            executionArn=self.execution_arn))["status"] != "RUNNING" and described,
+            what="the execution to end")
 
 
 def trail(application_id: str) -> list[tuple[str, str | None, str | None]]:
@@ -143,8 +113,9 @@ def dispatched(domain: Any, cloud: Any) -> tuple[str, str, Waiting]:
     return application_id, shipment.waybill_no, waiting
 
 
-def test_local_courier_numbers_waybills_like_sf_express(domain: Any) -> None:
+def test_local_courier_numbers_waybills_like_sf_express() -> None:
     from infra.providers import courier as simulator
+    from yiwang.fulfilment import delivery as domain
 
     numbers = {domain.LocalCourier().create_waybill("YW1", "广州", "证照") for _ in range(20)}
     assert all(re.fullmatch(r"SF\d{12}", n) for n in numbers) and len(numbers) == 20
@@ -195,7 +166,7 @@ def test_dispatch_needs_an_issued_certificate_and_a_courier_delivery(domain: Any
 
 def test_events_out_of_order_never_move_the_status_back(domain: Any, cloud: Any) -> None:
     application_id, waybill_no, waiting = dispatched(domain, cloud)
-    sfn = Recording(cloud.client("stepfunctions"))
+    sfn = FakeStepFunctions(cloud.client("stepfunctions"))
     answer = domain.record_courier_event(event(waybill_no, "PICKED_UP", T0 + timedelta(hours=1)),
                                          sfn=sfn)
     assert answer == {"waybillNo": waybill_no, "event": "PICKED_UP", "recorded": True,
@@ -219,7 +190,7 @@ def test_events_out_of_order_never_move_the_status_back(domain: Any, cloud: Any)
     assert shipment.status == "DELIVERED" and shipment.last_event_at == delivered_at
     assert [t for t in trail(application_id) if t[0] in {"DELIVERED", "COMPLETED"}] == [
         ("DELIVERED", "DISPATCHED", "DELIVERED"), ("COMPLETED", "DELIVERED", "COMPLETED")]
-    assert len(sfn.sent) == 1
+    assert len(sfn.completed) == 1
     finished = waiting.finished()
     assert finished["status"] == "SUCCEEDED"
     assert json.loads(finished["output"]) == {"waybillNo": waybill_no,
@@ -233,7 +204,7 @@ def test_events_out_of_order_never_move_the_status_back(domain: Any, cloud: Any)
 
 def test_the_same_event_twice_has_one_effect(domain: Any, cloud: Any) -> None:
     application_id, waybill_no, _ = dispatched(domain, cloud)
-    sfn = Recording(cloud.client("stepfunctions"))
+    sfn = FakeStepFunctions(cloud.client("stepfunctions"))
     picked = event(waybill_no, "PICKED_UP", T0 + timedelta(hours=1))
     first = domain.record_courier_event(picked, sfn=sfn)
     # Redelivered, with the time written in another offset: the same event.
@@ -244,7 +215,7 @@ def test_the_same_event_twice_has_one_effect(domain: Any, cloud: Any) -> None:
 
 def test_concurrent_deliveries_complete_once(domain: Any, cloud: Any) -> None:
     application_id, waybill_no, waiting = dispatched(domain, cloud)
-    sfn = Recording(cloud.client("stepfunctions"))
+    sfn = FakeStepFunctions(cloud.client("stepfunctions"))
     callbacks = [event(waybill_no, "DELIVERED", T0 + timedelta(hours=4, minutes=n % 3))
                  for n in range(6)]  # three distinct events, each delivered twice
     answers: list[Any] = []
@@ -267,7 +238,7 @@ def test_concurrent_deliveries_complete_once(domain: Any, cloud: Any) -> None:
     assert steps == [("DELIVERED", "DISPATCHED", "DELIVERED"),
                      ("COMPLETED", "DELIVERED", "COMPLETED")]
     assert len(domain.ShipmentRecord.of(application_id).events) == 3
-    assert len(sfn.sent) == 1  # a concurrent second try would be refused by Step Functions
+    assert len(sfn.completed) == 1  # a concurrent second try would be refused by Step Functions
     assert waiting.finished()["status"] == "SUCCEEDED"
 
 
@@ -288,7 +259,7 @@ def test_pickup_at_the_window_completes_once(domain: Any, cloud: Any) -> None:
     waiting = Waiting(cloud, application_id)
     domain.ready_for_pickup(application_id, waiting.token, T0)
     assert status_of(application_id) == "READY_FOR_PICKUP"
-    sfn = Recording(cloud.client("stepfunctions"))
+    sfn = FakeStepFunctions(cloud.client("stepfunctions"))
     with pytest.raises(Forbidden):
         domain.complete_pickup(CITIZEN, application_id, {"collectedBy": "张伟"}, sfn)
     with pytest.raises(ValidationFailed):
@@ -300,7 +271,7 @@ def test_pickup_at_the_window_completes_once(domain: Any, cloud: Any) -> None:
     assert trail(application_id)[-1] == ("COLLECTED", "READY_FOR_PICKUP", "COMPLETED")
     with pytest.raises(Conflict):
         domain.complete_pickup(WINDOW, application_id, {"collectedBy": "张伟"}, sfn)
-    assert len(sfn.sent) == 1
+    assert len(sfn.completed) == 1
     finished = waiting.finished()
     assert finished["status"] == "SUCCEEDED"
     assert json.loads(finished["output"]) == {"collectedBy": "张伟",

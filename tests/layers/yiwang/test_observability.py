@@ -12,9 +12,7 @@ from unittest import mock
 
 import pytest
 
-ID_NUMBER = "11010519491231002X"
-CREDIT_CODE = "91350100M000100Y43"
-
+from tests.support.data import CITIZEN_ID, CREDIT_CODE
 
 # The Powertools settings every function gets (infra/template.yaml, Globals). The module's
 # Logger and Metrics read them once, at import, and the local cloud runs functions in this same
@@ -52,23 +50,23 @@ def logged(buffer: io.StringIO) -> tuple[str, dict[str, Any]]:
 
 
 def test_an_id_number_in_the_message_comes_out_masked(logger: Any, lines: io.StringIO) -> None:
-    logger.info("intake refused for %s, phone 13812345678", ID_NUMBER)
+    logger.info("intake refused for %s, phone 13812345678", CITIZEN_ID)
     text, line = logged(lines)
-    assert ID_NUMBER not in text and "13812345678" not in text
+    assert CITIZEN_ID not in text and "13812345678" not in text
     assert line["message"] == "intake refused for 1101**********002X, phone 138****5678"
 
 
 def test_extra_values_and_appended_keys_come_out_masked(logger: Any, lines: io.StringIO) -> None:
-    logger.append_keys(applicantIdNumber=ID_NUMBER)
+    logger.append_keys(applicantIdNumber=CITIZEN_ID)
     try:
         logger.info("application received", extra={
             "form": {"applicant": {"creditCode": CREDIT_CODE, "name": "张三"}},
-            "numbers": [int(ID_NUMBER[:17] + "0")],
+            "numbers": [int(CITIZEN_ID[:17] + "0")],
         })
     finally:
         logger.remove_keys(["applicantIdNumber"])
     text, line = logged(lines)
-    assert ID_NUMBER not in text and CREDIT_CODE not in text
+    assert CITIZEN_ID not in text and CREDIT_CODE not in text
     assert line["applicantIdNumber"] == "1101**********002X"
     assert line["form"] == {"applicant": {"creditCode": "9135**********0Y43", "name": "张三"}}
     assert line["numbers"] == ["1101**********0020"]
@@ -76,11 +74,11 @@ def test_extra_values_and_appended_keys_come_out_masked(logger: Any, lines: io.S
 
 def test_an_exception_text_comes_out_masked(logger: Any, lines: io.StringIO) -> None:
     try:
-        raise KeyError(f"no applicant {ID_NUMBER}")
+        raise KeyError(f"no applicant {CITIZEN_ID}")
     except KeyError:
         logger.exception("lookup failed")
     text, line = logged(lines)
-    assert ID_NUMBER not in text
+    assert CITIZEN_ID not in text
     assert "1101**********002X" in line["exception"]
 
 

@@ -7,20 +7,18 @@ them), submitted and rated in August 2026, so their clocks and statistics are th
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
-from unittest import mock
 
 import pytest
 
+from tests.support.data import CITIZEN_ID, OTHER_ID, PERMIT
+from tests.support.environment import environment
 from yiwang.calendar.workdays import SHANGHAI
 
 pytestmark = pytest.mark.integration
 
-PERMIT = "11440100MB2D00127W-XK-0007"  # lead department 规划 GZ-ZRZY
-CITIZEN_ID = "11010519491231002X"
 RATED = datetime(2026, 8, 3, 10, 0, tzinfo=SHANGHAI)  # a Monday
 SECOND = timedelta(seconds=1)
 
@@ -95,7 +93,7 @@ def test_only_a_completed_application_of_ones_own_is_rated(table: None) -> None:
     with pytest.raises(Conflict):
         reviews.rate(CITIZEN, completed("IN_REVIEW"), {"level": 5})
     with pytest.raises(NotFound):
-        reviews.rate(person("someone-else", "applicant", id_number="110101199003071233"),
+        reviews.rate(person("someone-else", "applicant", id_number=OTHER_ID),
                      completed(), {"level": 5})
     with pytest.raises(Forbidden):
         reviews.rate(PLANNING, completed(), {"level": 5})
@@ -122,12 +120,8 @@ def test_a_bad_review_opens_a_rectification_with_a_five_working_day_clock(table:
 
 
 def test_the_rectification_period_comes_from_the_environment(table: None) -> None:
-    from yiwang.platform.config import settings
-
-    with mock.patch.dict(os.environ, {"RECTIFICATION_WORKING_DAYS": "15"}):
-        settings.cache_clear()
+    with environment({"RECTIFICATION_WORKING_DAYS": "15"}):
         rating = bad_review().rating
-    settings.cache_clear()
     assert int(clock_of(rating.rating_id).limit_days) == 15
 
 

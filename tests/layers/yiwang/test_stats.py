@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 import uuid
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from tests.support.data import PERMIT
+from tests.support.polling import eventually
 from yiwang.calendar.workdays import SHANGHAI
 from yiwang.stats.aggregates import Change, Counted, Event, change_of, row
 
-PERMIT = "11440100MB2D00127W-XK-0007"  # lead department 规划 GZ-ZRZY
 SUBMITTED = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # Wednesday before National Day
 AT = datetime(2026, 9, 30, 11, 0, tzinfo=SHANGHAI)
 
@@ -143,14 +142,6 @@ def walk(identifier: str, at: datetime, *statuses: str) -> datetime:
         audit(f"APP#{identifier}", at, status, previous, status)
         previous, at = status, at + timedelta(hours=1)
     return at - timedelta(hours=1)
-
-
-def eventually(probe: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := probe()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert found, "gave up waiting"
-    return found
 
 
 def table_of(group_by: str, day: date, **filters: str) -> dict[str, Any]:

@@ -17,13 +17,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tests.support.data import BAD_ID_NUMBER, CITIZEN_ID, CREDIT_CODE
 from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, Caller
 from yiwang.people.tokens import LOCAL_ISSUER, LocalIssuer, TrustedIssuer, verify
 from yiwang.platform.errors import Unauthenticated, ValidationFailed
-
-ID_NUMBER = "11010519491231002X"  # the sample printed in GB 11643-1999
-CREDIT_CODE = "91350100M000100Y43"
-BAD_ID_NUMBER = "110101199003071234"  # the right check character is 3
 
 
 @pytest.fixture
@@ -58,7 +55,7 @@ def test_an_applicant_token_verifies_into_its_caller(issuer: LocalIssuer) -> Non
     token = issuer.issue({"sub": "u-1", "role": APPLICANT, "region": "110105",
                           "idNumber": "11010519491231002x"})
     assert verify(token, issuer.trusted) == Caller(
-        sub="u-1", role=APPLICANT, region="110105", id_number=ID_NUMBER)
+        sub="u-1", role=APPLICANT, region="110105", id_number=CITIZEN_ID)
 
 
 def test_a_legal_person_applicant_carries_a_credit_code(issuer: LocalIssuer) -> None:
@@ -74,7 +71,7 @@ def test_a_reviewer_token_carries_department_and_region(issuer: LocalIssuer) -> 
 
 
 def test_issued_tokens_are_shaped_like_cognito_id_tokens(issuer: LocalIssuer) -> None:
-    token = issuer.issue({"sub": "u-1", "role": APPLICANT, "idNumber": ID_NUMBER},
+    token = issuer.issue({"sub": "u-1", "role": APPLICANT, "idNumber": CITIZEN_ID},
                          ttl_seconds=600)
     header = jwt.get_unverified_header(token)
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -142,7 +139,7 @@ def test_a_token_from_another_issuer_name_is_refused(issuer: LocalIssuer) -> Non
 
 
 def test_a_caller_who_edits_their_token_to_become_admin_is_refused(issuer: LocalIssuer) -> None:
-    token = issuer.issue({"sub": "u-1", "role": APPLICANT, "idNumber": ID_NUMBER})
+    token = issuer.issue({"sub": "u-1", "role": APPLICANT, "idNumber": CITIZEN_ID})
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     claims["role"] = ADMIN
@@ -215,7 +212,7 @@ def test_cognito_custom_attributes_are_accepted(issuer: LocalIssuer) -> None:
 
 def test_plain_and_custom_claims_that_disagree_are_refused(issuer: LocalIssuer) -> None:
     token = sign(issuer, {"sub": "u-1", "role": APPLICANT, "custom:role": ADMIN,
-                          "idNumber": ID_NUMBER})
+                          "idNumber": CITIZEN_ID})
     assert "disagree" in refusal(token, issuer.trusted)
 
 
