@@ -65,16 +65,17 @@ def cloud_env(cloud: Cloud) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def seeded(cloud: Cloud, cloud_env: dict[str, str]) -> None:
-    """The sample catalogue (`make run` seeds the same) in the deployed table."""
+    """The sample data (`make run` seeds the same, through the same loaders) in the deployed
+    table: the departments, then the catalogue."""
     from unittest import mock
 
-    from infra.localcloud.seed import load_sample_items
+    from infra.localcloud.seed import seed
 
     with mock.patch.dict(os.environ, cloud_env):
         from yiwang.platform.config import settings
 
         settings.cache_clear()
-        load_sample_items({**cloud.outputs, "Endpoint": cloud.endpoint})
+        seed({**cloud.outputs, "Endpoint": cloud.endpoint}, progress=lambda _: None)
     settings.cache_clear()
 
 

@@ -50,7 +50,6 @@ leaves an unused serial (a gap), never a second certificate.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
 import re
@@ -67,7 +66,8 @@ from pynamodb.transactions import TransactWrite
 from yiwang.applications import intake
 from yiwang.applications.records import ApplicationRecord
 from yiwang.applications.tasks import ISSUING_CLOCK
-from yiwang.catalogue.items import SAMPLE_ITEMS, ItemVersion, get_item
+from yiwang.catalogue import departments
+from yiwang.catalogue.items import ItemVersion, get_item
 from yiwang.deadlines import clocks
 from yiwang.platform.clients import client
 from yiwang.platform.config import ConfigurationError, settings
@@ -195,19 +195,17 @@ def canonical_bytes(document: dict[str, Any]) -> bytes:
                       allow_nan=False).encode("utf-8")
 
 
-@functools.cache
-def _departments() -> dict[str, dict[str, str]]:
-    # The department registry (names and credit codes) shipped with the catalogue.
-    return json.loads(SAMPLE_ITEMS.read_text(encoding="utf-8")).get("departments", {})
-
-
 def issuing_body(department: str) -> dict[str, str]:
-    """`{"name", "code"}` of a department; `Conflict` if the registry lacks its credit code."""
-    entry = _departments().get(department) or {}
+    """`{"name", "code"}` of a department, from the registry (发证机关 and its 统一社会信用代码);
+    `Conflict` if the registry has no active department with a valid credit code."""
+    try:
+        entry = departments.issuing_body(department)
+    except NotFound:
+        entry = {}
     code = entry.get("creditCode", "")
     if not entry.get("name") or not _is_credit_code(code):
-        raise Conflict(f"department {department} has no name and credit code in the registry; "
-                       "a certificate cannot name it as its issuing body")
+        raise Conflict(f"department {department} has no active entry with a name and credit "
+                       "code in the registry; a certificate cannot name it as its issuing body")
     return {"name": entry["name"], "code": code}
 
 
