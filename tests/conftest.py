@@ -72,11 +72,13 @@ def seeded(cloud: Cloud, cloud_env: dict[str, str]) -> None:
     from infra.localcloud.seed import seed
 
     with mock.patch.dict(os.environ, cloud_env):
+        from yiwang.platform.clients import client
         from yiwang.platform.config import settings
 
         settings.cache_clear()
         seed({**cloud.outputs, "Endpoint": cloud.endpoint}, progress=lambda _: None)
     settings.cache_clear()
+    client.cache_clear()
 
 
 @pytest.fixture

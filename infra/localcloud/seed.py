@@ -56,9 +56,11 @@ def bind_environment(outputs: dict[str, str]) -> None:
     layer = str(REPO_ROOT / "layers")
     if layer not in sys.path:
         sys.path.append(layer)
+    from yiwang.platform.clients import client
     from yiwang.platform.config import settings
 
     settings.cache_clear()
+    client.cache_clear()
 
 
 SAMPLE_FILE = REPO_ROOT / "layers" / "yiwang" / "data" / "items.json"

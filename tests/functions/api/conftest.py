@@ -3,7 +3,6 @@ the local issuer, the sample catalogue seeded."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 from collections.abc import Callable, Iterator
@@ -11,38 +10,22 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from chalice.test import BaseClient, Client
-
-
-@contextlib.contextmanager
-def _stage_variables_in_place(self: BaseClient, variables: dict[str, str]) -> Iterator[None]:
-    """Chalice's test client swaps `os.environ` for a plain dict during each request; the local
-    cloud's functions run in this process and read their own environment through `os.environ`
-    meanwhile, so set the stage's variables in place instead (and put back what was there)."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-BaseClient._patched_env_vars = _stage_variables_in_place
+from chalice.test import Client
 
 
 @pytest.fixture
 def http(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
-    """The app's HTTP test client, in the local stage, against the deployed stack."""
+    """The app's HTTP test client, in the local stage, against the deployed stack (chalice's
+    test client keeps the environment in place while the cloud runs in this process:
+    `infra.localcloud.runtime.keep_environment_under_chalice_test_client`)."""
     from chalicelib.aws import aws
+    from yiwang.platform.clients import client as layer_client
     from yiwang.platform.config import settings
 
     with mock.patch.dict(os.environ, {**cloud_env, "STAGE": "local"}):
         settings.cache_clear()
         aws.cache_clear()
+        layer_client.cache_clear()
         import app as api_module
 
         if "/dev/token" not in api_module.app.routes:
@@ -51,6 +34,7 @@ def http(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
             yield client.http
     settings.cache_clear()
     aws.cache_clear()
+    layer_client.cache_clear()
 
 
 @pytest.fixture

@@ -12,9 +12,12 @@ import pytest
 
 @pytest.fixture
 def table(cloud_env: dict[str, str], seeded: None) -> Iterator[None]:
+    from yiwang.platform.clients import client
     from yiwang.platform.config import settings
 
     with mock.patch.dict(os.environ, cloud_env):
         settings.cache_clear()
+        client.cache_clear()
         yield
     settings.cache_clear()
+    client.cache_clear()
