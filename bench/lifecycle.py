@@ -212,7 +212,7 @@ def main() -> None:
     from chalice.test import Client
 
     from infra.localcloud import deploy
-    from infra.localcloud.seed import load_sample_items
+    from infra.localcloud.seed import seed
     from infra.localcloud.server import LocalCloud
 
     warnings.filterwarnings("ignore")
@@ -227,13 +227,9 @@ def main() -> None:
     outputs = deploy.deploy(server.endpoint, outputs_dir=outputs_dir, progress=lambda _: None)
     env = {**deploy.environment(deploy.read_outputs(outputs_dir), outputs_dir), "STAGE": "local"}
     with mock.patch.dict(os.environ, env):
-        load_sample_items({**outputs, "Endpoint": server.endpoint})
-        import chalice.test
-
-        from tests.functions.api.conftest import _stage_variables_in_place
+        seed({**outputs, "Endpoint": server.endpoint}, progress=lambda _: None)
         from yiwang.platform.config import settings
 
-        chalice.test.BaseClient._patched_env_vars = _stage_variables_in_place
         settings.cache_clear()
         api = importlib.import_module("app")
 

@@ -61,11 +61,12 @@ def cloud_env(cloud: Cloud) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def seeded(cloud: Cloud, cloud_env: dict[str, str]) -> None:
-    """The sample catalogue (`make run` seeds the same) in the deployed table."""
-    from infra.localcloud.seed import load_sample_items
+    """The sample data (`make run` seeds the same, through the same loaders) in the deployed
+    table: the departments, then the catalogue."""
+    from infra.localcloud.seed import seed
 
     with environment(cloud_env):
-        load_sample_items({**cloud.outputs, "Endpoint": cloud.endpoint})
+        seed({**cloud.outputs, "Endpoint": cloud.endpoint}, progress=lambda _: None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -26,6 +26,7 @@ from chalicelib.routes import (
     certificates,
     complaints,
     delivery,
+    departments,
     health,
     payments,
     ratings,
@@ -40,6 +41,7 @@ app = Chalice(app_name="yiwang-api")
 app.register_blueprint(auth.routes)  # the `bearer` authorizer and GET /me
 app.register_blueprint(health.routes)
 app.register_blueprint(catalogue.routes)
+app.register_blueprint(departments.routes)  # 部门 registry: /departments...
 app.register_blueprint(applications.routes)
 app.register_blueprint(calendar.routes)
 app.register_blueprint(tasks.routes)

@@ -21,6 +21,8 @@ import contextvars
 from collections.abc import Callable
 from typing import Any
 
+from infra.localcloud.patches import replace
+
 _narrowing: contextvars.ContextVar[Callable[[Any], bool] | None] = contextvars.ContextVar(
     "yiwang_index_narrowing", default=None)
 
@@ -95,6 +97,6 @@ def query_indexes_by_their_keys() -> None:
             return sorted_items(self, hash_key_attrs, range_key_attrs, items)
         return items
 
-    Table.all_items = narrowed_items  # type: ignore[method-assign]
-    Table.query = narrowed_query  # type: ignore[method-assign]
-    Table.sorted_items = natively_sorted  # type: ignore[method-assign]
+    replace(Table, "all_items", lambda original: narrowed_items)
+    replace(Table, "query", lambda original: narrowed_query)
+    replace(Table, "sorted_items", lambda original: natively_sorted)

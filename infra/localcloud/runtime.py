@@ -21,6 +21,7 @@ Duration; both go to the `metrics` publisher the local cloud gives (its CloudWat
 from __future__ import annotations
 
 import builtins
+import contextlib
 import contextvars
 import importlib.util
 import json
@@ -39,6 +40,7 @@ from types import ModuleType
 from typing import Any
 
 from infra.localcloud import emf
+from infra.localcloud.patches import replace
 
 _log = logging.getLogger(__name__)
 
@@ -199,6 +201,33 @@ def _printing(*values: object, sep: str | None = " ", end: str | None = "\n",
 
 MetricsPublisher = Callable[[FunctionSpec, str, emf.MetricData], None]
 """Records metric entries (namespace, PutMetricData entries) for a function's account/region."""
+
+
+def keep_environment_under_chalice_test_client() -> None:
+    """Make chalice's test client (`chalice.test.Client`) set a stage's variables in
+    `os.environ` in place for each request, instead of swapping `os.environ` for a plain dict:
+    functions of the local cloud run in this process meanwhile (a request's Step Functions
+    execution, an S3 notification) and read their own per-invocation environment through
+    `os.environ`, which the swap would hide. Applied once, with the cloud."""
+    try:
+        from chalice.test import BaseClient
+    except ImportError:  # no test client in this process: nothing to keep
+        return
+    replace(BaseClient, "_patched_env_vars", lambda original: _stage_variables_in_place)
+
+
+@contextlib.contextmanager
+def _stage_variables_in_place(client: Any, variables: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _install_environ() -> _InvocationEnviron:

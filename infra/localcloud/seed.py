@@ -56,9 +56,30 @@ def bind_environment(outputs: dict[str, str]) -> None:
     layer = str(REPO_ROOT / "layers")
     if layer not in sys.path:
         sys.path.append(layer)
+    from yiwang.platform.clients import client
     from yiwang.platform.config import settings
 
     settings.cache_clear()
+    client.cache_clear()
+
+
+SAMPLE_FILE = REPO_ROOT / "layers" / "yiwang" / "data" / "items.json"
+"""The local stage's sample catalogue: its departments and its items."""
+
+
+def load_sample_departments(outputs: dict[str, str]) -> int:
+    """Register the sample departments (`departments` of the sample file) through the
+    registry, before the items that name them; idempotent: a department already as in the
+    file is left alone. Returns how many sample departments there are."""
+    import json
+
+    bind_environment(outputs)
+    from yiwang.catalogue import departments
+
+    sample = json.loads(SAMPLE_FILE.read_text(encoding="utf-8"))["departments"]
+    for code, fields in sample.items():
+        departments.put(SEED_ACTOR, code, fields)
+    return len(sample)
 
 
 def load_sample_items(outputs: dict[str, str]) -> int:
@@ -74,4 +95,5 @@ def load_sample_items(outputs: dict[str, str]) -> int:
     return len(items)
 
 
+LOADERS.append(("departments", load_sample_departments))
 LOADERS.append(("service items", load_sample_items))

@@ -11,14 +11,20 @@ Three things moto does not do out of the box, done here once at start:
 - metrics: the EMF documents functions print, and Lambda's own AWS/Lambda metrics, are
   recorded in CloudWatch (`record_metrics`), as CloudWatch Logs and Lambda do on AWS;
 - DynamoDB stream records reach the functions mapped to the stream after the write, in
-  order and in batches, as Lambda's stream poller delivers them (`streams.py`).
+  order and in batches, as Lambda's stream poller delivers them (`streams.py`);
+- KMS signs a digest as a digest (`MessageType=DIGEST`, `kms.py`).
+
+Each patch goes through `patches.replace`: applied once per process, listed, and checked
+against moto's signatures by tests/infra/localcloud/test_patches.py.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +32,13 @@ from typing import Any
 
 from infra.localcloud.emf import MetricData
 from infra.localcloud.indexes import query_indexes_by_their_keys
-from infra.localcloud.runtime import FunctionSpec, LocalRuntime
+from infra.localcloud.kms import sign_digests_as_kms_does
+from infra.localcloud.patches import replace
+from infra.localcloud.runtime import (
+    FunctionSpec,
+    LocalRuntime,
+    keep_environment_under_chalice_test_client,
+)
 from infra.localcloud.streams import StreamPoller, keep_stream_records
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -82,12 +94,20 @@ def function_spec(fn: Any) -> FunctionSpec:
     )
 
 
+_CURRENT: dict[str, Any] = {}
+"""What the patches reach that belongs to the cloud started last in this process (its
+runtime, its endpoint): patched once, they follow a second cloud started after the first."""
+
+
 def route_lambda_to(runtime: LocalRuntime) -> None:
     """Make every Lambda invocation in moto run through `runtime`."""
     from moto.awslambda.models import LambdaBackend, LambdaFunction
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
+    _CURRENT["runtime"] = runtime
+
     def invoke(fn: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        runtime: LocalRuntime = _CURRENT["runtime"]
         event = json.loads(body) if body else {}
         if request_headers.get("x-amz-invocation-type") == "Event":
             spec = function_spec(fn)
@@ -105,9 +125,9 @@ def route_lambda_to(runtime: LocalRuntime) -> None:
             response_headers["x-amz-function-error"] = "Unhandled"
         return result.payload
 
-    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    replace(LambdaFunction, "invoke", lambda original: invoke)
     # The "simple" backend echoes the input without calling the function; use the real path.
-    LambdaSimpleBackend.invoke = LambdaBackend.invoke  # type: ignore[method-assign]
+    replace(LambdaSimpleBackend, "invoke", lambda original: LambdaBackend.invoke)
 
 
 def keep_function_layers() -> None:
@@ -119,10 +139,10 @@ def keep_function_layers() -> None:
     from moto.awslambda.models import LambdaFunction, LayerVersion
     from moto.awslambda.utils import get_backend
 
-    LayerVersion.physical_resource_id = property(lambda layer: layer.arn)  # type: ignore[attr-defined]
-    create = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    replace(LayerVersion, "physical_resource_id", lambda _: property(lambda layer: layer.arn),
+            adds=True)
 
-    def create_with_layers(cls: Any, resource_name: str, cloudformation_json: Any,
+    def create_with_layers(create: Any, cls: Any, resource_name: str, cloudformation_json: Any,
                            account_id: str, region_name: str, **kwargs: Any) -> Any:
         fn = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         layers = cloudformation_json["Properties"].get("Layers")
@@ -131,7 +151,9 @@ def keep_function_layers() -> None:
             backend.update_function_configuration(fn.function_name, None, {"Layers": layers})
         return fn
 
-    LambdaFunction.create_from_cloudformation_json = classmethod(create_with_layers)  # type: ignore[method-assign,assignment]
+    replace(LambdaFunction, "create_from_cloudformation_json",
+            lambda original: classmethod(functools.partial(create_with_layers,
+                                                           original.__func__)))
 
 
 def bucket_config_calls(bucket: str, props: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -196,24 +218,22 @@ def configure_stack_buckets(endpoint: str) -> None:
     import boto3
     from moto.s3.models import FakeBucket
 
-    # Wrap moto's own method, not the wrapper of a cloud started earlier in this process (its
-    # endpoint is gone): the s3 client below must be this cloud's.
-    current = FakeBucket.create_from_cloudformation_json
-    create = getattr(current, "moto_original", current.__func__)  # type: ignore[attr-defined]
+    _CURRENT["endpoint"] = endpoint
 
-    def create_configured(cls: Any, resource_name: str, cloudformation_json: Any,
+    def create_configured(create: Any, cls: Any, resource_name: str, cloudformation_json: Any,
                           account_id: str, region_name: str, **kwargs: Any) -> Any:
         bucket = create(cls, resource_name, cloudformation_json, account_id, region_name,
                         **kwargs)
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region_name,
+        s3 = boto3.client("s3", endpoint_url=_CURRENT["endpoint"], region_name=region_name,
                           aws_access_key_id="test", aws_secret_access_key="test")
         for name, arguments in bucket_config_calls(bucket.name,
                                                    cloudformation_json.get("Properties", {})):
             getattr(s3, name)(**arguments)
         return bucket
 
-    create_configured.moto_original = create  # type: ignore[attr-defined]
-    FakeBucket.create_from_cloudformation_json = classmethod(create_configured)  # type: ignore[method-assign,assignment]
+    replace(FakeBucket, "create_from_cloudformation_json",
+            lambda original: classmethod(functools.partial(create_configured,
+                                                           original.__func__)))
 
 
 TABLE_WRITES = threading.RLock()
@@ -229,16 +249,18 @@ def serialise_table_writes() -> None:
     """
     from moto.dynamodb.models import DynamoDBBackend
 
-    lock = TABLE_WRITES
     for name in ("put_item", "update_item", "delete_item", "transact_write_items",
                  "batch_write_item"):
-        write = getattr(DynamoDBBackend, name)
+        replace(DynamoDBBackend, name, _locked)
 
-        def locked(self: Any, *args: Any, __write: Any = write, **kwargs: Any) -> Any:
-            with lock:
-                return __write(self, *args, **kwargs)
 
-        setattr(DynamoDBBackend, name, locked)
+def _locked(write: Any) -> Any:
+    @functools.wraps(write)
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with TABLE_WRITES:
+            return write(self, *args, **kwargs)
+
+    return locked
 
 
 def create_keys_as_declared() -> None:
@@ -259,7 +281,7 @@ def create_keys_as_declared() -> None:
         key.enabled = properties.get("Enabled", True)
         return key
 
-    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+    replace(Key, "create_from_cloudformation_json", lambda original: classmethod(create))
 
 
 def notify_as_s3_does() -> None:
@@ -272,13 +294,14 @@ def notify_as_s3_does() -> None:
     from moto.awslambda.utils import get_backend
     from moto.s3 import notifications
 
-    send_event = notifications.send_event
+    def sending_once(send_event: Any) -> Any:
+        def send_once(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+            if (event_name == notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT
+                    and getattr(key, "multipart", None) is not None):
+                return
+            send_event(account_id, event_name, bucket, key)
 
-    def send_once(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
-        if (event_name == notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT
-                and getattr(key, "multipart", None) is not None):
-            return
-        send_event(account_id, event_name, bucket, key)
+        return send_once
 
     def invoke_asynchronously(account_id: str, event_body: Any, fn_arn: str,
                               region_name: str) -> None:
@@ -288,8 +311,8 @@ def notify_as_s3_does() -> None:
             return
         fn.invoke(json.dumps(event_body), {"x-amz-invocation-type": "Event"}, {})
 
-    notifications.send_event = send_once  # type: ignore[assignment]
-    notifications._invoke_awslambda = invoke_asynchronously  # type: ignore[assignment]
+    replace(notifications, "send_event", sending_once)
+    replace(notifications, "_invoke_awslambda", lambda original: invoke_asynchronously)
 
 
 def execute_state_machines(port: int) -> None:
@@ -299,7 +322,7 @@ def execute_state_machines(port: int) -> None:
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True
-    sfn_models.stepfunctions_backends = stepfunctions_parser_backends  # type: ignore[assignment]
+    replace(sfn_models, "stepfunctions_backends", lambda original: stepfunctions_parser_backends)
     # The interpreter calls DynamoDB, Lambda, SNS... through boto3 at localhost:$MOTO_PORT.
     os.environ["MOTO_PORT"] = str(port)
 
@@ -335,11 +358,7 @@ def report_execution_outcomes() -> None:
     does (the dashboard's failures widget and LifecycleFailuresAlarm read ExecutionsFailed)."""
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
-    reflect = BaseExecutionWorkerCommunication._reflect_execution_status
-    if getattr(reflect, "reports_metrics", False):
-        return
-
-    def reflect_and_report(self: Any) -> None:
+    def reflect_and_report(reflect: Any, self: Any) -> None:
         reflect(self)
         execution = self.execution
         name = _EXECUTION_METRICS.get(str(getattr(execution.exec_status, "value",
@@ -352,8 +371,26 @@ def report_execution_outcomes() -> None:
                                 "Value": execution.state_machine_arn}]}],
                 execution.account_id, execution.region_name)
 
-    reflect_and_report.reports_metrics = True  # type: ignore[attr-defined]
-    BaseExecutionWorkerCommunication._reflect_execution_status = reflect_and_report  # type: ignore[method-assign]
+    replace(BaseExecutionWorkerCommunication, "_reflect_execution_status",
+            lambda original: functools.wraps(original)(
+                lambda self: reflect_and_report(original, self)))
+
+
+_PROCESS_CLIENTS = (("yiwang.platform.clients", "client"), ("chalicelib.aws", "aws"))
+"""The AWS clients the layer and the API keep for the life of their process."""
+
+
+def forget_process_clients() -> None:
+    """Drop the clients the functions keep for the life of the process (`_PROCESS_CLIENTS`).
+
+    On AWS a process serves one stack for its whole life; this process hosts the functions of
+    the cloud it starts, and may start a second one (`make bench` starts two) on another port,
+    whose functions must not reach the first through a kept client.
+    """
+    for module_name, function in _PROCESS_CLIENTS:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            getattr(module, function).cache_clear()
 
 
 def forget_table_connections() -> None:
@@ -428,18 +465,21 @@ class LocalCloud:
         os.environ["AWS_XRAY_SDK_ENABLED"] = "false"
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-        if not _SERVED:  # these wrap moto's methods: once per process, not once per cloud
-            report_execution_outcomes()
-            keep_function_layers()
-            create_keys_as_declared()
-            serialise_table_writes()
-            query_indexes_by_their_keys()
-            notify_as_s3_does()
-            keep_stream_records()
-        # These name this cloud (its port, endpoint and runtime): every cloud sets its own.
+        # Each patch wraps moto's methods once per process (`patches.replace`); the calls that
+        # name this cloud (its port, endpoint and runtime) set them for every cloud.
+        report_execution_outcomes()
+        keep_function_layers()
+        create_keys_as_declared()
+        serialise_table_writes()
+        query_indexes_by_their_keys()
+        notify_as_s3_does()
+        keep_stream_records()
+        sign_digests_as_kms_does()
+        keep_environment_under_chalice_test_client()
         execute_state_machines(self.port)
         configure_stack_buckets(self.endpoint)
         route_lambda_to(self.runtime)
+        forget_process_clients()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         _SERVING.append(self)

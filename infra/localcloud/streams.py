@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from infra.localcloud.patches import replace
 from infra.localcloud.runtime import Invocation
 
 _log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def keep_stream_records() -> None:
         sequence = self.starting_sequence_number + len(self.items)
         self.items.append(StreamRecord(self.table, view, name, old, new, sequence))
 
-    StreamShard.add = add  # type: ignore[method-assign]
+    replace(StreamShard, "add", lambda original: add)
 
 
 # --- event filtering (the subset of Lambda's filter rule syntax the template uses) -------------

@@ -13,12 +13,13 @@ from unittest import mock
 @contextlib.contextmanager
 def environment(values: Mapping[str, str], *, also: Iterable[Any] = ()) -> Iterator[None]:
     """Run the block with `values` set in `os.environ` (over what is there), then put the
-    environment back. `yiwang.platform.config.settings` is cached per environment, so it is
-    cleared on the way in and on the way out, and so is every cached function in `also`
-    (e.g. `chalicelib.aws.aws`, `delivery.courier_from_settings`)."""
+    environment back. `yiwang.platform.config.settings` is cached per environment and the
+    layer's AWS clients per process, so both are cleared on the way in and on the way out, and
+    so is every cached function in `also` (e.g. `chalicelib.aws.aws`)."""
+    from yiwang.platform.clients import client
     from yiwang.platform.config import settings
 
-    caches = [settings, *also]
+    caches = [settings, client, *also]
     try:
         with mock.patch.dict(os.environ, values):
             for cached in caches:

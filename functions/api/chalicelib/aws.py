@@ -1,5 +1,5 @@
 """AWS clients for the API, one per service for the life of the process, created on first use
-(the endpoint comes from the environment: `AWS_ENDPOINT_URL` locally, AWS's otherwise).
+(boto3 reads the endpoint from the environment: `AWS_ENDPOINT_URL` when set, AWS's otherwise).
 
 boto3 itself is imported on first use too: most requests (lists, reads) only reach DynamoDB,
 through pynamodb, and never need it."""

@@ -201,16 +201,16 @@ def routing_rules() -> dict[str, Any]:
     return json.loads(_ROUTING_FILE.read_text(encoding="utf-8"))
 
 
-@functools.cache
 def known_departments() -> frozenset[str]:
-    """Departments a complaint may be routed to: the catalogue's registry and the routing
-    rules' own (the default, coordinating office)."""
-    # Imported here: the complaint functions' cold starts need no catalogue but this file.
-    from yiwang.catalogue.items import SAMPLE_ITEMS
+    """Departments a complaint may be routed to: the registry's active ones (read each time:
+    a department registered since is known at once) and the routing rules' own (the default,
+    coordinating office)."""
+    # Imported here: the complaint functions' cold starts need no registry but this call.
+    from yiwang.catalogue import departments
 
-    catalogue = json.loads(SAMPLE_ITEMS.read_text(encoding="utf-8")).get("departments", {})
+    registry = {d.code for d in departments.all() if d.status == departments.ACTIVE}
     rules = routing_rules()
-    return frozenset({*catalogue, *rules.get("departments", {}), rules["default"],
+    return frozenset({*registry, *rules.get("departments", {}), rules["default"],
                       *(rule["department"] for rule in rules["rules"])})
 
 

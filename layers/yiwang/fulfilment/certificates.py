@@ -50,7 +50,6 @@ leaves an unused serial (a gap), never a second certificate.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
 import re
@@ -67,7 +66,8 @@ from pynamodb.transactions import TransactWrite
 from yiwang.applications import intake
 from yiwang.applications.records import ApplicationRecord
 from yiwang.applications.tasks import ISSUING_CLOCK
-from yiwang.catalogue.items import SAMPLE_ITEMS, ItemVersion, get_item
+from yiwang.catalogue import departments
+from yiwang.catalogue.items import ItemVersion, get_item
 from yiwang.deadlines import clocks
 from yiwang.platform.clients import client
 from yiwang.platform.config import ConfigurationError, settings
@@ -195,19 +195,17 @@ def canonical_bytes(document: dict[str, Any]) -> bytes:
                       allow_nan=False).encode("utf-8")
 
 
-@functools.cache
-def _departments() -> dict[str, dict[str, str]]:
-    # The department registry (names and credit codes) shipped with the catalogue.
-    return json.loads(SAMPLE_ITEMS.read_text(encoding="utf-8")).get("departments", {})
-
-
 def issuing_body(department: str) -> dict[str, str]:
-    """`{"name", "code"}` of a department; `Conflict` if the registry lacks its credit code."""
-    entry = _departments().get(department) or {}
+    """`{"name", "code"}` of a department, from the registry (发证机关 and its 统一社会信用代码);
+    `Conflict` if the registry has no active department with a valid credit code."""
+    try:
+        entry = departments.issuing_body(department)
+    except NotFound:
+        entry = {}
     code = entry.get("creditCode", "")
     if not entry.get("name") or not _is_credit_code(code):
-        raise Conflict(f"department {department} has no name and credit code in the registry; "
-                       "a certificate cannot name it as its issuing body")
+        raise Conflict(f"department {department} has no active entry with a name and credit "
+                       "code in the registry; a certificate cannot name it as its issuing body")
     return {"name": entry["name"], "code": code}
 
 
@@ -403,22 +401,24 @@ class SigningKey:
     public_key_pem: str
 
     def verifies(self, signature: bytes, digest: bytes) -> bool:
-        """Whether `signature` is this key's over `digest` (the signed RAW message)."""
+        """Whether `signature` is this key's over the document whose SHA-256 is `digest` (a
+        standard signature of the canonical bytes: KMS signed the digest as a DIGEST)."""
         # cryptography is imported where keys are used (here and in `signing_key`): the API's
         # function imports this module for the application view's certificate pointer.
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec, padding
+        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+        sha256 = Prehashed(hashes.SHA256())
         try:
             if self.algorithm == "ECDSA_SHA_256":
-                self.public_key.verify(signature, digest, ec.ECDSA(hashes.SHA256()))
+                self.public_key.verify(signature, digest, ec.ECDSA(sha256))
             elif self.algorithm == "RSASSA_PSS_SHA_256":
                 self.public_key.verify(signature, digest, padding.PSS(
-                    mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO),
-                    hashes.SHA256())
+                    mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO), sha256)
             else:
-                self.public_key.verify(signature, digest, padding.PKCS1v15(), hashes.SHA256())
+                self.public_key.verify(signature, digest, padding.PKCS1v15(), sha256)
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -452,13 +452,10 @@ def signing_key(key_id: str | None = None, kms: Any = None) -> SigningKey:
 
 
 def _sign(canonical: bytes, key: SigningKey, kms: Any) -> str:
-    # KMS signs the SHA-256 digest as a RAW message (KMS hashes it once more). MessageType
-    # DIGEST would sign the digest itself, but moto's KMS ignores MessageType (it hashes
-    # whatever it is given), so a local signature would not verify as an AWS one does; a RAW
-    # 32-byte message is signed the same way by both, and fits KMS's 4096-byte limit whatever
-    # the document's size.
+    # As AWS recommends for messages that may exceed KMS's 4096 bytes: send the SHA-256
+    # digest as a DIGEST. The signature is then a standard one of the canonical bytes.
     digest = hashlib.sha256(canonical).digest()
-    answer = kms.sign(KeyId=key.key_id, Message=digest, MessageType="RAW",
+    answer = kms.sign(KeyId=key.key_id, Message=digest, MessageType="DIGEST",
                       SigningAlgorithm=key.algorithm)
     return base64.b64encode(answer["Signature"]).decode("ascii")
 

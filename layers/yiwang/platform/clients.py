@@ -1,5 +1,6 @@
 """AWS clients for the functions: one per service for the life of the process, created on first
-use (the endpoint comes from the environment: `AWS_ENDPOINT_URL` locally, AWS's otherwise).
+use (botocore reads the endpoint from the environment: `AWS_ENDPOINT_URL` when set, AWS's
+otherwise).
 
 They come straight from botocore, which every function has loaded already (pynamodb runs on
 it): `boto3.client(service)` makes the very same botocore client, and importing boto3 for it
@@ -10,20 +11,13 @@ an eighth of `import boto3` on top of botocore; `make bench`).
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
 
-def client(service: str) -> Any:
-    """The process's client for `service` (`"s3"`, `"kms"`, `"stepfunctions"`, `"sns"`...)."""
-    return _client(service, os.environ.get("AWS_ENDPOINT_URL"))
-
-
 @functools.cache
-def _client(service: str, endpoint: str | None) -> Any:
-    # Keyed on the endpoint too: the local cloud runs functions in its own process, and a
-    # second cloud started there (make bench starts two) has another port. botocore reads
-    # the endpoint from the environment itself, as it does for boto3.
+def client(service: str) -> Any:
+    """The process's client for `service` (`"s3"`, `"kms"`, `"stepfunctions"`, `"sns"`...);
+    `client.cache_clear()` forgets them (a process whose environment was changed)."""
     return _session().create_client(service)
 
 

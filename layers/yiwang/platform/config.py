@@ -114,12 +114,9 @@ def _working_days(name: str, text: object, default: int) -> int:
 
 
 def settings() -> Settings:
-    """The settings of this function, read from `os.environ` and validated once.
-
-    Kept per distinct environment rather than once per process: on Lambda that is the same
-    thing, and the local cloud runs several functions (each with its own variables) in one
-    process.
-    """
+    """The settings of this function, read from `os.environ` and validated once per distinct
+    environment: memoised on the variables' values, so they always describe the environment
+    they are read in, whoever changed it, and cost a tuple after the first read."""
     return _settings(tuple(os.environ.get(name) for name in _ENV_NAMES.values()))
 
 

@@ -102,8 +102,8 @@ def provider_secret(provider: str, *, value: str | None, arn: str | None) -> byt
     """The webhook secret of one provider (`payment`, `courier`).
 
     In AWS it is a Secrets Manager secret (`arn`, a plain string or a JSON object with a
-    `secret` key, cached for five minutes); otherwise the value the environment gives (the
-    local cloud gives `local-<provider>-secret`, API.md "Webhooks").
+    `secret` key, cached for five minutes); otherwise the value the environment gives
+    (`PAYMENT_WEBHOOK_SECRET`, `COURIER_WEBHOOK_SECRET`).
     """
     if arn:
         from aws_lambda_powertools.utilities import parameters

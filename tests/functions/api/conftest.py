@@ -3,41 +3,21 @@ the local issuer, the sample catalogue seeded."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from chalice.test import BaseClient, Client
+from chalice.test import Client
 
 from tests.support.environment import environment
 
 
-@contextlib.contextmanager
-def _stage_variables_in_place(self: BaseClient, variables: dict[str, str]) -> Iterator[None]:
-    """Chalice's test client swaps `os.environ` for a plain dict during each request; the local
-    cloud's functions run in this process and read their own environment through `os.environ`
-    meanwhile, so set the stage's variables in place instead (and put back what was there)."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-BaseClient._patched_env_vars = _stage_variables_in_place
-
-
 @pytest.fixture
 def http(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
-    """The app's HTTP test client, in the local stage, against the deployed stack."""
+    """The app's HTTP test client, in the local stage, against the deployed stack (chalice's
+    test client keeps the environment in place while the cloud runs in this process:
+    `infra.localcloud.runtime.keep_environment_under_chalice_test_client`)."""
     from chalicelib.aws import aws
 
     with environment({**cloud_env, "STAGE": "local"}, also=[aws]):

@@ -230,10 +230,13 @@ def test_anyone_verifies_offline_with_the_public_key(stack: SimpleNamespace) -> 
     assert envelope["document"]["holder"]["codeKind"] == "111"
     # What an outsider does: only the envelope, `cryptography`, no AWS.
     public_key = serialization.load_pem_public_key(envelope["publicKeyPem"].encode())
-    digest = hashlib.sha256(json.dumps(envelope["document"], sort_keys=True, ensure_ascii=False,
-                                       separators=(",", ":")).encode()).digest()
-    assert digest.hex() == envelope["digest"]
-    public_key.verify(base64.b64decode(envelope["signature"]), digest, ec.ECDSA(hashes.SHA256()))
+    canonical = json.dumps(envelope["document"], sort_keys=True, ensure_ascii=False,
+                           separators=(",", ":")).encode()
+    assert hashlib.sha256(canonical).hexdigest() == envelope["digest"]
+    # A standard ECDSA-SHA256 signature of the document's canonical bytes (KMS signed their
+    # digest as a DIGEST).
+    public_key.verify(base64.b64decode(envelope["signature"]), canonical,
+                      ec.ECDSA(hashes.SHA256()))
     # The key in the envelope is the platform's key in KMS.
     kms_key = stack.kms.get_public_key(KeyId=stack.key_id)
     assert serialization.load_der_public_key(kms_key["PublicKey"]).public_numbers() == \
@@ -300,7 +303,7 @@ def test_a_signature_from_another_key_is_invalid(stack: SimpleNamespace) -> None
     envelope = certificates.get(record.number)
     other = new_key(stack.kms)
     digest = hashlib.sha256(canonical_bytes(envelope["document"])).digest()
-    forged_signature = stack.kms.sign(KeyId=other, Message=digest, MessageType="RAW",
+    forged_signature = stack.kms.sign(KeyId=other, Message=digest, MessageType="DIGEST",
                                       SigningAlgorithm="ECDSA_SHA_256")["Signature"]
     other_pem = serialization.load_der_public_key(
         stack.kms.get_public_key(KeyId=other)["PublicKey"]).public_bytes(
@@ -309,7 +312,7 @@ def test_a_signature_from_another_key_is_invalid(stack: SimpleNamespace) -> None
               "keyId": other, "publicKeyPem": other_pem}
     # Consistent in itself (its own key verifies it) ...
     serialization.load_pem_public_key(other_pem.encode()).verify(
-        forged_signature, digest, ec.ECDSA(hashes.SHA256()))
+        forged_signature, canonical_bytes(envelope["document"]), ec.ECDSA(hashes.SHA256()))
     # ... but not signed by the platform's key, which is the only one trusted.
     valid, reason = certificates.verify(forged, kms=stack.kms)
     assert not valid and "platform's key" in reason

@@ -36,7 +36,8 @@ def test_category_limits_unless_the_urgency_is_graded() -> None:
             ] == [3, 5, 15]
 
 
-def test_routing_rules_are_data_with_a_default() -> None:
+def test_routing_rules_are_data_with_a_default(table: None) -> None:
+    # The table: the departments a complaint may go to are the registry's (and the rules' own).
     assert complaints.route_by_rules("食品经营许可证迟迟不发") == "GZ-SCJG"
     assert complaints.route_by_rules("消防验收排不上号") == "GZ-XF"
     assert complaints.route_by_rules("网站很慢") == complaints.routing_rules()["default"]

@@ -1,0 +1,224 @@
+"""The department registry (部门): who may lead or co-review an item, receive a complaint, and
+issue a certificate (发证机关, named by its 统一社会信用代码).
+
+Records in the single table:
+- pk=`DEPT#<code>`, sk=`META`: code, name, creditCode, region, level, status (ACTIVE or
+  INACTIVE), createdAt, updatedAt, version; listed through `ListIndex` (gsi1pk=`DEPARTMENTS`,
+  gsi1sk=code), so the registry is one Query, never a Scan;
+- pk=`DEPT#<code>`, sk=`AUDIT#...`: one audit record per change (全程留痕), written in the same
+  transaction as the change.
+
+`region` and `level` are optional for now: the region tree (行政区划) that will place each
+department comes later.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute, VersionAttribute
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from yiwang.platform import validation
+from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
+from yiwang.platform.identity import InvalidIdentifier, validate_credit_code
+from yiwang.table.records import ListIndex, TableMeta, connection, new_audit_for
+from yiwang.table.writes import write_or_conflict
+
+ACTIVE = "ACTIVE"
+INACTIVE = "INACTIVE"
+DEPARTMENTS_PARTITION = "DEPARTMENTS"
+CODE_PATTERN = r"^[A-Z0-9]+(-[A-Z0-9]+)*$"
+"""A department's code (`GZ-SCJG`), as items name their lead and co-departments."""
+
+_FIELDS = ("name", "creditCode", "region", "level", "status")
+_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "部门 (one department of the registry)",
+    "type": "object",
+    "required": ["name", "creditCode"],
+    "additionalProperties": False,
+    "properties": {
+        # The code is the path's; a client may send back the document `GET` answered.
+        "code": {"type": "string", "maxLength": 32, "pattern": CODE_PATTERN},
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "creditCode": {"type": "string", "minLength": 18, "maxLength": 18},
+        "region": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
+        "level": {"type": ["string", "null"], "minLength": 1, "maxLength": 32},
+        "status": {"enum": [ACTIVE, INACTIVE]},
+        # The version the writer last read: a stale one is a concurrent change (409).
+        "version": {"type": "integer", "minimum": 1},
+        "createdAt": {"type": "string", "maxLength": 64},
+        "updatedAt": {"type": "string", "maxLength": 64},
+    },
+}
+
+
+class DepartmentRecord(Model):
+    """One department; the key strings are this model's."""
+
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="META")
+    code = UnicodeAttribute()
+    name = UnicodeAttribute()
+    credit_code = UnicodeAttribute(attr_name="creditCode")
+    region = UnicodeAttribute(null=True)
+    level = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default=ACTIVE)
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    updated_at = UTCDateTimeAttribute(attr_name="updatedAt")
+    gsi1pk = UnicodeAttribute(default=DEPARTMENTS_PARTITION)
+    gsi1sk = UnicodeAttribute()
+    version = VersionAttribute()
+    registry = ListIndex()
+
+    @staticmethod
+    def key(code: str) -> str:
+        """The partition of department `code`."""
+        return f"DEPT#{code}"
+
+    def fields(self) -> dict[str, str | None]:
+        """What a change may set, by its API name."""
+        return {"name": self.name, "creditCode": self.credit_code, "region": self.region,
+                "level": self.level, "status": self.status}
+
+
+
+@dataclass(frozen=True)
+class Change:
+    """What `put` did: the department as it now is, and whether it was created."""
+
+    department: DepartmentRecord
+    created: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def get(code: str) -> DepartmentRecord:
+    """Department `code`; `NotFound` if the registry has none."""
+    record = _load(code)
+    if record is None:
+        raise NotFound(f"no department {code}")
+    return record
+
+
+def all() -> list[DepartmentRecord]:  # noqa: A001 - the registry's own `all`
+    """Every department, by code: one Query on the registry's list partition."""
+    return list(DepartmentRecord.registry.query(DEPARTMENTS_PARTITION))
+
+
+def known(code: str) -> bool:
+    """Whether `code` is an active department of the registry."""
+    record = _load(code)
+    return record is not None and record.status == ACTIVE
+
+
+def issuing_body(code: str) -> dict[str, str]:
+    """`{"code", "name", "creditCode"}` of an active department, as a certificate names its
+    issuing body (发证机关); `NotFound` if there is no such department, `Conflict` if it is
+    inactive."""
+    record = get(code)
+    if record.status != ACTIVE:
+        raise Conflict(f"department {code} is {record.status}; it issues nothing")
+    return {"code": record.code, "name": record.name, "creditCode": record.credit_code}
+
+
+def _load(code: str) -> DepartmentRecord | None:
+    try:
+        return DepartmentRecord.get(DepartmentRecord.key(code), "META", consistent_read=True)
+    except DepartmentRecord.DoesNotExist:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Changing
+
+
+def put(caller_sub: str, code: str, payload: Any) -> Change:
+    """Create department `code` or update it with `payload`, audited in the same transaction.
+
+    An unchanged department is left alone (nothing written). `ValidationFailed` lists every
+    error; `Conflict` when someone changed the department since the writer read it (a stale
+    `version`, or a concurrent write between this read and this write).
+    """
+    document = validated(code, payload)
+    current = _load(code)
+    if current is None:
+        return Change(_create(caller_sub, code, document), created=True)
+    seen = payload.get("version")
+    if seen is not None and seen != int(current.version):
+        raise Conflict(f"department {code} is at version {int(current.version)}, not {seen}; "
+                       "read it again and repeat the change")
+    return Change(_update(caller_sub, current, document), created=False)
+
+
+def validated(code: str, payload: Any) -> dict[str, Any]:
+    """The fields `payload` sets (name, creditCode, region, level, status), checked; every
+    error listed."""
+    errors = validation.errors(_SCHEMA, payload)
+    if not re.fullmatch(CODE_PATTERN, code) or len(code) > 32:
+        errors.append(FieldError("code", f"{code!r} is not a department code (e.g. GZ-SCJG)"))
+    credit = None
+    if isinstance(payload, dict):
+        if "code" in payload and payload["code"] != code:
+            errors.append(FieldError("code", f"the code is {code}, the path's"))
+        if isinstance(payload.get("creditCode"), str) and len(payload["creditCode"]) == 18:
+            try:
+                credit = validate_credit_code(payload["creditCode"])  # upper case
+            except InvalidIdentifier as invalid:
+                errors.append(FieldError("creditCode", str(invalid)))
+    if errors:
+        raise ValidationFailed(errors)
+    return {"name": payload["name"], "creditCode": credit,
+            "region": payload.get("region"), "level": payload.get("level"),
+            "status": payload.get("status", ACTIVE)}
+
+
+def _create(actor: str, code: str, document: dict[str, Any]) -> DepartmentRecord:
+    now = datetime.now(UTC)
+    record = DepartmentRecord(
+        DepartmentRecord.key(code), "META", code=code, name=document["name"],
+        credit_code=document["creditCode"], region=document["region"],
+        level=document["level"], status=document["status"], created_at=now, updated_at=now,
+        gsi1sk=code)
+    audit = new_audit_for(record.pk, actor, "DEPARTMENT_CREATED", None, record.status,
+                          {"fields": document}, at=now)
+    _save(record, audit, f"department {code} was created meanwhile; read it and retry")
+    return record
+
+
+def _update(actor: str, record: DepartmentRecord, document: dict[str, Any]) -> DepartmentRecord:
+    before = record.fields()
+    changed = {name: document[name] for name in _FIELDS if document[name] != before[name]}
+    if not changed:
+        return record
+    now = datetime.now(UTC)
+    record.name, record.credit_code = document["name"], document["creditCode"]
+    record.region, record.level = document["region"], document["level"]
+    record.status, record.updated_at = document["status"], now
+    audit = new_audit_for(record.pk, actor, "DEPARTMENT_UPDATED", before["status"],
+                          record.status,
+                          {"changed": {name: {"from": before[name], "to": value}
+                                       for name, value in changed.items()}}, at=now)
+    _save(record, audit, f"department {record.code} was changed meanwhile; read it and retry")
+    return record
+
+
+def _save(record: DepartmentRecord, audit: Any, conflict: str) -> None:
+    # The record's version makes the save conditional (not there yet, or still the version
+    # read), so a concurrent change cancels the transaction and is answered 409.
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
+            transaction.save(record)
+            transaction.save(audit)
+
+    write_or_conflict(write, conflict)
