@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yiwang.complaints import handling
+from yiwang.complaints import steps
 from yiwang.people import notices
 from yiwang.platform.clients import client
 from yiwang.platform.config import settings
@@ -20,8 +20,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Event: `{"complaintId","step","round","taskToken"}`, `step` one of ACCEPTANCE, REROUTE,
     HANDLING, REVISIT. Returns whether the execution now waits there."""
     logger.set_correlation_id(event["complaintId"])
-    opened = handling.open_step(event["complaintId"], event["step"], int(event["round"]),
-                                  event["taskToken"], client("stepfunctions"))
+    opened = steps.open_step(event["complaintId"], event["step"], int(event["round"]),
+                             event["taskToken"], client("stepfunctions"))
     if opened.notices:
         topic = settings().require("notices_topic_arn")
         for notice in opened.notices:

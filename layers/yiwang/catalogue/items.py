@@ -35,10 +35,9 @@ the same item exactly one wins; the other gets `Conflict` and nothing of theirs 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,13 +51,13 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from yiwang.platform import validation
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
-from yiwang.table.records import AuditRecord, ListIndex, TableMeta, new_audit_for
+from yiwang.table.records import AuditRecord, ListIndex, TableMeta, connection, new_audit_for
+from yiwang.table.writes import write_or_conflict
 
 DRAFT = "DRAFT"
 PUBLISHED = "PUBLISHED"
@@ -448,10 +447,13 @@ def create_draft(payload: dict, actor: str) -> ItemVersion:
     record = _new_version_record(document, 1, actor, now)
     audit = new_audit_for(item_key(code), actor, "ITEM_DRAFT_CREATED", None, DRAFT,
                           {"version": 1})
-    with _transaction(f"item {code} already exists") as transaction:
+
+    def writes(transaction: TransactWrite) -> None:
         transaction.save(head, condition=ItemHeadRecord.pk.does_not_exist())
         transaction.save(record, condition=ItemVersionRecord.pk.does_not_exist())
         transaction.save(audit)
+
+    _transaction(writes, f"item {code} already exists")
     return record.item()
 
 
@@ -477,12 +479,15 @@ def new_draft_version(code: str, payload: dict, actor: str) -> ItemVersion:
     record = _new_version_record(_normalised(payload, code), version, actor, now)
     audit = new_audit_for(item_key(code), actor, "ITEM_VERSION_DRAFTED", None, DRAFT,
                           {"version": version})
-    with _transaction(f"item {code} changed meanwhile (another version was drafted or "
-                      "published); reload it and try again") as transaction:
+
+    def writes(transaction: TransactWrite) -> None:
         transaction.update(head, actions=[ItemHeadRecord.latest_version.set(version),
                                           ItemHeadRecord.updated_at.set(now)])
         transaction.save(record, condition=ItemVersionRecord.pk.does_not_exist())
         transaction.save(audit)
+
+    _transaction(writes, f"item {code} changed meanwhile (another version was drafted or "
+                 "published); reload it and try again")
     return record.item()
 
 
@@ -503,8 +508,8 @@ def publish(code: str, actor: str) -> ItemVersion:
     now = datetime.now(UTC)
     audit = new_audit_for(item_key(code), actor, "ITEM_PUBLISHED", DRAFT, PUBLISHED,
                           {"version": version, "previousVersion": previous})
-    with _transaction(f"item {code} changed meanwhile (published or drafted by someone "
-                      "else); reload it and try again") as transaction:
+
+    def writes(transaction: TransactWrite) -> None:
         transaction.update(head, actions=[
             ItemHeadRecord.published_version.set(version),
             ItemHeadRecord.published.set(document),
@@ -518,6 +523,9 @@ def publish(code: str, actor: str) -> ItemVersion:
                                             ItemVersionRecord.published_by.set(actor)],
                            condition=ItemVersionRecord.status == DRAFT)
         transaction.save(audit)
+
+    _transaction(writes, f"item {code} changed meanwhile (published or drafted by someone "
+                 "else); reload it and try again")
     return ItemVersion.from_document(document, version, PUBLISHED)
 
 
@@ -529,19 +537,16 @@ def _new_version_record(document: dict[str, Any], version: int, actor: str,
         created_by=actor)
 
 
-@contextlib.contextmanager
-def _transaction(message: str) -> Iterator[TransactWrite]:
-    """One TransactWrite; a lost race (a failed condition, a concurrent transaction on the
-    same records) is `Conflict(message)` and writes nothing. Other failures propagate."""
-    try:
-        with TransactWrite(connection=ItemHeadRecord._get_connection().connection) as write:
-            yield write
-    except TransactWriteError as failure:
-        reasons = {r.code for r in failure.cancellation_reasons if r is not None}
-        if failure.cause_response_code == "TransactionConflictException" or reasons & {
-                "ConditionalCheckFailed", "TransactionConflict"}:
-            raise Conflict(message) from failure
-        raise
+def _transaction(writes: Callable[[TransactWrite], None], conflict: str) -> None:
+    """`writes` in one TransactWrite, under the write policy (`yiwang.table.writes`): a failed
+    condition (someone else drafted or published first) is `Conflict(conflict)` and writes
+    nothing; a busy store (a concurrent transaction on the same records) is retried, then
+    `Unavailable`. Other failures propagate."""
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
+            writes(transaction)
+
+    write_or_conflict(write, conflict)
 
 
 # ---------------------------------------------------------------------------------------------

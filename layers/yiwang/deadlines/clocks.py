@@ -31,7 +31,6 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -40,7 +39,8 @@ from yiwang.calendar import calendar_store
 from yiwang.calendar.workdays import SHANGHAI
 from yiwang.people.notices import Notice
 from yiwang.platform.observability import logger
-from yiwang.table.records import AuditRecord, ListIndex, TableMeta, new_audit_for
+from yiwang.table.records import AuditRecord, ListIndex, TableMeta, connection, new_audit_for
+from yiwang.table.writes import write_if
 
 DUE_PARTITION = "CLOCK"
 RUNNING, PAUSED, STOPPED, EXPIRED = "RUNNING", "PAUSED", "STOPPED", "EXPIRED"
@@ -191,11 +191,7 @@ def start(subject_key: str, name: str, *, kind: str, subject: str, department: s
     condition = ClockRecord.pk.does_not_exist()
     if existing:
         condition = ClockRecord.status == existing.status
-    try:
-        clock.save(condition=condition)
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    if not write_if(lambda: clock.save(condition=condition)):
         return _get(subject_key, name) or clock  # a concurrent start won; same clock
     _audit(subject_key, "CLOCK_STARTED", None, RUNNING,
                   {"clock": name, "deadline": deadline.isoformat()})
@@ -274,15 +270,13 @@ def pause(subject_key: str, name: str, now: datetime) -> ClockRecord | None:
 
 
 def _transact(writes: Callable[[TransactWrite], None]) -> bool:
-    """Run `writes` in one transaction; False when a condition no longer held."""
-    try:
-        with TransactWrite(connection=ClockRecord._get_connection().connection) as transaction:
+    """Run `writes` in one transaction; False when a condition no longer held (someone moved
+    the clock first). A busy store is retried, then `Unavailable` (`yiwang.table.writes`)."""
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
             writes(transaction)
-    except TransactWriteError as error:
-        if error.cause_response_code == "TransactionCanceledException":
-            return False
-        raise
-    return True
+
+    return write_if(write)
 
 
 def resume(subject_key: str, name: str, now: datetime,
@@ -347,13 +341,7 @@ def _get(subject_key: str, name: str) -> ClockRecord | None:
 
 def _update(record: Model, actions: list[Any], condition: Any) -> bool:
     """One conditional update; False when the condition no longer held (someone was first)."""
-    try:
-        record.update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return write_if(lambda: record.update(actions=actions, condition=condition))
 
 
 def _audit(subject_key: str, event: str, from_status: str | None, to_status: str | None,
@@ -483,12 +471,8 @@ def _raise_card(clock: ClockRecord, level: str, now: datetime, report: SweepRepo
                       kind=clock.kind, subject=clock.subject, department=clock.department,
                       step=clock.step, deadline=clock.deadline, raised_at=now,
                       gsi1pk=f"CARDS#{level}", gsi1sk=_index_key(now))
-    try:
-        card.save(condition=CardRecord.pk.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return
-        raise
+    if not write_if(lambda: card.save(condition=CardRecord.pk.does_not_exist())):
+        return  # raised before (a repeated sweep)
     _audit(clock.pk, f"{level}_CARD", None, None,
                   {"clock": clock.name, "department": clock.department,
                    "deadline": clock.deadline.isoformat()})

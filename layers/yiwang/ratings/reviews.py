@@ -1,5 +1,5 @@
 """好差评: the applicant rates a completed application; bad reviews are rectified (seed 003,
-arts. 35-37; DOMAIN.md "Ratings").
+arts. 35-37).
 
 Five levels: 5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意. One rating per application,
 and only once it is COMPLETED; its id is the application's id. A rating of 1 or 2 is a bad
@@ -36,11 +36,8 @@ HTTP (functions/api/chalicelib/routes/ratings.py):
 - `POST /ratings/{id}/invalidate` `{"approve","note"}` (rating administrators);
 - `POST /ratings/{id}/revisit` `{"satisfied","note"}` (the department or administrators).
 
-Access patterns:
-- a rating by id: pk=`RATING#<application id>`, sk=`META`; its trail: sk begins `AUDIT#`;
-  its rectification clock: sk=`CLOCK#RECTIFICATION` (yiwang.deadlines.clocks);
-- bad (or good) ratings of a department, by status: ListIndex gsi1pk=`RATINGS#BAD|GOOD`,
-  gsi1sk begins `<department>#<status>#`; all of them (supervisors): gsi1pk alone.
+The records, and how a caller finds them, are in `yiwang.ratings.records`; the statuses and
+their moves in `yiwang.ratings.status`; what a caller sees in `yiwang.views.ratings`.
 """
 
 from __future__ import annotations
@@ -49,38 +46,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.attributes import (
-    BooleanAttribute,
-    JSONAttribute,
-    NumberAttribute,
-    UnicodeAttribute,
-    UTCDateTimeAttribute,
-)
-from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from yiwang.applications import intake
 from yiwang.applications.records import ApplicationRecord
-from yiwang.calendar.workdays import SHANGHAI
+from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
-from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, Caller
+from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, Caller
 from yiwang.people.notices import Notice
-from yiwang.platform import identity, validation
+from yiwang.platform import validation
 from yiwang.platform.config import settings
-from yiwang.platform.errors import Conflict, FieldError, NotFound, Unprocessable, ValidationFailed
+from yiwang.platform.errors import Conflict, FieldError, Unprocessable, ValidationFailed
 from yiwang.platform.observability import MetricUnit, metrics
-from yiwang.table.records import AuditRecord, ListIndex, TableMeta, new_audit_for
+from yiwang.ratings.records import LEVELS, RatingRecord, is_bad, load, load_for
+from yiwang.ratings.status import RatingStatus, check_move
+from yiwang.table.records import connection, new_audit_for
+from yiwang.table.writes import write_or_conflict
 
-LEVELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
-BAD_AT_MOST = 2
-"""Levels 1 and 2 are bad reviews (差评)."""
-RECORDED = "RECORDED"
-VERIFYING, INVALIDATION_REQUESTED, INVALID = "VERIFYING", "INVALIDATION_REQUESTED", "INVALID"
-RECTIFYING, RECTIFIED, CLOSED = "RECTIFYING", "RECTIFIED", "CLOSED"
-STATUSES = (RECORDED, VERIFYING, INVALIDATION_REQUESTED, INVALID, RECTIFYING, RECTIFIED, CLOSED)
 CLOCK = "RECTIFICATION"
 """The rectification clock's name (and kind) in the rating's partition."""
 STEP = "差评整改"
@@ -104,41 +87,6 @@ _REVISIT = {"type": "object", "required": ["satisfied", "note"],
             "properties": {"satisfied": {"type": "boolean"}, "note": _TEXT}}
 
 
-class RatingRecord(Model):
-    """One application's rating, and for a bad review, how its rectification went."""
-
-    class Meta(TableMeta):
-        pass
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="META")
-    rating_id = UnicodeAttribute(attr_name="ratingId")
-    application_id = UnicodeAttribute(attr_name="applicationId")
-    item_code = UnicodeAttribute(attr_name="itemCode")
-    department = UnicodeAttribute()
-    level = NumberAttribute()
-    comment = UnicodeAttribute(null=True)
-    anonymous = BooleanAttribute(default=False)
-    bad = BooleanAttribute(default=False)
-    status = UnicodeAttribute()
-    rater_sub = UnicodeAttribute(attr_name="raterSub")
-    rater = JSONAttribute(null=True)
-    """Name and phone of a real-name rater (the department must reach them); None if anonymous."""
-    created_at = UTCDateTimeAttribute(attr_name="createdAt")
-    verification = JSONAttribute(null=True)
-    invalidation = JSONAttribute(null=True)
-    extension = JSONAttribute(null=True)
-    rectifications = JSONAttribute(null=True)
-    revisits = JSONAttribute(null=True)
-    gsi1pk = UnicodeAttribute()
-    gsi1sk = UnicodeAttribute()
-    by_list = ListIndex()
-
-    @staticmethod
-    def key(rating_id: str) -> str:
-        return f"RATING#{rating_id}"
-
-
 @dataclass
 class Outcome:
     """A rating after a change, and the notices (站内信) the change sends."""
@@ -147,28 +95,11 @@ class Outcome:
     notices: list[Notice] = field(default_factory=list)
 
 
-def _list_key(bad: bool) -> str:
-    return "RATINGS#BAD" if bad else "RATINGS#GOOD"
-
-
-def _list_sort(department: str, status: str, created_at: datetime) -> str:
-    return f"{department}#{status}#{created_at.isoformat()}"
-
-
-def _connection() -> Connection:
-    return RatingRecord._get_connection().connection
-
-
 def _checked(schema: dict[str, Any], payload: Any) -> dict[str, Any]:
     errors = validation.errors(schema, payload)
     if errors:
         raise ValidationFailed(errors)
     return payload
-
-
-def is_bad(level: int) -> bool:
-    """差评: a rating of 1 (非常不满意) or 2 (不满意)."""
-    return level <= BAD_AT_MOST
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,7 +139,7 @@ def _new_rating(caller: Caller, record: ApplicationRecord, level: int, comment: 
                 anonymous: bool, now: datetime) -> RatingRecord:
     department = get_item(record.item_code, int(record.item_version)).lead_department
     bad = is_bad(level)
-    status = VERIFYING if bad else RECORDED
+    status = RatingStatus.VERIFYING if bad else RatingStatus.RECORDED
     applicant = record.applicant or {}
     rater = None if anonymous else {"name": applicant.get("name"), "phone": applicant.get("phone")}
     return RatingRecord(
@@ -216,7 +147,8 @@ def _new_rating(caller: Caller, record: ApplicationRecord, level: int, comment: 
         application_id=record.application_id, item_code=record.item_code,
         department=department, level=level, comment=comment, anonymous=anonymous, bad=bad,
         status=status, rater_sub=caller.sub, rater=rater, created_at=now,
-        gsi1pk=_list_key(bad), gsi1sk=_list_sort(department, status, now))
+        gsi1pk=RatingRecord.list_key(bad),
+        gsi1sk=RatingRecord.list_sort(department, status, now))
 
 
 def _save_first(rating: RatingRecord, now: datetime) -> None:
@@ -225,106 +157,16 @@ def _save_first(rating: RatingRecord, now: datetime) -> None:
     audit = new_audit_for(rating.pk, rating.rater_sub, RATED, None, rating.status, {
         "level": int(rating.level), "applicationId": rating.application_id,
         "department": rating.department, "anonymous": bool(rating.anonymous)})
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
             transaction.condition_check(ApplicationRecord,
                                         ApplicationRecord.key(rating.application_id), "META",
                                         condition=ApplicationRecord.status == "COMPLETED")
             transaction.save(rating, condition=RatingRecord.pk.does_not_exist())
             transaction.save(audit)
-    except TransactWriteError as error:
-        raise Conflict(f"application {rating.application_id} has already been rated") from error
 
-
-# ---------------------------------------------------------------------------------------------
-# Reading
-
-
-def load(rating_id: str) -> RatingRecord:
-    """A rating by id, or `NotFound`."""
-    try:
-        return RatingRecord.get(RatingRecord.key(rating_id), "META", consistent_read=True)
-    except RatingRecord.DoesNotExist as missing:
-        raise NotFound(f"no rating {rating_id}") from missing
-
-
-def can_see(caller: Caller, rating: RatingRecord) -> bool:
-    """The rater, the handling department, supervisors and rating administrators."""
-    if caller.role == APPLICANT:
-        return caller.sub == rating.rater_sub
-    if caller.role == REVIEWER:
-        return caller.dept == rating.department
-    return caller.role in {SUPERVISOR, ADMIN}
-
-
-def load_for(caller: Caller, rating_id: str) -> RatingRecord:
-    """The rating, if the caller may see it; otherwise (or if none) `NotFound`."""
-    rating = load(rating_id)
-    if not can_see(caller, rating):
-        raise NotFound(f"no rating {rating_id}")
-    return rating
-
-
-def list_for(caller: Caller, bad: bool | None = None,
-             status: str | None = None) -> list[RatingRecord]:
-    """Ratings, newest first: a department's own, or (supervisors, administrators) all."""
-    caller.require(REVIEWER, SUPERVISOR, ADMIN)
-    if status is not None and status not in STATUSES:
-        raise ValidationFailed([FieldError("status", f"one of {', '.join(STATUSES)}")])
-    found: list[RatingRecord] = []
-    for kind in ([bad] if bad is not None else [True, False]):
-        if caller.role == REVIEWER:
-            prefix = f"{caller.dept}#{status}#" if status else f"{caller.dept}#"
-            found += RatingRecord.by_list.query(_list_key(kind),
-                                                RatingRecord.gsi1sk.startswith(prefix))
-        else:
-            found += RatingRecord.by_list.query(
-                _list_key(kind), filter_condition=(RatingRecord.status == status)
-                if status else None)
-    return sorted(found, key=lambda r: r.created_at, reverse=True)
-
-
-def trail(rating_id: str) -> list[AuditRecord]:
-    """The rating's audit trail, oldest first."""
-    return list(AuditRecord.query(RatingRecord.key(rating_id),
-                                  AuditRecord.sk.startswith("AUDIT#")))
-
-
-def present(rating: RatingRecord, caller: Caller) -> dict[str, Any]:
-    """A rating as the API shows it; the rater is hidden when anonymous, and their phone is
-    shown in full only to the rater and the department that must call them."""
-    rater = dict(rating.rater) if rating.rater else None
-    if rater and rater.get("phone") and not (
-            caller.sub == rating.rater_sub or caller.role == REVIEWER):
-        rater["phone"] = identity.mask_phone(rater["phone"])
-    clock = clocks.get(rating.pk, CLOCK) if rating.bad else None
-    return {
-        "id": rating.rating_id, "applicationId": rating.application_id,
-        "itemCode": rating.item_code, "department": rating.department,
-        "level": int(rating.level), "levelName": LEVELS[int(rating.level)],
-        "comment": rating.comment, "anonymous": bool(rating.anonymous), "bad": bool(rating.bad),
-        "status": rating.status, "createdAt": _local(rating.created_at), "rater": rater,
-        "verification": rating.verification, "invalidation": rating.invalidation,
-        "extension": rating.extension, "rectifications": rating.rectifications or [],
-        "revisits": rating.revisits or [],
-        "rectification": clock.to_api() if clock else None,
-        "history": [{"at": _local(a.at), "event": a.event, "actor": a.actor,
-                     "from": a.from_status, "to": a.to_status} for a in trail(rating.rating_id)],
-    }
-
-
-def summary(rating: RatingRecord) -> dict[str, Any]:
-    """A rating as lists show it (no rater, no trail)."""
-    return {"id": rating.rating_id, "applicationId": rating.application_id,
-            "itemCode": rating.item_code, "department": rating.department,
-            "level": int(rating.level), "levelName": LEVELS[int(rating.level)],
-            "comment": rating.comment, "anonymous": bool(rating.anonymous),
-            "bad": bool(rating.bad), "status": rating.status,
-            "createdAt": _local(rating.created_at)}
-
-
-def _local(moment: datetime) -> str:
-    return moment.astimezone(SHANGHAI).isoformat()
+    write_or_conflict(write, f"application {rating.application_id} has already been rated")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,23 +186,27 @@ def _move(rating: RatingRecord, to_status: str, actor: str, event: str,
           actions: list[Any], detail: dict[str, Any], now: datetime,
           condition: Any = None) -> RatingRecord:
     """`rating` from its status to `to_status` with `actions`, and the audit record, in one
-    conditional write; `Conflict` when someone changed it first."""
+    conditional write; `Conflict` when the move is not allowed (`check_move`; keeping the
+    status is no move) or someone changed the rating first."""
     from_status = rating.status
+    if to_status != from_status:
+        check_move(from_status, to_status)
     audit = new_audit_for(rating.pk, actor, event, from_status, to_status,
                           {**detail, "applicationId": rating.application_id})
     guard = RatingRecord.status == from_status
     if condition is not None:
         guard &= condition
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
             transaction.update(rating, actions=[
                 RatingRecord.status.set(to_status),
-                RatingRecord.gsi1sk.set(_list_sort(rating.department, to_status,
-                                                   rating.created_at)), *actions],
+                RatingRecord.gsi1sk.set(RatingRecord.list_sort(rating.department, to_status,
+                                                               rating.created_at)), *actions],
                 condition=guard)
             transaction.save(audit)
-    except TransactWriteError as error:
-        raise Conflict(f"rating {rating.rating_id} changed meanwhile") from error
+
+    write_or_conflict(write, f"rating {rating.rating_id} changed meanwhile")
     return load(rating.rating_id)
 
 
@@ -371,7 +217,7 @@ def _require_status(rating: RatingRecord, *allowed: str) -> None:
 
 
 def _entry(caller: Caller, now: datetime, **values: Any) -> dict[str, Any]:
-    return {**values, "by": caller.sub, "at": _local(now)}
+    return {**values, "by": caller.sub, "at": local_time(now)}
 
 
 def verify(caller: Caller, rating_id: str, payload: Any,
@@ -380,14 +226,15 @@ def verify(caller: Caller, rating_id: str, payload: Any,
     or malicious) → proposed invalid, for the rating administrators to review."""
     rating = _handling(caller, rating_id)
     body = _checked(_VERIFY, payload)
-    _require_status(rating, VERIFYING)
+    _require_status(rating, RatingStatus.VERIFYING)
     now = now or datetime.now(UTC)
     entry = _entry(caller, now, valid=body["valid"], note=body["note"].strip())
     if body["valid"]:
-        return Outcome(_move(rating, RECTIFYING, caller.sub, "VERIFIED_VALID",
+        return Outcome(_move(rating, RatingStatus.RECTIFYING, caller.sub, "VERIFIED_VALID",
                              [RatingRecord.verification.set(entry)], {}, now))
-    moved = _move(rating, INVALIDATION_REQUESTED, caller.sub, "INVALIDATION_REQUESTED",
-                  [RatingRecord.verification.set(entry)], {"note": entry["note"]}, now)
+    moved = _move(rating, RatingStatus.INVALIDATION_REQUESTED, caller.sub,
+                  "INVALIDATION_REQUESTED", [RatingRecord.verification.set(entry)],
+                  {"note": entry["note"]}, now)
     clocks.pause(rating.pk, CLOCK, now)  # the administrators' review is not the department's time
     return Outcome(moved)
 
@@ -399,16 +246,16 @@ def invalidate(caller: Caller, rating_id: str, payload: Any,
     caller.require(ADMIN)
     body = _checked(_INVALIDATE, payload)
     rating = load(rating_id)
-    _require_status(rating, INVALIDATION_REQUESTED)
+    _require_status(rating, RatingStatus.INVALIDATION_REQUESTED)
     now = now or datetime.now(UTC)
     entry = _entry(caller, now, approved=body["approve"], note=body["note"].strip())
     if body["approve"]:
-        moved = _move(rating, INVALID, caller.sub, INVALIDATED,
+        moved = _move(rating, RatingStatus.INVALID, caller.sub, INVALIDATED,
                       [RatingRecord.invalidation.set(entry)],
                       {"level": int(rating.level), "note": entry["note"]}, now)
-        clocks.stop(rating.pk, CLOCK, now, reason=INVALID)
+        clocks.stop(rating.pk, CLOCK, now, reason=RatingStatus.INVALID.value)
         return Outcome(moved)
-    moved = _move(rating, RECTIFYING, caller.sub, "INVALIDATION_REFUSED",
+    moved = _move(rating, RatingStatus.RECTIFYING, caller.sub, "INVALIDATION_REFUSED",
                   [RatingRecord.invalidation.set(entry)], {"note": entry["note"]}, now)
     clocks.resume(rating.pk, CLOCK, now)
     return Outcome(moved)
@@ -420,7 +267,7 @@ def extend(caller: Caller, rating_id: str, payload: Any,
     limit, else `Unprocessable`); the rater is told why."""
     rating = _handling(caller, rating_id)
     body = _checked(_EXTEND, payload)
-    _require_status(rating, VERIFYING, RECTIFYING)
+    _require_status(rating, RatingStatus.VERIFYING, RatingStatus.RECTIFYING)
     if rating.extension:
         raise Conflict(f"rating {rating_id} has already been extended once")
     limit = settings().rectification_working_days
@@ -436,7 +283,8 @@ def extend(caller: Caller, rating_id: str, payload: Any,
     return Outcome(moved, [Notice(
         rating.rater_sub, "RATING_EXTENDED", "差评整改延期说明",
         f"您对办件 {rating.application_id} 的评价正在整改，整改期限延长 {body['workingDays']} "
-        f"个工作日至 {_local(clock.deadline)}。理由：{entry['reason']}", rating.application_id)])
+        f"个工作日至 {local_time(clock.deadline)}。理由：{entry['reason']}",
+        rating.application_id)])
 
 
 def rectify(caller: Caller, rating_id: str, payload: Any,
@@ -445,14 +293,14 @@ def rectify(caller: Caller, rating_id: str, payload: Any,
     closes. The rater hears the measures."""
     rating = _handling(caller, rating_id)
     body = _checked(_RECTIFY, payload)
-    _require_status(rating, RECTIFYING)
+    _require_status(rating, RatingStatus.RECTIFYING)
     now = now or datetime.now(UTC)
     entry = _entry(caller, now, measures=body["measures"].strip())
-    to_status = CLOSED if rating.anonymous else RECTIFIED
+    to_status = RatingStatus.CLOSED if rating.anonymous else RatingStatus.RECTIFIED
     moved = _move(rating, to_status, caller.sub, "RECTIFIED", [
         RatingRecord.rectifications.set([*(rating.rectifications or []), entry])],
         {"measures": entry["measures"]}, now)
-    clocks.stop(rating.pk, CLOCK, now, reason=RECTIFIED)
+    clocks.stop(rating.pk, CLOCK, now, reason=RatingStatus.RECTIFIED.value)
     return Outcome(moved, [Notice(
         rating.rater_sub, "RATING_RECTIFIED", "差评整改反馈",
         f"您对办件 {rating.application_id} 的评价已整改：{entry['measures']}",
@@ -467,10 +315,10 @@ def revisit(caller: Caller, rating_id: str, payload: Any,
     caller.require(REVIEWER, ADMIN)
     body = _checked(_REVISIT, payload)
     rating = load_for(caller, rating_id)
-    _require_status(rating, RECTIFIED)
+    _require_status(rating, RatingStatus.RECTIFIED)
     now = now or datetime.now(UTC)
     entry = _entry(caller, now, satisfied=body["satisfied"], note=body["note"].strip())
-    to_status = CLOSED if body["satisfied"] else RECTIFYING
+    to_status = RatingStatus.CLOSED if body["satisfied"] else RatingStatus.RECTIFYING
     moved = _move(rating, to_status, caller.sub, "REVISITED", [
         RatingRecord.revisits.set([*(rating.revisits or []), entry])],
         {"satisfied": body["satisfied"], "note": entry["note"]}, now)
@@ -480,15 +328,3 @@ def revisit(caller: Caller, rating_id: str, payload: Any,
                      working_days=settings().rectification_working_days, cards=True,
                      context={"applicationId": rating.application_id})
     return Outcome(moved)
-
-
-def parse_bad(text: str | None) -> bool | None:
-    """`?bad=` as a flag: true/false (1/0), or None when absent."""
-    if text is None or text == "":
-        return None
-    lowered = text.lower()
-    if lowered in {"true", "1", "yes"}:
-        return True
-    if lowered in {"false", "0", "no"}:
-        return False
-    raise ValidationFailed([FieldError("bad", "true or false")])

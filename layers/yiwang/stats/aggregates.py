@@ -38,6 +38,7 @@ Access patterns:
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import random
 import time
@@ -52,8 +53,6 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -64,7 +63,8 @@ from yiwang.catalogue.items import get_item
 from yiwang.people.access import ADMIN, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.platform.errors import FieldError, NotFound, ValidationFailed
 from yiwang.platform.observability import logger
-from yiwang.table.records import AuditRecord, TableMeta
+from yiwang.table.records import AuditRecord, TableMeta, connection
+from yiwang.table.writes import write_if
 
 STATUS_NAMES = {
     "SUBMITTED": "已提交", "NEEDS_SUPPLEMENT": "待补正", "NOT_ACCEPTED": "不予受理",
@@ -265,15 +265,13 @@ def apply(event: Event) -> bool:
             return False
         if event.key in (state.applied or set()):
             return False
-        try:
-            _write(state, event)
+        if write_if(functools.partial(_write, state, event)):
             return True
-        except TransactWriteError as error:
-            # Someone else changed the state first (another partition's record for the same
-            # application) or DynamoDB reported a transaction conflict: read again and retry.
-            logger.info("statistics: retrying", extra={"audit": event.key, "attempt": attempt,
-                                                       "error": str(error)})
-            time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+        # The state changed first (another partition's record for the same application, or
+        # this very record delivered again): read it again, and count the event once. A busy
+        # store was retried by the write policy; every other failure propagates.
+        logger.info("statistics: retrying", extra={"audit": event.key, "attempt": attempt})
+        time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
     raise RuntimeError(f"statistics: could not apply {event.key} after {MAX_ATTEMPTS} attempts")
 
 
@@ -325,7 +323,7 @@ def _write(state: StatsState, event: Event) -> None:
         actions.append(StatsState.yellow.add(change.yellow))
     if change.red:
         actions.append(StatsState.red.add(change.red))
-    with TransactWrite(connection=_connection()) as transaction:
+    with TransactWrite(connection=connection()) as transaction:
         transaction.update(state, actions=actions, condition=guard)
         for status, deltas in change.cells.items():
             if deltas:
@@ -340,10 +338,6 @@ def _add_to_cell(transaction: TransactWrite, state: StatsState, status: str,
                StatsCell.item_code.set(state.item_code), StatsCell.status.set(status)]
     actions += [getattr(StatsCell, _ATTRIBUTE[name]).add(delta) for name, delta in deltas.items()]
     transaction.update(cell, actions=actions)
-
-
-def _connection() -> Connection:
-    return StatsCell._get_connection().connection
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from yiwang.platform.observability import MetricUnit, logger, metrics
 RULES = {
     "AUTO_ACCEPT": ("yiwang.applications.tasks", "auto_accept"),  # tasks.AUTO_ACCEPT
     "EXPIRE_PAYMENT": ("yiwang.fulfilment.payments", "expire"),  # payments.EXPIRE_PAYMENT
-    # complaints.DEEM_ACCEPTED
-    "DEEM_COMPLAINT_ACCEPTED": ("yiwang.complaints.handling", "deem_accepted"),
+    # complaints.steps.DEEM_ACCEPTED
+    "DEEM_COMPLAINT_ACCEPTED": ("yiwang.complaints.steps", "deem_accepted"),
 }
 """Each automatic rule by the name a clock stores: the step's module and function that run it
 (`function(clock, now, sfn)`)."""

@@ -3,7 +3,6 @@ validation and the audit trail."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import threading
@@ -286,15 +285,13 @@ def at_once(monkeypatch: pytest.MonkeyPatch, catalogue: Any, first: Any, second:
     first_written = threading.Event()
     transaction = catalogue._transaction
 
-    @contextlib.contextmanager
-    def in_turn(message: str) -> Iterator[Any]:
+    def in_turn(writes: Any, conflict: str) -> None:
         everyone_has_read.wait()
         is_first = threading.current_thread().name == "first"
         if not is_first:
             first_written.wait(10)
         try:
-            with transaction(message) as write:
-                yield write
+            transaction(writes, conflict)
         finally:
             if is_first:
                 first_written.set()

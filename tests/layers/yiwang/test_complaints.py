@@ -17,8 +17,10 @@ from tests.support.data import CITIZEN_ID
 from tests.support.fakes import FakeStepFunctions as StandInSfn
 from yiwang.calendar.workdays import SHANGHAI
 from yiwang.complaints import handling as complaints
+from yiwang.complaints import records, routing, steps
 from yiwang.people.access import Caller
 from yiwang.platform.errors import Conflict, Forbidden, Unprocessable, ValidationFailed
+from yiwang.views import complaints as views
 
 ROUTED_AT = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # Wednesday before National Day
 CITIZEN = Caller("complainant-domain", "applicant", id_number=CITIZEN_ID)
@@ -31,29 +33,29 @@ SUPERVISOR = Caller("supervisor-domain", "supervisor")
 
 
 def test_category_limits_unless_the_urgency_is_graded() -> None:
-    assert [complaints.limit_days(c) for c in ("CONSULT", "COMPLAINT", "SUGGESTION")] == [3, 7, 7]
-    assert [complaints.limit_days("CONSULT", u) for u in ("URGENT", "GENERAL_URGENT", "NORMAL")
+    assert [routing.limit_days(c) for c in ("CONSULT", "COMPLAINT", "SUGGESTION")] == [3, 7, 7]
+    assert [routing.limit_days("CONSULT", u) for u in ("URGENT", "GENERAL_URGENT", "NORMAL")
             ] == [3, 5, 15]
 
 
 def test_routing_rules_are_data_with_a_default(table: None) -> None:
     # The table: the departments a complaint may go to are the registry's (and the rules' own).
-    assert complaints.route_by_rules("食品经营许可证迟迟不发") == "GZ-SCJG"
-    assert complaints.route_by_rules("消防验收排不上号") == "GZ-XF"
-    assert complaints.route_by_rules("网站很慢") == complaints.routing_rules()["default"]
-    assert {"GZ-SCJG", "GZ-GA", "GZ-ZWFW"} <= complaints.known_departments()
+    assert routing.route_by_rules("食品经营许可证迟迟不发") == "GZ-SCJG"
+    assert routing.route_by_rules("消防验收排不上号") == "GZ-XF"
+    assert routing.route_by_rules("网站很慢") == routing.routing_rules()["default"]
+    assert {"GZ-SCJG", "GZ-GA", "GZ-ZWFW"} <= routing.known_departments()
 
 
 def test_content_touching_secrets_is_private() -> None:
-    assert complaints.touches_secrets("涉及商业秘密")
-    assert complaints.touches_secrets("我的身份证号11010519491231002X被冒用")
-    assert complaints.touches_secrets("请回电 13800138000")
-    assert not complaints.touches_secrets("窗口排队太久", "等了两个小时")
+    assert routing.touches_secrets("涉及商业秘密")
+    assert routing.touches_secrets("我的身份证号11010519491231002X被冒用")
+    assert routing.touches_secrets("请回电 13800138000")
+    assert not routing.touches_secrets("窗口排队太久", "等了两个小时")
 
 
 def test_complaint_ids_carry_the_date() -> None:
-    assert complaints.new_complaint_id(ROUTED_AT).startswith("TS20260930")
-    assert len(complaints.new_complaint_id(ROUTED_AT)) == 18
+    assert records.new_complaint_id(ROUTED_AT).startswith("TS20260930")
+    assert len(records.new_complaint_id(ROUTED_AT)) == 18
 
 
 # --- on the deployed table ---------------------------------------------------------------------
@@ -85,7 +87,7 @@ def test_registration_counts_working_days_across_national_day(table: None,
     acceptance = clocks.get(record.pk, complaints.ACCEPTANCE_CLOCK)
     assert (handling.deadline, handling.cards) == (record.due_at, True)
     assert (acceptance.deadline, acceptance.cards) == (record.return_by, False)
-    assert acceptance.action == complaints.DEEM_ACCEPTED
+    assert acceptance.action == steps.DEEM_ACCEPTED
 
 
 @pytest.mark.integration
@@ -121,7 +123,7 @@ def test_two_accepts_at_once_one_wins(table: None, sfn: StandInSfn) -> None:
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["accepted", "conflict", "conflict", "conflict"]
-    accepted = [e for e in complaints.history(complaints.ComplaintRecord.load(
+    accepted = [e for e in views.history(records.ComplaintRecord.load(
         record.complaint_id), True, True) if e["event"] == "ACCEPTED"]
     assert len(accepted) == 1
 
@@ -133,10 +135,10 @@ def test_deemed_accepted_by_the_acceptance_clock_once(table: None, sfn: StandInS
     record = register(sfn)
     clock = clocks.get(record.pk, complaints.ACCEPTANCE_CLOCK)
     after = clock.deadline + timedelta(seconds=1)
-    notices = complaints.deem_accepted(clock, after, sfn)
+    notices = steps.deem_accepted(clock, after, sfn)
     assert [n.recipient for n in notices] == ["DEPT#GZ-SCJG"]
-    assert complaints.ComplaintRecord.load(record.complaint_id).status == "ACCEPTED"
-    assert complaints.deem_accepted(clock, after, sfn) == []  # already accepted
+    assert records.ComplaintRecord.load(record.complaint_id).status == "ACCEPTED"
+    assert steps.deem_accepted(clock, after, sfn) == []  # already accepted
 
 
 @pytest.mark.integration
@@ -145,15 +147,15 @@ def test_a_step_opened_after_the_department_acted_completes_at_once(table: None,
     record = register(sfn)
     complaints.accept(FOOD, record.complaint_id, sfn)
     assert sfn.completed == []  # the execution had not reached the step yet
-    opened = complaints.open_step(record.complaint_id, "ACCEPTANCE", 1, "token-1", sfn)
+    opened = steps.open_step(record.complaint_id, "ACCEPTANCE", 1, "token-1", sfn)
     assert opened.waiting is False
     assert [c["taskToken"] for c in sfn.completed] == ["token-1"]
     assert '"status": "ACCEPTED"' in sfn.completed[0]["output"]
-    waiting = complaints.open_step(record.complaint_id, "HANDLING", 1, "token-2", sfn)
+    waiting = steps.open_step(record.complaint_id, "HANDLING", 1, "token-2", sfn)
     assert waiting.waiting is True
     complaints.resolve(FOOD, record.complaint_id, {"result": "已答复"}, sfn)
     assert [c["taskToken"] for c in sfn.completed] == ["token-1", "token-2"]
-    revisit = complaints.open_step(record.complaint_id, "REVISIT", 1, "token-3", sfn)
+    revisit = steps.open_step(record.complaint_id, "REVISIT", 1, "token-3", sfn)
     assert [n.recipient for n in revisit.notices] == [CITIZEN.sub]  # 请评价
 
 
@@ -163,7 +165,7 @@ def test_reroute_starts_a_new_round_for_the_new_department(table: None,
     from yiwang.deadlines import clocks
 
     record = register(sfn)
-    complaints.open_step(record.complaint_id, "ACCEPTANCE", 1, "token-a", sfn)
+    steps.open_step(record.complaint_id, "ACCEPTANCE", 1, "token-a", sfn)
     complaints.return_(FOOD, record.complaint_id, {"reason": "属公安职责"}, sfn, now=ROUTED_AT)
     with pytest.raises(Forbidden):
         complaints.reroute(FOOD, record.complaint_id, {"department": "GZ-GA"}, sfn)
@@ -217,8 +219,8 @@ def test_merge_and_refusal(table: None, sfn: StandInSfn) -> None:
     with pytest.raises(Conflict):  # into a complaint that is no longer open
         complaints.merge(SUPERVISOR, merged.complaint_id, {"intoId": refused.complaint_id}, sfn)
     complaints.merge(SUPERVISOR, merged.complaint_id, {"intoId": kept.complaint_id}, sfn)
-    assert complaints.ComplaintRecord.load(kept.complaint_id).merged_ids == [merged.complaint_id]
-    assert complaints.ComplaintRecord.load(merged.complaint_id).merged_into == kept.complaint_id
+    assert records.ComplaintRecord.load(kept.complaint_id).merged_ids == [merged.complaint_id]
+    assert records.ComplaintRecord.load(merged.complaint_id).merged_into == kept.complaint_id
     with pytest.raises(ValidationFailed) as invalid:
         complaints.reject(SUPERVISOR, kept.complaint_id, {"reasonCode": "NOPE"}, sfn)
     assert [e.path for e in invalid.value.errors] == ["reasonCode"]
@@ -227,9 +229,58 @@ def test_merge_and_refusal(table: None, sfn: StandInSfn) -> None:
 @pytest.mark.integration
 def test_private_content_is_shown_to_those_handling_it(table: None, sfn: StandInSfn) -> None:
     record = register(sfn, private=True)
-    mine = complaints.present(record, CITIZEN)
-    theirs = complaints.present(record, POLICE)
-    assert mine["content"] == complaints.present(record, FOOD)["content"] == record.content
-    assert complaints.present(record, SUPERVISOR)["contact"] == "13800138000"
+    mine = views.present(record, CITIZEN)
+    theirs = views.present(record, POLICE)
+    assert mine["content"] == views.present(record, FOOD)["content"] == record.content
+    assert views.present(record, SUPERVISOR)["contact"] == "13800138000"
     assert (theirs["content"], theirs["contact"]) == (None, None)
     assert all("detail" not in entry for entry in theirs["history"])
+
+
+@pytest.mark.integration
+def test_an_illegal_move_is_a_conflict_naming_both_statuses(table: None,
+                                                             sfn: StandInSfn) -> None:
+    record = register(sfn)
+    complaints.accept(FOOD, record.complaint_id, sfn)
+    with pytest.raises(Conflict, match="cannot move from ACCEPTED to ACCEPTED"):
+        complaints.accept(FOOD, record.complaint_id, sfn)
+    with pytest.raises(Conflict, match="cannot move from ACCEPTED to CLOSED"):
+        complaints.revisit(CITIZEN, record.complaint_id, {"satisfied": True}, sfn)
+    assert records.ComplaintRecord.load(record.complaint_id).status == "ACCEPTED"
+
+
+class FailingSfn(StandInSfn):
+    """Step Functions answering SendTaskSuccess with an error code."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+    def send_task_success(self, **call: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        super().send_task_success(**call)
+        raise ClientError({"Error": {"Code": self.code, "Message": self.code}},
+                          "SendTaskSuccess")
+
+
+def step_status(record: Any, step: str) -> str:
+    return records.StepRecord.get(record.pk, records.StepRecord.sort_key(step, 1),
+                                  consistent_read=True).status
+
+
+@pytest.mark.integration
+def test_a_token_that_no_longer_waits_is_done_and_other_errors_keep_the_step(
+        table: None, sfn: StandInSfn) -> None:
+    from botocore.exceptions import ClientError
+
+    record = register(sfn)
+    steps.open_step(record.complaint_id, "ACCEPTANCE", 1, "token-w", sfn)
+    broken = FailingSfn("ServiceUnavailable")
+    with pytest.raises(ClientError):
+        complaints.accept(FOOD, record.complaint_id, broken)
+    assert step_status(record, "ACCEPTANCE") == "WAITING"  # the next change completes it
+    timed_out = FailingSfn("TaskTimedOut")
+    steps.catch_up(record.complaint_id, timed_out)  # the execution no longer waits: no error
+    assert [c["taskToken"] for c in timed_out.completed] == ["token-w"]
+    assert step_status(record, "ACCEPTANCE") == "DONE"

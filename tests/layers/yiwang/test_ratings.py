@@ -69,7 +69,8 @@ def clock_of(rating_id: str) -> Any:
 
 def test_a_good_rating_is_recorded_once(table: None) -> None:
     from yiwang.platform.errors import Conflict, ValidationFailed
-    from yiwang.ratings import reviews
+    from yiwang.ratings import records, reviews
+    from yiwang.views import ratings as views
 
     identifier = completed()
     outcome = reviews.rate(CITIZEN, identifier, {"level": 5, "comment": "很快"}, now=RATED)
@@ -82,7 +83,7 @@ def test_a_good_rating_is_recorded_once(table: None) -> None:
         reviews.rate(CITIZEN, completed(), {"level": 6})
     with pytest.raises(ValidationFailed):  # a bad review says what went wrong
         reviews.rate(CITIZEN, completed(), {"level": 2})
-    shown = reviews.present(reviews.load_for(CITIZEN, identifier), CITIZEN)
+    shown = views.present(records.load_for(CITIZEN, identifier), CITIZEN)
     assert (shown["level"], shown["levelName"], shown["department"]) == (5, "非常满意", "GZ-ZRZY")
 
 
@@ -127,7 +128,7 @@ def test_the_rectification_period_comes_from_the_environment(table: None) -> Non
 
 def test_only_the_administrators_mark_a_review_invalid(table: None) -> None:
     from yiwang.platform.errors import Conflict, Forbidden, NotFound
-    from yiwang.ratings import reviews
+    from yiwang.ratings import records, reviews
 
     rating = bad_review().rating
     identifier = rating.rating_id
@@ -149,7 +150,7 @@ def test_only_the_administrators_mark_a_review_invalid(table: None) -> None:
     assert clock_of(identifier).status == "STOPPED"
     with pytest.raises(Conflict):
         reviews.invalidate(ADMIN, identifier, {"approve": False, "note": "again"})
-    events = [a.event for a in reviews.trail(identifier)]
+    events = [a.event for a in records.trail(identifier)]
     assert events == ["RATED", "INVALIDATION_REQUESTED", "INVALIDATED"]
 
 
@@ -195,10 +196,11 @@ def test_refused_invalidation_extension_rectification_and_revisits(table: None) 
 
 def test_an_anonymous_review_closes_when_rectified_and_hides_the_rater(table: None) -> None:
     from yiwang.platform.errors import Conflict
-    from yiwang.ratings import reviews
+    from yiwang.ratings import records, reviews
+    from yiwang.views import ratings as views
 
     identifier = bad_review(anonymous=True).rating.rating_id
-    seen = reviews.present(reviews.load_for(PLANNING, identifier), PLANNING)
+    seen = views.present(records.load_for(PLANNING, identifier), PLANNING)
     assert seen["rater"] is None and seen["anonymous"] is True
     reviews.verify(PLANNING, identifier, {"valid": True, "note": "属实"})
     assert reviews.rectify(PLANNING, identifier, {"measures": "已整改"}).rating.status == "CLOSED"
@@ -208,19 +210,20 @@ def test_an_anonymous_review_closes_when_rectified_and_hides_the_rater(table: No
 
 def test_lists_show_a_department_its_own_and_supervisors_all(table: None) -> None:
     from yiwang.platform.errors import Forbidden
-    from yiwang.ratings import reviews
+    from yiwang.ratings import records, reviews
+    from yiwang.views import ratings as views
 
     mine = bad_review().rating.rating_id
     theirs = reviews.rate(CITIZEN, completed(), {"level": 3}).rating.rating_id
-    verifying = [r.rating_id for r in reviews.list_for(PLANNING, True, "VERIFYING")]
+    verifying = [r.rating_id for r in records.list_for(PLANNING, True, "VERIFYING")]
     assert mine in verifying and theirs not in verifying
-    assert mine not in [r.rating_id for r in reviews.list_for(FIRE, True)]
-    everyone = [r.rating_id for r in reviews.list_for(SUPERVISOR)]
+    assert mine not in [r.rating_id for r in records.list_for(FIRE, True)]
+    everyone = [r.rating_id for r in records.list_for(SUPERVISOR)]
     assert {mine, theirs} <= set(everyone)
-    assert theirs in [r.rating_id for r in reviews.list_for(SUPERVISOR, False, "RECORDED")]
+    assert theirs in [r.rating_id for r in records.list_for(SUPERVISOR, False, "RECORDED")]
     with pytest.raises(Forbidden):
-        reviews.list_for(CITIZEN)
-    shown = reviews.present(reviews.load_for(SUPERVISOR, mine), SUPERVISOR)
+        records.list_for(CITIZEN)
+    shown = views.present(records.load_for(SUPERVISOR, mine), SUPERVISOR)
     assert shown["rater"]["phone"] != "13812345678"  # masked for supervisors
-    assert reviews.present(reviews.load_for(PLANNING, mine), PLANNING)["rater"]["phone"] == \
+    assert views.present(records.load_for(PLANNING, mine), PLANNING)["rater"]["phone"] == \
         "13812345678"  # the department must call the rater

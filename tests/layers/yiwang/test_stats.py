@@ -214,6 +214,52 @@ def test_a_redelivered_record_counts_once(table: None) -> None:
     assert table_of("status", day)["total"]["count"] == 1
 
 
+def test_a_redelivery_racing_the_first_delivery_counts_once(
+        table: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both deliveries read the state before either wrote: the second one's condition fails
+    (`write_if`), it reads again, finds the record applied and counts nothing."""
+    from yiwang.stats import aggregates as stats
+
+    identifier = application(datetime(2025, 3, 5, 9, 0, tzinfo=SHANGHAI))
+    first = stats.Event(f"APP#{identifier}|AUDIT#first", identifier, AT, to_status="SUBMITTED")
+    assert stats.apply(first) is True
+    stale = stats._state(identifier)
+    assert stats.apply(stats.Event(f"APP#{identifier}|AUDIT#next", identifier, AT,
+                                   to_status="IN_REVIEW")) is True
+    reads = iter([stale])
+    real_state = stats._state
+    monkeypatch.setattr(stats, "_state", lambda i: next(reads, None) or real_state(i))
+    redelivered = stats.Event(f"APP#{identifier}|AUDIT#next", identifier, AT,
+                              to_status="IN_REVIEW")
+    assert stats.apply(redelivered) is False
+    day = date(2025, 3, 5)
+    assert {g["group"]: g["count"] for g in table_of("status", day)["groups"]} == {
+        "IN_REVIEW": 1}
+
+
+def test_a_failure_other_than_a_lost_race_is_not_swallowed(
+        table: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pynamodb.connection.base import VerboseClientError
+    from pynamodb.exceptions import TransactWriteError
+
+    from yiwang.stats import aggregates as stats
+
+    identifier = application(datetime(2025, 3, 6, 9, 0, tzinfo=SHANGHAI))
+    invalid = TransactWriteError("transaction failed", cause=VerboseClientError(
+        {"Error": {"Code": "ValidationException", "Message": "bad"}}, "TransactWriteItems", {}))
+    calls: list[int] = []
+
+    def broken(state: Any, event: Any) -> None:
+        calls.append(1)
+        raise invalid
+
+    monkeypatch.setattr(stats, "_write", broken)
+    with pytest.raises(TransactWriteError):
+        stats.apply(stats.Event(f"APP#{identifier}|AUDIT#x", identifier, AT,
+                                to_status="SUBMITTED"))
+    assert calls == [1]  # not retried: only a busy store or a lost race is
+
+
 def test_a_card_that_arrives_before_the_submission_joins_it(table: None) -> None:
     """Records of different partitions may be delivered in any order."""
     from yiwang.stats import aggregates as stats

@@ -1,4 +1,4 @@
-"""投诉建议 routes (API.md "Complaints and supervision"): registration, the handling
+"""投诉建议 routes (openapi.yaml: complaints): registration, the handling
 department's and the supervisors' actions, the complainant's revisit. Each action answers the
 complaint as the caller may see it."""
 
@@ -13,6 +13,8 @@ from chalicelib.requests import json_body
 from yiwang.platform.config import settings
 
 complaints = lazy("yiwang.complaints.handling")
+records = lazy("yiwang.complaints.records")
+views = lazy("yiwang.views.complaints")
 
 routes = Blueprint(__name__)
 
@@ -21,8 +23,8 @@ def _body() -> object:
     return json_body(routes.current_request)
 
 
-def _answer(record: complaints.ComplaintRecord) -> dict:
-    return complaints.present(record, caller())
+def _answer(record: records.ComplaintRecord) -> dict:
+    return views.present(record, caller())
 
 
 @routes.route("/complaints", methods=["POST"], authorizer=bearer)
@@ -31,7 +33,7 @@ def register() -> Response:
     department and deadline."""
     record = complaints.register(caller(), _body(), aws("stepfunctions"),
                                  settings().require("complaint_state_machine_arn"))
-    return Response(status_code=201, body=complaints.receipt(record))
+    return Response(status_code=201, body=views.receipt(record))
 
 
 @routes.route("/complaints", methods=["GET"], authorizer=bearer)
@@ -39,13 +41,14 @@ def department_complaints() -> dict:
     """Reviewers: their department's complaints (`?status=`); supervisors name
     `?department=`."""
     query = routes.current_request.query_params or {}
-    return {"complaints": complaints.for_department(caller(), query.get("department"),
-                                                    query.get("status"))}
+    who = caller()
+    found = records.for_department(who, query.get("department"), query.get("status"))
+    return {"complaints": [views.present(record, who) for record in found]}
 
 
 @routes.route("/complaints/{complaint_id}", methods=["GET"], authorizer=bearer)
 def get_complaint(complaint_id: str) -> dict:
-    return complaints.get(caller(), complaint_id)
+    return _answer(records.ComplaintRecord.load(complaint_id))
 
 
 @routes.route("/complaints/{complaint_id}/accept", methods=["POST"], authorizer=bearer)

@@ -1,5 +1,6 @@
-"""好差评 routes (API.md "Applications": rating; DOMAIN.md "Ratings"): the applicant's rating
-and the handling of bad reviews (差评). The rules and the statuses are in `yiwang.ratings.reviews`.
+"""好差评 routes (openapi.yaml: rating, ratings): the applicant's rating and the handling of bad
+reviews (差评). The rules are in `yiwang.ratings.reviews`, the statuses in
+`yiwang.ratings.status`.
 
 - `POST /applications/{id}/rating` `{"level":1-5,"comment"?,"anonymous"?}` → 201 the rating;
   once per COMPLETED application (a second, or one not completed: 409);
@@ -11,7 +12,7 @@ and the handling of bad reviews (差评). The rules and the statuses are in `yiw
 - rating administrators: `POST /ratings/{id}/invalidate` `{"approve","note"}` (无效差评 only
   this way, after the department proposed it);
 - the department or administrators: `POST /ratings/{id}/revisit` `{"satisfied","note"}`.
-Every answer but the list is the rating as `yiwang.ratings.reviews.present` shows it.
+Every answer but the list is the rating as `yiwang.views.ratings.present` shows it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from yiwang.platform.config import settings
 
 notices = lazy("yiwang.people.notices")
 ratings = lazy("yiwang.ratings.reviews")
+records = lazy("yiwang.ratings.records")
+views = lazy("yiwang.views.ratings")
 
 routes = Blueprint(__name__)
 
@@ -37,7 +40,7 @@ def _answer(outcome: ratings.Outcome, status_code: int = 200) -> Response:
     topic = settings().notices_topic_arn
     for notice in outcome.notices if topic else []:
         notices.publish(aws("sns"), topic, notice)
-    return Response(body=ratings.present(outcome.rating, caller()), status_code=status_code)
+    return Response(body=views.present(outcome.rating, caller()), status_code=status_code)
 
 
 @routes.route("/applications/{application_id}/rating", methods=["POST"], authorizer=bearer)
@@ -50,15 +53,15 @@ def rate(application_id: str) -> Response:
 def list_ratings() -> dict[str, Any]:
     """`?bad=true|false` (absent: both) `&status=`: newest first."""
     params = routes.current_request.query_params or {}
-    found = ratings.list_for(caller(), ratings.parse_bad(params.get("bad")),
+    found = records.list_for(caller(), records.parse_bad(params.get("bad")),
                              params.get("status") or None)
-    return {"ratings": [ratings.summary(r) for r in found]}
+    return {"ratings": [views.summary(r) for r in found]}
 
 
 @routes.route("/ratings/{rating_id}", methods=["GET"], authorizer=bearer)
 def get_rating(rating_id: str) -> dict[str, Any]:
     who = caller()
-    return ratings.present(ratings.load_for(who, rating_id), who)
+    return views.present(records.load_for(who, rating_id), who)
 
 
 @routes.route("/ratings/{rating_id}/verify", methods=["POST"], authorizer=bearer)

@@ -1,0 +1,53 @@
+"""A complaint's statuses: one transitions table, consistent, and illegal moves are 409."""
+
+from __future__ import annotations
+
+import pytest
+
+from yiwang.complaints.status import (
+    ENDED,
+    INITIAL,
+    OPEN,
+    TRANSITIONS,
+    ComplaintStatus,
+    check_move,
+)
+from yiwang.platform.errors import Conflict
+
+
+def reachable(start: ComplaintStatus) -> set[ComplaintStatus]:
+    seen, todo = {start}, [start]
+    while todo:
+        for following in TRANSITIONS[todo.pop()]:
+            if following not in seen:
+                seen.add(following)
+                todo.append(following)
+    return seen
+
+
+def test_every_status_has_its_moves_and_is_reachable_from_routing() -> None:
+    assert set(TRANSITIONS) == set(ComplaintStatus)
+    assert reachable(INITIAL) == set(ComplaintStatus)
+
+
+def test_ended_statuses_have_no_exits_and_every_other_has_one() -> None:
+    terminal = {status for status, moves in TRANSITIONS.items() if not moves}
+    assert terminal == ENDED
+    assert OPEN.isdisjoint(ENDED)
+
+
+def test_open_complaints_may_be_refused_or_merged() -> None:
+    for status in OPEN:
+        assert check_move(status, "NOT_ACCEPTED") is ComplaintStatus.NOT_ACCEPTED
+        assert check_move(status, "MERGED") is ComplaintStatus.MERGED
+
+
+@pytest.mark.parametrize(("from_", "to"), [
+    ("CLOSED", "ACCEPTED"), ("ACCEPTED", "ACCEPTED"), ("ROUTED", "RESOLVED"),
+    ("RESOLVED", "MERGED"), ("NOT_ACCEPTED", "ROUTED"), ("ACCEPTED", "RETURNED"),
+])
+def test_an_illegal_move_is_a_conflict_naming_both_statuses(from_: str, to: str) -> None:
+    with pytest.raises(Conflict) as refused:
+        check_move(from_, to)
+    assert str(refused.value) == f"a complaint cannot move from {from_} to {to}"
+    assert refused.value.code == "CONFLICT"  # 409 (chalicelib.problems)
