@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from stdnum.cn import uscc
 
-from tests.functions.api.journeys import ItemFlow, complete
-from tests.functions.api.test_lifecycle import CITIZEN_ID
+from tests.support.data import CITIZEN_ID
+from tests.support.journeys import ItemFlow, complete
 
 pytestmark = pytest.mark.integration
 
