@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from yiwang.applications.records import ApplicationRecord
+from yiwang.applications.status import Status
 from yiwang.fulfilment import delivery
 from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
@@ -27,8 +28,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         shipment = delivery.dispatch(application_id, event["taskToken"],
                                      delivery.courier_from_settings(), now)
         metrics.add_metric(name="Dispatched", unit=MetricUnit.Count, value=1)
-        return {"applicationId": application_id, "method": method, "status": "DISPATCHED",
+        return {"applicationId": application_id, "method": method, "status": Status.DISPATCHED,
                 "waybillNo": shipment.waybill_no}
     delivery.ready_for_pickup(application_id, event["taskToken"], now)
     metrics.add_metric(name="ReadyForPickup", unit=MetricUnit.Count, value=1)
-    return {"applicationId": application_id, "method": method, "status": "READY_FOR_PICKUP"}
+    return {"applicationId": application_id, "method": method, "status": Status.READY_FOR_PICKUP}

@@ -11,7 +11,6 @@ the lifecycle execution named after the application, so a repeated submit starts
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 import secrets
@@ -20,18 +19,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import PutError
 from pynamodb.transactions import TransactGet, TransactWrite
 
 from yiwang.applications.records import (
     ApplicationRecord,
     AttachmentRecord,
+    AttachmentStatus,
     application_stub,
     new_audit,
 )
+from yiwang.applications.status import Status, check_move
 from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
-from yiwang.platform import identity, validation
+from yiwang.platform import identity, validation, workflow
 from yiwang.platform.errors import (
     ApplicationNotFound,
     Conflict,
@@ -40,7 +40,8 @@ from yiwang.platform.errors import (
     ValidationFailed,
 )
 from yiwang.platform.observability import MetricUnit, metrics
-from yiwang.table.records import AuditRecord
+from yiwang.table.records import AuditRecord, connection
+from yiwang.table.writes import condition_failed, write_if, write_or_conflict
 
 if TYPE_CHECKING:
     from yiwang.catalogue.items import ItemVersion
@@ -161,14 +162,14 @@ def create_draft_answer(caller: Caller, payload: Any, idempotency_key: str | Non
         return first
     record, audit = _new_draft(caller, payload, now)
     answer = present(record, caller, attachments=[], audit=[audit])
-    try:
-        _write_draft(record, audit, receipt, answer)
-    except TransactWriteError as error:
-        if receipt is None:
-            raise
+    if receipt is None:
+        write_or_conflict(lambda: _write_draft(record, audit),
+                          f"application {record.application_id} exists already")
+        return answer
+    if not write_if(lambda: _write_draft(record, audit, receipt, answer)):
         first = receipt.stored_answer()  # a concurrent request with this key was first
         if first is None:
-            raise Conflict("a request with this Idempotency-Key is still in progress") from error
+            raise Conflict("a request with this Idempotency-Key is still in progress")
         return first
     return answer
 
@@ -189,28 +190,23 @@ def _new_draft(caller: Caller, payload: Any,
     application_id = new_application_id(now)
     record = ApplicationRecord(
         ApplicationRecord.key(application_id), "META",
-        application_id=application_id, status="DRAFT", item_code=item.code,
+        application_id=application_id, status=Status.DRAFT, item_code=item.code,
         item_version=item.version, owner_sub=caller.sub, created_at=now,
         required_materials=[m.id for m in item.materials if m.required and not m.later_allowed],
         stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(), **draft,
     )
-    audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, "DRAFT",
+    audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, Status.DRAFT,
                       {"itemCode": item.code, "itemVersion": item.version})
     return record, audit
 
 
 def _write_draft(record: ApplicationRecord, audit: AuditRecord, receipt: Receipt | None = None,
                  answer: dict[str, Any] | None = None) -> None:
-    with TransactWrite(connection=_connection()) as transaction:
+    with TransactWrite(connection=connection()) as transaction:
         transaction.save(record, condition=ApplicationRecord.pk.does_not_exist())
         transaction.save(audit)
         if receipt is not None:
             receipt.write_in(transaction, answer or {})
-
-
-def _connection() -> Connection:
-    # The models' own connection, so a transaction goes where the models do.
-    return ApplicationRecord._get_connection().connection
 
 
 def _load_attachment_for(caller: Caller, application_id: str,
@@ -218,7 +214,7 @@ def _load_attachment_for(caller: Caller, application_id: str,
     """The application (if the caller may see it, as `load_for`) and one of its attachments,
     read together (one TransactGetItems); `ApplicationNotFound` for either missing."""
     key = ApplicationRecord.key(application_id)
-    with TransactGet(connection=_connection()) as read:
+    with TransactGet(connection=connection()) as read:
         found = read.get(ApplicationRecord, key, "META")
         upload = read.get(AttachmentRecord, key, AttachmentRecord.sort_key(attachment_id))
     try:
@@ -257,12 +253,12 @@ def load_for(caller: Caller, application_id: str) -> ApplicationRecord:
 
 def attachments_of(application_id: str) -> list[AttachmentRecord]:
     return list(AttachmentRecord.query(ApplicationRecord.key(application_id),
-                                       AttachmentRecord.sk.startswith("ATT#")))
+                                       AttachmentRecord.sk.startswith(AttachmentRecord.SORT_PREFIX)))
 
 
 def audit_of(application_id: str) -> list[AuditRecord]:
     return list(AuditRecord.query(ApplicationRecord.key(application_id),
-                                  AuditRecord.sk.startswith("AUDIT#")))
+                                  AuditRecord.sk.startswith(AuditRecord.SORT_PREFIX)))
 
 
 @dataclass(frozen=True)
@@ -280,7 +276,7 @@ def request_upload(caller: Caller, application_id: str, payload: Any, s3: Any, b
     record = load_for(caller, application_id)
     if record.owner_sub != caller.sub and caller.role not in {WINDOW, APPLICANT}:
         raise Forbidden("only the applicant or window staff upload materials")
-    if record.status not in {"DRAFT", "NEEDS_SUPPLEMENT"}:
+    if record.status not in {Status.DRAFT, Status.NEEDS_SUPPLEMENT}:
         raise Conflict(f"materials cannot be added while the application is {record.status}")
     errors = validation.errors(_UPLOAD, payload)
     if errors:
@@ -326,7 +322,7 @@ def request_upload(caller: Caller, application_id: str, payload: Any, s3: Any, b
         attachment_id=attachment_id, material_id=payload["materialId"],
         file_name=payload["fileName"], content_type=payload["contentType"], size_bytes=size,
         sha256=payload["sha256"], s3_key=key, upload_id=upload_id, part_size_bytes=PART_SIZE,
-        status="UPLOADING", created_at=now,
+        status=AttachmentStatus.UPLOADING, created_at=now,
     )
     attachment.save()
     return UploadPlan(attachment, urls, now + UPLOAD_URL_TTL)
@@ -340,7 +336,7 @@ def complete_upload(caller: Caller, application_id: str, attachment_id: str, pay
     application and the attachment together, the GET that hashes the object (its answer also
     gives the size, so no HEAD), one transaction with the outcome."""
     record, attachment = _load_attachment_for(caller, application_id, attachment_id)
-    if attachment.status != "UPLOADING":
+    if attachment.status != AttachmentStatus.UPLOADING:
         return attachment  # completing twice changes nothing
     if attachment.upload_id:
         parts = (payload or {}).get("parts") if isinstance(payload, dict) else None
@@ -359,10 +355,11 @@ def complete_upload(caller: Caller, application_id: str, attachment_id: str, pay
     except s3.exceptions.ClientError as error:
         raise Conflict("nothing has been uploaded for this attachment yet") from error
     if head["ContentLength"] != attachment.size_bytes:
-        return _finish(attachment, "REJECTED", f"uploaded {head['ContentLength']} bytes, "
-                                               f"declared {attachment.size_bytes}")
+        return _finish(attachment, AttachmentStatus.REJECTED,
+                       f"uploaded {head['ContentLength']} bytes, "
+                       f"declared {attachment.size_bytes}")
     if attachment.size_bytes > INLINE_CHECK_LIMIT:
-        attachment.status = "VERIFYING"
+        attachment.status = AttachmentStatus.VERIFYING
         attachment.save()
         return attachment
     return check_content(attachment, s3, bucket)
@@ -379,8 +376,9 @@ def check_content(attachment: AttachmentRecord, s3: Any, bucket: str,
     body = stored["Body"]
     if stored["ContentLength"] != attachment.size_bytes:
         body.close()
-        return _finish(attachment, "REJECTED", f"uploaded {stored['ContentLength']} bytes, "
-                                               f"declared {attachment.size_bytes}")
+        return _finish(attachment, AttachmentStatus.REJECTED,
+                       f"uploaded {stored['ContentLength']} bytes, "
+                       f"declared {attachment.size_bytes}")
     digest = hashlib.sha256()
     head = b""
     for chunk in body.iter_chunks(chunk_size=MiB):
@@ -388,12 +386,14 @@ def check_content(attachment: AttachmentRecord, s3: Any, bucket: str,
             head += chunk[:16]
         digest.update(chunk)
     if digest.hexdigest() != attachment.sha256:
-        return _finish(attachment, "REJECTED", "SHA-256 of the upload differs from the declared")
+        return _finish(attachment, AttachmentStatus.REJECTED,
+                       "SHA-256 of the upload differs from the declared")
     extension = attachment.s3_key.rsplit("/", 1)[-1]
     magic = _MAGIC.get(extension)
     if magic and not any(head.startswith(m) for m in magic):
-        return _finish(attachment, "REJECTED", f"the content is not a {extension} file")
-    return _finish(attachment, "STORED", None, stored_materials)
+        return _finish(attachment, AttachmentStatus.REJECTED,
+                       f"the content is not a {extension} file")
+    return _finish(attachment, AttachmentStatus.STORED, None, stored_materials)
 
 
 def check_pending_upload(key: str, s3: Any, bucket: str) -> str | None:
@@ -410,17 +410,17 @@ def check_pending_upload(key: str, s3: Any, bucket: str) -> str | None:
                                           AttachmentRecord.sort_key(parts[2]))
     except AttachmentRecord.DoesNotExist:
         return None
-    if attachment.status == "VERIFYING":
+    if attachment.status == AttachmentStatus.VERIFYING:
         try:
             attachment = check_content(attachment, s3, bucket)
         except PutError as error:  # S3 delivers at least once: another delivery finished first
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
             attachment.refresh()
     return attachment.status
 
 
-def _finish(attachment: AttachmentRecord, status: str, problem: str | None,
+def _finish(attachment: AttachmentRecord, status: AttachmentStatus, problem: str | None,
             stored_materials: list[str] | None = None) -> AttachmentRecord:
     """Save the check's outcome. A STORED material also joins the application's stored
     materials, in the same transaction (appended on the condition that it is not there yet,
@@ -429,10 +429,11 @@ def _finish(attachment: AttachmentRecord, status: str, problem: str | None,
     attachment.status = status
     attachment.problem = problem
     material = attachment.material_id
-    if status == "STORED" and material not in (stored_materials or []):
-        application_id = attachment.pk.removeprefix("APP#")
-        try:
-            with TransactWrite(connection=_connection()) as transaction:
+    if status == AttachmentStatus.STORED and material not in (stored_materials or []):
+        application_id = attachment.pk.removeprefix(ApplicationRecord.key(""))
+
+        def write() -> None:
+            with TransactWrite(connection=connection()) as transaction:
                 transaction.save(attachment)  # conditional on the version read, as save() is
                 transaction.update(
                     application_stub(application_id),
@@ -441,13 +442,13 @@ def _finish(attachment: AttachmentRecord, status: str, problem: str | None,
                     condition=ApplicationRecord.pk.exists()
                     & ~ApplicationRecord.stored_materials.contains({"S": material}),
                     add_version_condition=False)
+
+        if write_if(write):
             return attachment
-        except TransactWriteError:
-            # The material was stored meanwhile, or the attachment changed: the writes one by
-            # one below sort it out (and raise PutError for the latter, as before).
-            pass
+        # The material was stored meanwhile, or the attachment changed: the writes one by
+        # one below sort it out (and raise PutError for the latter, as before).
     attachment.save()
-    if status == "STORED":
+    if status == AttachmentStatus.STORED:
         application = ApplicationRecord.get(attachment.pk, "META")
         if attachment.material_id not in (application.stored_materials or []):
             application.update(actions=[ApplicationRecord.stored_materials.set(
@@ -466,47 +467,41 @@ def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str
     """
     record = load_for(caller, application_id)
     caller.require(APPLICANT, WINDOW)
-    if record.status == "SUBMITTED" and record.execution_arn:
-        _start_execution(sfn, state_machine_arn, application_id)
+    if record.status == Status.SUBMITTED and record.execution_arn:
+        _start_lifecycle(sfn, state_machine_arn, application_id)
         return record
-    if record.status != "DRAFT":
+    if record.status != Status.DRAFT:
         raise Conflict(f"an application in status {record.status} cannot be submitted")
+    check_move(Status.DRAFT, Status.SUBMITTED)
     now = now or datetime.now(UTC)
-    record.status = "SUBMITTED"
+    record.status = Status.SUBMITTED
     record.submitted_at = now
-    record.execution_arn = _execution_arn(state_machine_arn, application_id)
-    audit = new_audit(application_id, caller.sub, "SUBMITTED", "DRAFT", "SUBMITTED")
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.save(record, condition=ApplicationRecord.status == "DRAFT")
+    record.execution_arn = workflow.execution_arn(state_machine_arn, application_id)
+    audit = new_audit(application_id, caller.sub, "SUBMITTED", Status.DRAFT, Status.SUBMITTED)
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
+            transaction.save(record, condition=ApplicationRecord.status == Status.DRAFT)
             transaction.save(audit)
-    except TransactWriteError as error:
-        raise Conflict("the application changed while it was being submitted") from error
-    _start_execution(sfn, state_machine_arn, application_id)
+
+    write_or_conflict(write, "the application changed while it was being submitted")
+    _start_lifecycle(sfn, state_machine_arn, application_id)
     metrics.add_metric(name="Submitted", unit=MetricUnit.Count, value=1)
     return record
 
 
-def _start_execution(sfn: Any, state_machine_arn: str, application_id: str) -> str:
-    try:
-        return sfn.start_execution(stateMachineArn=state_machine_arn, name=application_id,
-                                   input=json.dumps({"applicationId": application_id}))[
-            "executionArn"]
-    except sfn.exceptions.ExecutionAlreadyExists:
-        return _execution_arn(state_machine_arn, application_id)
+def _start_lifecycle(sfn: Any, state_machine_arn: str, application_id: str) -> str:
+    """The application's lifecycle execution, named after it (started once)."""
+    return workflow.start(sfn, state_machine_arn, application_id,
+                          {"applicationId": application_id})
 
 
-def _execution_arn(state_machine_arn: str, application_id: str) -> str:
-    """The ARN of the lifecycle execution of an application (named after it)."""
-    execution = state_machine_arn.replace(":stateMachine:", ":execution:")
-    return f"{execution}:{application_id}"
-
-
-def transition(application_id: str, to_status: str, actor: str, event: str, *,
-               allowed_from: set[str] | frozenset[str], detail: dict[str, Any] | None = None,
+def transition(application_id: str, to_status: Status, actor: str, event: str, *,
+               detail: dict[str, Any] | None = None,
                updates: dict[str, Any] | None = None) -> ApplicationRecord:
-    """Move an application to `to_status` if it is in one of `allowed_from`, with its audit
-    record, in one conditional transaction; `Conflict` (nothing written) otherwise.
+    """Move an application to `to_status`, with its audit record, in one conditional
+    transaction, if the status table allows the move from its current status
+    (`status.check_move`); `Conflict` naming both states (nothing written) otherwise.
 
     `updates` sets other attributes of the record in the same write (attribute name → value).
     A transition to the status the application already has is a no-op (a repeated step).
@@ -514,34 +509,37 @@ def transition(application_id: str, to_status: str, actor: str, event: str, *,
     record = ApplicationRecord.load(application_id)
     if record.status == to_status:
         return record
-    if record.status not in allowed_from:
-        raise Conflict(f"application {application_id} is {record.status}, not "
-                       f"{' or '.join(sorted(allowed_from))}")
     from_status = record.status
+    check_move(from_status, to_status)
     record.status = to_status
     for name, value in (updates or {}).items():
         setattr(record, name, value)
     audit = new_audit(application_id, actor, event, from_status, to_status, detail)
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
             transaction.save(record, condition=ApplicationRecord.status == from_status)
             transaction.save(audit)
-    except TransactWriteError as error:
+
+    if not write_if(write):
         if ApplicationRecord.load(application_id).status == to_status:
             return record  # a concurrent step made the same move (e.g. parallel reviews)
-        raise Conflict(f"application {application_id} changed meanwhile") from error
+        raise Conflict(f"application {application_id} changed meanwhile")
     return record
 
 
-def transition_in(transaction: TransactWrite, application_id: str, from_status: str,
-                  to_status: str, actor: str, event: str, *,
+def transition_in(transaction: TransactWrite, application_id: str, from_status: Status,
+                  to_status: Status, actor: str, event: str, *,
                   detail: dict[str, Any] | None = None,
                   updates: dict[str, Any] | None = None) -> AuditRecord:
-    """Add the move `from_status` → `to_status`, with its audit record, to a transaction the
-    caller commits with its own writes (a task's decision, a payment), without reading the
-    application: the update is conditional on the status being `from_status`, so if it is not
-    the whole transaction is cancelled and nothing is written. The version goes up as with
-    every other write. `updates` sets other attributes (attribute name → value)."""
+    """Add the move `from_status` → `to_status` (checked against the status table:
+    `Conflict` if it is not a move an application makes), with its audit record, to a
+    transaction the caller commits with its own writes (a task's decision, a payment),
+    without reading the application: the update is conditional on the status being
+    `from_status`, so if it is not the whole transaction is cancelled and nothing is written.
+    The version goes up as with every other write. `updates` sets other attributes
+    (attribute name → value)."""
+    check_move(from_status, to_status)
     actions = [ApplicationRecord.status.set(to_status)]
     actions += [getattr(ApplicationRecord, name).set(value)
                 for name, value in (updates or {}).items()]
@@ -611,13 +609,10 @@ def complete_for_check(attachment: AttachmentRecord, parts: list[Any], s3: Any,
     check. If S3 refuses the parts, the attachment goes back to UPLOADING (the client may
     complete again). Returns the attachment as it is now: VERIFYING, or already checked.
     """
-    attachment.status = "VERIFYING"
-    try:
-        attachment.save(condition=AttachmentRecord.status == "UPLOADING")
-    except PutError as error:  # a concurrent complete got there first
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        attachment.refresh()
+    attachment.status = AttachmentStatus.VERIFYING
+    if not write_if(lambda: attachment.save(
+            condition=AttachmentRecord.status == AttachmentStatus.UPLOADING)):
+        attachment.refresh()  # a concurrent complete got there first
         return attachment
     try:
         _complete_on_s3(attachment, parts, s3, bucket)
@@ -645,5 +640,5 @@ def _complete_on_s3(attachment: AttachmentRecord, parts: list[Any], s3: Any,
 
 def _reopen(attachment: AttachmentRecord) -> None:
     """VERIFYING → UPLOADING after S3 refused to complete the upload (no object, no check)."""
-    attachment.status = "UPLOADING"
-    attachment.save(condition=AttachmentRecord.status == "VERIFYING")
+    attachment.status = AttachmentStatus.UPLOADING
+    attachment.save(condition=AttachmentRecord.status == AttachmentStatus.VERIFYING)

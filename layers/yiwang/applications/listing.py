@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from yiwang.applications.intake import applicant_view
 from yiwang.applications.records import ApplicationRecord
+from yiwang.applications.status import Status
 from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.platform.errors import FieldError, Forbidden, ValidationFailed
 
@@ -44,12 +45,8 @@ if TYPE_CHECKING:
 # department lists that read tasks, not by an applicant's or a supervisor's list (the API's
 # cold start).
 
-STATUSES = frozenset({
-    "DRAFT", "SUBMITTED", "NEEDS_SUPPLEMENT", "NOT_ACCEPTED", "ACCEPTED", "IN_REVIEW",
-    "REJECTED", "AWAITING_PAYMENT", "PAID", "CERTIFICATE_ISSUED", "DISPATCHED",
-    "READY_FOR_PICKUP", "DELIVERED", "COMPLETED", "CANCELLED",
-})
-"""The application statuses of API.md."""
+STATUSES = frozenset(status.value for status in Status)
+"""The application statuses (`status.Status`), as `?status=` accepts them."""
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 _BATCH = 25
 """Tasks read ahead per BatchGetItem of their applications, at most (fewer for a small page:

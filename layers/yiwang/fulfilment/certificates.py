@@ -60,12 +60,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from yiwang.applications import intake
 from yiwang.applications.records import ApplicationRecord
+from yiwang.applications.status import Status, sources
 from yiwang.applications.tasks import ISSUING_CLOCK
 from yiwang.catalogue.items import SAMPLE_ITEMS, ItemVersion, get_item
 from yiwang.deadlines import clocks
@@ -73,7 +73,8 @@ from yiwang.platform.clients import client
 from yiwang.platform.config import ConfigurationError, settings
 from yiwang.platform.errors import Conflict, NotFound
 from yiwang.platform.identity import InvalidIdentifier, validate_credit_code
-from yiwang.table.records import ListIndex, TableMeta
+from yiwang.table.records import ListIndex, TableMeta, connection
+from yiwang.table.writes import write_if
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PREFIX = "1.2.156.3005.2."
@@ -84,10 +85,10 @@ HOLDER_IDENTITY_NUMBER = "111"
 HOLDER_CREDIT_CODE = "001"
 """Holder code kind: unified social credit code (统一社会信用代码)."""
 DEFAULT_VALIDITY_YEARS = 5
-ISSUABLE_FROM = frozenset({"PAID", "IN_REVIEW"})
-"""PAID for items with a fee; IN_REVIEW (every department approved) for items without one."""
-ISSUED = "CERTIFICATE_ISSUED"
+ISSUED = Status.CERTIFICATE_ISSUED
 """行政许可法 art. 44: the licence is issued within 10 (working, art. 82) days of the decision."""
+ISSUABLE_FROM = sources(ISSUED)
+"""PAID for items with a fee; IN_REVIEW (every department approved) for items without one."""
 ACTOR = "system"
 FORMAT = "yiwang-certificate/1"
 _ALGORITHMS = ("ECDSA_SHA_256", "RSASSA_PSS_SHA_256", "RSASSA_PKCS1_V1_5_SHA_256")
@@ -317,8 +318,9 @@ class CertificatePointer(Model):
     class Meta(TableMeta):
         pass
 
+    SORT_KEY = "CERT"
     pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="CERT")
+    sk = UnicodeAttribute(range_key=True, default=SORT_KEY)
     number = UnicodeAttribute()
     issued_at = UTCDateTimeAttribute(attr_name="issuedAt")
 
@@ -357,8 +359,8 @@ def pointer_view(pointer: CertificatePointer | None) -> dict[str, str] | None:
 
 def _pointer(application_id: str) -> CertificatePointer | None:
     try:
-        return CertificatePointer.get(ApplicationRecord.key(application_id), "CERT",
-                                      consistent_read=True)
+        return CertificatePointer.get(ApplicationRecord.key(application_id),
+                                      CertificatePointer.SORT_KEY, consistent_read=True)
     except CertificatePointer.DoesNotExist:
         return None
 
@@ -529,25 +531,27 @@ def _new_certificate(application: ApplicationRecord, now: datetime, kms: Any) ->
 def _save_new(record: CertificateRecord) -> bool:
     """Write the certificate and the application's pointer together; False if the application
     got a certificate (or changed status) meanwhile, and nothing was written."""
-    pointer = CertificatePointer(ApplicationRecord.key(record.application_id), "CERT",
-                                 number=record.number, issued_at=record.issued_at)
-    try:
-        with TransactWrite(connection=ApplicationRecord._get_connection().connection) as write:
-            write.save(record, condition=CertificateRecord.pk.does_not_exist())
-            write.save(pointer, condition=CertificatePointer.pk.does_not_exist())
-            write.condition_check(ApplicationRecord, ApplicationRecord.key(record.application_id),
-                                  "META", condition=ApplicationRecord.status.is_in(
-                                      *sorted(ISSUABLE_FROM)))
-    except TransactWriteError:
-        return False
-    return True
+    pointer = CertificatePointer(ApplicationRecord.key(record.application_id),
+                                 CertificatePointer.SORT_KEY, number=record.number,
+                                 issued_at=record.issued_at)
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
+            transaction.save(record, condition=CertificateRecord.pk.does_not_exist())
+            transaction.save(pointer, condition=CertificatePointer.pk.does_not_exist())
+            transaction.condition_check(
+                ApplicationRecord, ApplicationRecord.key(record.application_id),
+                ApplicationRecord.SORT_KEY,
+                condition=ApplicationRecord.status.is_in(*sorted(ISSUABLE_FROM)))
+
+    return write_if(write)
 
 
 def _mark_issued(application_id: str, number: str) -> None:
     """PAID/IN_REVIEW → CERTIFICATE_ISSUED, audited; nothing if it is already past that."""
     try:
         intake.transition(application_id, ISSUED, ACTOR, "CERTIFICATE_ISSUED",
-                                allowed_from=ISSUABLE_FROM, detail={"number": number})
+                          detail={"number": number})
     except Conflict:
         # Already CERTIFICATE_ISSUED or later (a retry, or a concurrent attempt that won).
         if ApplicationRecord.load(application_id).status in ISSUABLE_FROM:

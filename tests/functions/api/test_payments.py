@@ -121,7 +121,6 @@ def wait_until(check: Callable[[], Any], seconds: float = 30) -> Any:
 def awaiting_payment(api: Any, cloud: Any, machine: str, sub: str) -> tuple[str, str, Any]:
     """An application in IN_REVIEW, then a real execution waiting on its payment order:
     (application id, execution ARN, the order)."""
-    from yiwang.applications import intake
     from yiwang.applications.records import ApplicationRecord
     from yiwang.fulfilment import payments
 
@@ -129,8 +128,9 @@ def awaiting_payment(api: Any, cloud: Any, machine: str, sub: str) -> tuple[str,
     answer = api.post("/applications", headers=citizen, body=json.dumps(permit_body()))
     assert answer.status_code == 201, answer.body
     application_id = json.loads(answer.body)["id"]
-    intake.transition(application_id, "IN_REVIEW", "test", "REVIEW_STARTED",
-                            allowed_from={"DRAFT"})
+    # Set, not moved: the status table has no short cut from DRAFT (the steps are skipped).
+    ApplicationRecord.load(application_id).update(
+        actions=[ApplicationRecord.status.set("IN_REVIEW")])
     execution = cloud.client("stepfunctions").start_execution(
         stateMachineArn=machine, name=application_id,
         input=json.dumps({"applicationId": application_id}))

@@ -62,10 +62,11 @@ def domain(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[Any]
 def issued(method: str) -> str:
     """A new application, its certificate issued (the steps before are other modules')."""
     from yiwang.applications import intake
+    from yiwang.applications.records import ApplicationRecord
 
     record = intake.create_draft(CITIZEN, draft_body(method))
-    intake.transition(record.application_id, "CERTIFICATE_ISSUED", "system",
-                            "CERTIFICATE_ISSUED", allowed_from={"DRAFT"})
+    # Set, not moved: the status table has no short cut from DRAFT (the steps are skipped).
+    record.update(actions=[ApplicationRecord.status.set("CERTIFICATE_ISSUED")])
     return record.application_id
 
 
