@@ -15,6 +15,7 @@ import math
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,8 @@ PART_SIZE = 64 * MiB
 INLINE_CHECK_LIMIT = 64 * MiB
 """Objects up to this size are hashed while the client waits; larger ones are checked by the
 attachment check function that S3's ObjectCreated notification starts."""
+Presenter = Callable[[ApplicationRecord, AuditRecord, Caller], dict[str, Any]]
+"""How a new draft is shown (the presentation lives above this module, in `yiwang.views`)."""
 UPLOAD_URL_TTL = timedelta(hours=6)
 CREATE_SCOPE = "create-application"
 """Idempotency scope of `POST /applications` (receipts keyed `<caller>:<Idempotency-Key>`)."""
@@ -148,9 +151,11 @@ def create_draft(caller: Caller, payload: Any, now: datetime | None = None) -> A
     return record
 
 
-def create_draft_answer(caller: Caller, payload: Any, idempotency_key: str | None = None,
+def create_draft_answer(caller: Caller, payload: Any, present: Presenter,
+                        idempotency_key: str | None = None,
                         now: datetime | None = None) -> dict[str, Any]:
-    """`POST /applications`: a new draft, answered as `present` shows it, without reading back
+    """`POST /applications`: a new draft, answered as `present` shows it (the draft, its audit
+    record and the caller: `yiwang.views.applications.draft`), without reading back
     what was just written. With an `Idempotency-Key` the answer is kept in a receipt written in
     the draft's own transaction, so a repeated request gets the first answer (one GetItem) and
     never a second draft; the same key with another body is a `Conflict`."""
@@ -161,7 +166,7 @@ def create_draft_answer(caller: Caller, payload: Any, idempotency_key: str | Non
     if receipt is not None and (first := receipt.stored_answer()) is not None:
         return first
     record, audit = _new_draft(caller, payload, now)
-    answer = present(record, caller, attachments=[], audit=[audit])
+    answer = present(record, audit, caller)
     if receipt is None:
         write_or_conflict(lambda: _write_draft(record, audit),
                           f"application {record.application_id} exists already")
@@ -549,55 +554,6 @@ def transition_in(transaction: TransactWrite, application_id: str, from_status: 
     audit = new_audit(application_id, actor, event, from_status, to_status, detail)
     transaction.save(audit)
     return audit
-
-
-def present(record: ApplicationRecord, caller: Caller,
-            attachments: list[AttachmentRecord] | None = None,
-            audit: list[AuditRecord] | None = None) -> dict[str, Any]:
-    """The Application of API.md, identifiers masked for staff who do not handle the case.
-
-    `attachments` and `audit` are the application's, when the caller has them already (a
-    case file, a draft just written); otherwise they are read here (one Query each)."""
-    if attachments is None:
-        attachments = attachments_of(record.application_id)
-    if audit is None:
-        audit = audit_of(record.application_id)
-    return {
-        "id": record.application_id,
-        "itemCode": record.item_code,
-        "itemVersion": int(record.item_version) if record.item_version is not None else None,
-        "status": record.status,
-        "applicant": applicant_view(record, caller),
-        "form": record.form,
-        "delivery": record.delivery,
-        "createdAt": record.created_at.isoformat(),
-        "submittedAt": record.submitted_at.isoformat() if record.submitted_at else None,
-        "attachments": [
-            {"attachmentId": a.attachment_id, "materialId": a.material_id,
-             "fileName": a.file_name, "sizeBytes": int(a.size_bytes), "status": a.status,
-             **({"problem": a.problem} if a.problem else {})}
-            for a in attachments],
-        "timeline": [
-            {"at": a.at.isoformat(), "event": a.event, "actor": a.actor,
-             "detail": {"from": a.from_status, "to": a.to_status, **(a.detail.as_dict()
-                                                                     if a.detail else {})}}
-            for a in audit],
-    }
-
-
-def applicant_view(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
-    """The application's applicant as the caller sees it: identity number, credit code and
-    phone in full for the applicant and the staff who handle the case (window, reviewers),
-    masked for everyone else (supervisors, administrators)."""
-    applicant = dict(record.applicant or {})
-    owner = caller.role == APPLICANT
-    handler = caller.role in {WINDOW, REVIEWER}
-    for field in ("idNumber", "creditCode"):
-        if applicant.get(field) and not (owner or handler):
-            applicant[field] = identity.mask_identifier(applicant[field])
-    if applicant.get("phone") and not (owner or handler):
-        applicant["phone"] = identity.mask_phone(applicant["phone"])
-    return applicant
 
 
 def complete_for_check(attachment: AttachmentRecord, parts: list[Any], s3: Any,

@@ -16,6 +16,7 @@ from chalicelib.requests import header, json_body
 from yiwang.platform.config import ConfigurationError, settings
 
 applications = lazy("yiwang.applications.intake")
+views = lazy("yiwang.views.applications")
 delivery = lazy("yiwang.fulfilment.delivery")
 signatures = lazy("yiwang.platform.signatures")
 
@@ -44,7 +45,7 @@ def pickup(application_id: str) -> dict[str, Any]:
     who = caller()
     record = delivery.complete_pickup(who, application_id, json_body(routes.current_request),
                                       aws("stepfunctions"), datetime.now(UTC))
-    return applications.present(record, who)
+    return views.present(record, who)
 
 
 @routes.route("/applications/{application_id}/delivery", methods=["GET"], authorizer=bearer)
