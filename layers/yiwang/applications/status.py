@@ -1,7 +1,7 @@
 """办件状态: every status an application can have, and the one table of the moves between them.
 
-Every status change of an application goes through `check_move` (`intake.transition` and
-`intake.transition_in` call it), so a move the table does not hold is refused with a
+Every status change of an application goes through `check_move` (`lifecycle.transition` and
+`lifecycle.transition_in` call it), so a move the table does not hold is refused with a
 `Conflict` naming both states, whoever asks for it. The conditional writes that make a move
 still guard concurrency (the status read is the status written over).
 

@@ -22,7 +22,7 @@ from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import intake
+from yiwang.applications import drafts, lifecycle
 from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
@@ -136,7 +136,7 @@ def open_task(application_id: str, kind: str, department: str, round_: int, task
             task.update(actions=[TaskRecord.task_token.set(task_token)])
         return task
     if kind == REVIEW:
-        intake.transition(application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED")
+        lifecycle.transition(application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED")
     return task
 
 
@@ -297,7 +297,7 @@ def _apply(transaction: TransactWrite, task: TaskRecord, actor: str, decision: s
     detail = {"taskId": task.task_id, "department": task.department, "decision": decision,
               "opinion": opinion, **(extra or {})}
     if task.kind == PRE_REVIEW:
-        intake.transition_in(
+        lifecycle.transition_in(
             transaction, task.application_id, Status.SUBMITTED, PRE_REVIEW_MOVES[decision],
             actor, f"PRE_REVIEW_{decision}",
             detail={**detail, **({"missing": missing} if missing else {})})
@@ -327,13 +327,13 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
     record = ApplicationRecord.load(application_id)
     item = get_item(record.item_code, int(record.item_version))
     if "REJECT" in kinds:
-        intake.transition(application_id, Status.REJECTED, "system", "REJECTED",
+        lifecycle.transition(application_id, Status.REJECTED, "system", "REJECTED",
                           detail={"departments": [d["department"] for d in decisions
                                                   if d["decision"] == "REJECT"]})
         outcome = "REJECTED"
     elif "SUPPLEMENT" in kinds:
         missing = [m for d in decisions for m in d.get("missing") or []]
-        intake.transition(application_id, Status.NEEDS_SUPPLEMENT, "system",
+        lifecycle.transition(application_id, Status.NEEDS_SUPPLEMENT, "system",
                           "REVIEW_SUPPLEMENT", detail={"missing": missing})
         outcome = "SUPPLEMENT"
     else:
@@ -350,12 +350,12 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
 def supplement(caller: Caller, application_id: str, payload: Any, sfn: Any) -> TaskRecord:
     """The applicant has supplied what was missing: back to pre-review (the clock resumes)."""
     caller.require(APPLICANT, WINDOW)
-    record = intake.load_for(caller, application_id)
+    record = drafts.load_for(caller, application_id)
     if record.status != Status.NEEDS_SUPPLEMENT:
         raise Conflict(f"application {application_id} is {record.status}, nothing to supply")
     if isinstance(payload, dict) and isinstance(payload.get("form"), dict):
         item = get_item(record.item_code, int(record.item_version))
-        intake.validate_draft(item, {"itemCode": record.item_code,
+        drafts.validate_draft(item, {"itemCode": record.item_code,
                                            "applicant": record.applicant,
                                            "form": payload["form"],
                                            "delivery": record.delivery})
@@ -366,7 +366,7 @@ def supplement(caller: Caller, application_id: str, payload: Any, sfn: Any) -> T
     task = open_supplements[-1]
     updates = {"form": payload["form"]} if isinstance(payload, dict) and isinstance(
         payload.get("form"), dict) else {}
-    intake.transition(application_id, Status.SUBMITTED, caller.sub, "SUPPLEMENTED",
+    lifecycle.transition(application_id, Status.SUBMITTED, caller.sub, "SUPPLEMENTED",
                       updates=updates)
     return decide_supplement(task, caller, sfn)
 

@@ -63,7 +63,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from yiwang.applications import intake
+from yiwang.applications import lifecycle
 from yiwang.applications.records import ApplicationRecord
 from yiwang.applications.status import Status, sources
 from yiwang.applications.tasks import ISSUING_CLOCK
@@ -550,7 +550,7 @@ def _save_new(record: CertificateRecord) -> bool:
 def _mark_issued(application_id: str, number: str) -> None:
     """PAID/IN_REVIEW → CERTIFICATE_ISSUED, audited; nothing if it is already past that."""
     try:
-        intake.transition(application_id, ISSUED, ACTOR, "CERTIFICATE_ISSUED",
+        lifecycle.transition(application_id, ISSUED, ACTOR, "CERTIFICATE_ISSUED",
                           detail={"number": number})
     except Conflict:
         # Already CERTIFICATE_ISSUED or later (a retry, or a concurrent attempt that won).

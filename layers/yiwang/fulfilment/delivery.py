@@ -43,7 +43,7 @@ from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import intake
+from yiwang.applications import drafts, lifecycle
 from yiwang.applications.records import ApplicationRecord, application_stub, new_audit
 from yiwang.applications.status import Status, check_move
 from yiwang.people.access import WINDOW, Caller
@@ -268,7 +268,7 @@ def dispatch(application_id: str, task_token: str, courier: Courier,
         shipment = _store_shipment(application_id, waybill_no, courier.carrier, task_token, now)
     if shipment.task_token != task_token:
         shipment.update(actions=[ShipmentRecord.task_token.set(task_token)])
-    intake.transition(
+    lifecycle.transition(
         application_id, Status.DISPATCHED, "system", "DISPATCHED",
         detail={"waybillNo": shipment.waybill_no, "carrier": shipment.carrier},
         updates={"delivery": {**delivery, "waybillNo": shipment.waybill_no,
@@ -328,7 +328,7 @@ def ready_for_pickup(application_id: str, task_token: str,
         if pickup.status != PickupStatus.READY:
             raise Conflict(f"application {application_id} has been collected")
         pickup.update(actions=[PickupRecord.task_token.set(task_token)])
-    intake.transition(application_id, Status.READY_FOR_PICKUP, "system", "READY_FOR_PICKUP")
+    lifecycle.transition(application_id, Status.READY_FOR_PICKUP, "system", "READY_FOR_PICKUP")
     return pickup
 
 
@@ -342,7 +342,7 @@ def complete_pickup(caller: Caller, application_id: str, payload: Any, sfn: Any,
     if errors:
         raise ValidationFailed(errors)
     now = now or datetime.now(UTC)
-    record = intake.load_for(caller, application_id)
+    record = drafts.load_for(caller, application_id)
     if record.status != Status.READY_FOR_PICKUP:
         raise Conflict(f"application {application_id} is {record.status}, not "
                        f"{Status.READY_FOR_PICKUP}")
@@ -360,7 +360,7 @@ def complete_pickup(caller: Caller, application_id: str, payload: Any, sfn: Any,
         f"application {application_id} has already been collected")
     detail = {"collectedBy": payload["collectedBy"], **({"note": note} if note else {})}
     try:
-        record = intake.transition(
+        record = lifecycle.transition(
             application_id, Status.COMPLETED, caller.sub, "COLLECTED", detail=detail,
             updates={"delivery": {**(record.delivery or {}),
                                   "status": PickupStatus.COLLECTED.value,

@@ -36,7 +36,7 @@ from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import intake
+from yiwang.applications import lifecycle
 from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
 from yiwang.catalogue.items import get_item
@@ -288,7 +288,7 @@ def open_order(application_id: str, task_token: str, provider: PaymentProvider,
 
 def _await_payment(order: PaymentOrderRecord) -> None:
     # A no-op when the application already awaits payment (a repeated step).
-    intake.transition(order.application_id, Status.AWAITING_PAYMENT, "system",
+    lifecycle.transition(order.application_id, Status.AWAITING_PAYMENT, "system",
                       "PAYMENT_ORDERED", detail={"orderId": order.order_id,
                                                  "amountFen": int(order.amount_fen)})
 
@@ -407,7 +407,7 @@ class _Settlement:
     order_condition: Any = None
     audits: list[AuditRecord] = field(default_factory=list)
     transition: dict[str, Any] | None = None
-    """`intake.transition_in` arguments, when the application moves."""
+    """`lifecycle.transition_in` arguments, when the application moves."""
     flags: list[str] = field(default_factory=list)
     counted: list[tuple[str, int]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
@@ -531,7 +531,7 @@ def _commit(plan: _Settlement, receipt: Receipt | None, outcome: SettleOutcome) 
         for audit in plan.audits:
             transaction.save(audit)
         if plan.transition:
-            intake.transition_in(transaction, plan.order.application_id,
+            lifecycle.transition_in(transaction, plan.order.application_id,
                                        **plan.transition)
         clocks.stop_in(transaction, plan.clock, datetime.now(UTC),
                        reason=OrderStatus.PAID.value)
@@ -602,7 +602,7 @@ def waive(caller: Caller, application_id: str, reason: str, sfn: Any,
         f"order {order.order_id} was settled meanwhile")
     about = {"orderId": order.order_id, "transactionId": None, "amountFen": 0,
              "paidAt": now.isoformat(), "waived": True}
-    intake.transition(application_id, Status.PAID, caller.sub, "FEE_WAIVED",
+    lifecycle.transition(application_id, Status.PAID, caller.sub, "FEE_WAIVED",
                       detail={"orderId": order.order_id, "owedFen": int(order.amount_fen),
                               "reason": reason.strip()})
     metrics.add_metric(name="FeeWaived", unit=MetricUnit.Count, value=1)
@@ -628,7 +628,7 @@ def expire(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> list[Notice]:
         return []  # paid or waived at the last moment
     about = {"orderId": order.order_id, "expiresAt": order.expires_at.isoformat()}
     clocks.stop_all(order.pk, now, reason=Status.CANCELLED.value)  # nothing more is owed
-    record = intake.transition(order.application_id, Status.CANCELLED, "system",
+    record = lifecycle.transition(order.application_id, Status.CANCELLED, "system",
                                "PAYMENT_EXPIRED", detail=about)
     # A step that no longer waits (timed out as well) needs no failure: nothing to do.
     workflow.fail(sfn, order.task_token, "PaymentExpired", about)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from yiwang.applications.intake import attachments_of, audit_of
+from yiwang.applications.lifecycle import audit_of
 from yiwang.applications.records import ApplicationRecord, AttachmentRecord
 from yiwang.applications.status import Status
+from yiwang.applications.uploads import attachments_of
 from yiwang.calendar.workdays import local_time
 from yiwang.people.access import APPLICANT, REVIEWER, WINDOW, Caller
 from yiwang.platform import identity

@@ -16,7 +16,7 @@ from typing import Any
 
 from pynamodb.models import Model
 
-from yiwang.applications.intake import can_see
+from yiwang.applications.drafts import can_see
 from yiwang.applications.records import ApplicationRecord, AttachmentRecord
 from yiwang.applications.tasks import TaskRecord
 from yiwang.fulfilment.certificates import CertificatePointer

@@ -187,7 +187,7 @@ def status_of(application_id: str) -> str:
 
 
 def test_issue_signs_stores_and_moves_the_application_on(stack: SimpleNamespace) -> None:
-    from yiwang.applications.intake import audit_of
+    from yiwang.applications.lifecycle import audit_of
 
     application_id = approved_application()
     now = datetime(2026, 11, 23, 17, 30, tzinfo=UTC)  # 24 Nov in Shanghai
@@ -349,7 +349,7 @@ def test_concurrent_issues_get_distinct_serials(stack: SimpleNamespace) -> None:
 
 
 def test_a_retried_issue_returns_the_same_certificate(stack: SimpleNamespace) -> None:
-    from yiwang.applications.intake import audit_of
+    from yiwang.applications.lifecycle import audit_of
 
     application_id = approved_application(status="PAID", item_code=PLANNING_PERMIT,
                                           kind="PERSON")

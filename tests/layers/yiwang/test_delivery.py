@@ -61,10 +61,10 @@ def domain(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[Any]
 
 def issued(method: str) -> str:
     """A new application, its certificate issued (the steps before are other modules')."""
-    from yiwang.applications import intake
+    from yiwang.applications import drafts
     from yiwang.applications.records import ApplicationRecord
 
-    record = intake.create_draft(CITIZEN, draft_body(method))
+    record = drafts.create_draft(CITIZEN, draft_body(method))
     # Set, not moved: the status table has no short cut from DRAFT (the steps are skipped).
     record.update(actions=[ApplicationRecord.status.set("CERTIFICATE_ISSUED")])
     return record.application_id
@@ -120,10 +120,10 @@ class Recording:
 
 
 def trail(application_id: str) -> list[tuple[str, str | None, str | None]]:
-    from yiwang.applications import intake
+    from yiwang.applications import lifecycle
 
     return [(a.event, a.from_status, a.to_status)
-            for a in intake.audit_of(application_id)]
+            for a in lifecycle.audit_of(application_id)]
 
 
 def status_of(application_id: str) -> str:
@@ -171,9 +171,9 @@ def test_dispatch_creates_one_waybill_and_dispatches(domain: Any, cloud: Any) ->
     record = ApplicationRecord.load(application_id)
     assert record.status == "DISPATCHED"
     assert record.delivery["waybillNo"] == waybill_no and record.delivery["method"] == "COURIER"
-    from yiwang.applications import intake
+    from yiwang.applications import lifecycle
 
-    audit = [a for a in intake.audit_of(application_id) if a.event == "DISPATCHED"]
+    audit = [a for a in lifecycle.audit_of(application_id) if a.event == "DISPATCHED"]
     assert len(audit) == 1 and audit[0].detail.as_dict()["waybillNo"] == waybill_no
     # The step retried (a new token): the same waybill, the newest token, no second audit.
     again = domain.dispatch(application_id, "a-newer-token", domain.LocalCourier(), T0)
@@ -183,9 +183,9 @@ def test_dispatch_creates_one_waybill_and_dispatches(domain: Any, cloud: Any) ->
 
 
 def test_dispatch_needs_an_issued_certificate_and_a_courier_delivery(domain: Any) -> None:
-    from yiwang.applications import intake
+    from yiwang.applications import drafts
 
-    draft = intake.create_draft(CITIZEN, draft_body("COURIER")).application_id
+    draft = drafts.create_draft(CITIZEN, draft_body("COURIER")).application_id
     with pytest.raises(Conflict):
         domain.dispatch(draft, "token", domain.LocalCourier())
     with pytest.raises(NotFound):

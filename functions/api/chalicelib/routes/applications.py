@@ -10,9 +10,11 @@ from chalicelib.lazy import lazy
 from chalicelib.requests import header, json_body
 from yiwang.platform.config import settings
 
-applications = lazy("yiwang.applications.intake")
 casefile = lazy("yiwang.views.casefile")
+drafts = lazy("yiwang.applications.drafts")
+lifecycle = lazy("yiwang.applications.lifecycle")
 listing = lazy("yiwang.applications.listing")
+uploads = lazy("yiwang.applications.uploads")
 views = lazy("yiwang.views.applications")
 
 routes = Blueprint(__name__)
@@ -21,7 +23,7 @@ routes = Blueprint(__name__)
 @routes.route("/applications", methods=["POST"], authorizer=bearer)
 def create_application() -> Response:
     """A new draft; with `Idempotency-Key`, a repeated request returns the first draft."""
-    answer = applications.create_draft_answer(
+    answer = drafts.create_draft_answer(
         caller(), json_body(routes.current_request), views.draft,
         header(routes.current_request, "Idempotency-Key"))
     return Response(body=answer, status_code=201)
@@ -49,7 +51,7 @@ def get_application(application_id: str) -> dict:
               authorizer=bearer)
 def request_attachment_upload(application_id: str) -> Response:
     """Presigned S3 URLs for one file; the bytes never pass through the API."""
-    plan = applications.request_upload(caller(), application_id,
+    plan = uploads.request_upload(caller(), application_id,
                                        json_body(routes.current_request), aws("s3"),
                                        settings().require("bucket_name"))
     return Response(status_code=201, body={
@@ -64,7 +66,7 @@ def request_attachment_upload(application_id: str) -> Response:
               methods=["POST"], authorizer=bearer)
 def complete_attachment_upload(application_id: str, attachment_id: str) -> dict:
     body = json_body(routes.current_request) if routes.current_request.raw_body else {}
-    attachment = applications.complete_upload(caller(), application_id, attachment_id, body,
+    attachment = uploads.complete_upload(caller(), application_id, attachment_id, body,
                                               aws("s3"), settings().require("bucket_name"))
     return {"attachmentId": attachment.attachment_id, "materialId": attachment.material_id,
             "status": attachment.status, **({"problem": attachment.problem}
@@ -73,6 +75,6 @@ def complete_attachment_upload(application_id: str, attachment_id: str) -> dict:
 
 @routes.route("/applications/{application_id}/submit", methods=["POST"], authorizer=bearer)
 def submit_application(application_id: str) -> Response:
-    record = applications.submit(caller(), application_id, aws("stepfunctions"),
+    record = lifecycle.submit(caller(), application_id, aws("stepfunctions"),
                                  settings().require("lifecycle_state_machine_arn"))
     return Response(status_code=202, body={"id": record.application_id, "status": record.status})

@@ -15,7 +15,7 @@ from chalicelib.problems import problem
 from chalicelib.requests import header, json_body
 from yiwang.platform.config import ConfigurationError, settings
 
-applications = lazy("yiwang.applications.intake")
+applications = lazy("yiwang.applications.drafts")
 views = lazy("yiwang.views.applications")
 delivery = lazy("yiwang.fulfilment.delivery")
 signatures = lazy("yiwang.platform.signatures")

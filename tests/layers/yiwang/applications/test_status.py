@@ -71,15 +71,15 @@ def test_the_listing_knows_every_status() -> None:
 @pytest.mark.integration
 def test_a_transition_the_table_refuses_writes_nothing(table: Any) -> None:
     from tests.functions.api.test_applications import permit_body
-    from yiwang.applications import intake
+    from yiwang.applications import drafts, lifecycle
     from yiwang.applications.records import ApplicationRecord
     from yiwang.people.access import Caller
 
     citizen = Caller("citizen-status", "applicant", id_number="11010519491231002X")
-    record = intake.create_draft(citizen, permit_body())
-    trail = len(intake.audit_of(record.application_id))
+    record = drafts.create_draft(citizen, permit_body())
+    trail = len(lifecycle.audit_of(record.application_id))
     with pytest.raises(Conflict, match="cannot move from DRAFT to IN_REVIEW"):
-        intake.transition(record.application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED")
+        lifecycle.transition(record.application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED")
     after = ApplicationRecord.load(record.application_id)
     assert after.status == Status.DRAFT and after.version == record.version
-    assert len(intake.audit_of(record.application_id)) == trail
+    assert len(lifecycle.audit_of(record.application_id)) == trail

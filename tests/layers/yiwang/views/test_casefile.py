@@ -15,7 +15,7 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 def test_one_record_of_each_kind_lands_in_its_place(table: Any) -> None:
     from tests.functions.api.test_applications import permit_body
-    from yiwang.applications import intake
+    from yiwang.applications import drafts
     from yiwang.applications.records import AttachmentRecord, AttachmentStatus
     from yiwang.applications.tasks import PRE_REVIEW, TaskRecord, TaskStatus
     from yiwang.fulfilment.certificates import CertificatePointer
@@ -26,7 +26,7 @@ def test_one_record_of_each_kind_lands_in_its_place(table: Any) -> None:
     from yiwang.views import casefile
 
     citizen = Caller("citizen-casefile", "applicant", id_number="11010519491231002X")
-    record = intake.create_draft(citizen, permit_body())
+    record = drafts.create_draft(citizen, permit_body())
     pk, app = record.pk, record.application_id
     AttachmentRecord(pk, AttachmentRecord.sort_key("a1"), attachment_id="a1", material_id="m",
                      file_name="f.pdf", content_type="application/pdf", size_bytes=1,

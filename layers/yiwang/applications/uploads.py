@@ -1,11 +1,8 @@
-"""办件 intake: drafts, materials uploaded straight to S3, submission.
+"""申请材料: materials uploaded straight to S3, and the checks of what was uploaded.
 
-The applicant (or window staff on their behalf) drafts an application against the published
-version of an item; the form is checked against that version's JSON Schema and the identity
-number against its check character. Materials go to S3 through presigned URLs (multipart
-above one part), never through the API; on completion size, type and SHA-256 are checked.
-Submission moves DRAFT → SUBMITTED with a conditional write and an audit record, and starts
-the lifecycle execution named after the application, so a repeated submit starts nothing new.
+Materials go to S3 through presigned URLs (multipart above one part), never through the API;
+on completion size, type and SHA-256 are checked, while the client waits for a small object
+and by the attachment check function (S3's ObjectCreated notification) for a large one.
 """
 
 from __future__ import annotations
@@ -13,26 +10,24 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pynamodb.exceptions import PutError
 from pynamodb.transactions import TransactGet, TransactWrite
 
+from yiwang.applications.drafts import can_see, load_for
 from yiwang.applications.records import (
     ApplicationRecord,
     AttachmentRecord,
     AttachmentStatus,
     application_stub,
-    new_audit,
 )
-from yiwang.applications.status import Status, check_move
-from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
-from yiwang.platform import identity, validation, workflow
+from yiwang.applications.status import Status
+from yiwang.people.access import APPLICANT, WINDOW, Caller
+from yiwang.platform import validation
 from yiwang.platform.errors import (
     ApplicationNotFound,
     Conflict,
@@ -40,16 +35,8 @@ from yiwang.platform.errors import (
     Forbidden,
     ValidationFailed,
 )
-from yiwang.platform.observability import MetricUnit, metrics
-from yiwang.table.records import AuditRecord, connection
-from yiwang.table.writes import condition_failed, write_if, write_or_conflict
-
-if TYPE_CHECKING:
-    from yiwang.catalogue.items import ItemVersion
-    from yiwang.table.idempotency import Receipt
-# The catalogue and the idempotency receipts are imported where they are used: most functions
-# import this module for `transition` and the records, and need neither at their cold start
-# (the catalogue is one of the layer's largest modules to compile; make bench).
+from yiwang.table.records import connection
+from yiwang.table.writes import condition_failed, write_if
 
 MiB = 1024 * 1024
 PART_SIZE = 64 * MiB
@@ -57,13 +44,10 @@ PART_SIZE = 64 * MiB
 INLINE_CHECK_LIMIT = 64 * MiB
 """Objects up to this size are hashed while the client waits; larger ones are checked by the
 attachment check function that S3's ObjectCreated notification starts."""
-Presenter = Callable[[ApplicationRecord, AuditRecord, Caller], dict[str, Any]]
-"""How a new draft is shown (the presentation lives above this module, in `yiwang.views`)."""
 UPLOAD_URL_TTL = timedelta(hours=6)
-CREATE_SCOPE = "create-application"
-"""Idempotency scope of `POST /applications` (receipts keyed `<caller>:<Idempotency-Key>`)."""
-_PHONE = re.compile(r"^(\+?86)?1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
 _MAGIC: dict[str, tuple[bytes, ...]] = {
     "pdf": (b"%PDF-",),
     "png": (b"\x89PNG\r\n\x1a\n",),
@@ -73,28 +57,6 @@ _MAGIC: dict[str, tuple[bytes, ...]] = {
     "ofd": (b"PK\x03\x04",),
 }
 
-_ENVELOPE: dict[str, Any] = {
-    "type": "object",
-    "required": ["itemCode", "applicant", "form", "delivery"],
-    "properties": {
-        "itemCode": {"type": "string", "minLength": 1},
-        "applicant": {
-            "type": "object", "required": ["kind", "name", "phone"],
-            "properties": {
-                "kind": {"enum": ["PERSON", "LEGAL"]},
-                "name": {"type": "string", "minLength": 1, "maxLength": 100},
-                "idNumber": {"type": "string"}, "creditCode": {"type": "string"},
-                "phone": {"type": "string"},
-            },
-        },
-        "form": {"type": "object"},
-        "delivery": {
-            "type": "object", "required": ["method"],
-            "properties": {"method": {"enum": ["PICKUP", "COURIER"]},
-                           "address": {"type": ["string", "object"]}},
-        },
-    },
-}
 _UPLOAD: dict[str, Any] = {
     "type": "object", "required": ["materialId", "fileName", "contentType", "sizeBytes", "sha256"],
     "properties": {
@@ -107,111 +69,9 @@ _UPLOAD: dict[str, Any] = {
 }
 
 
-def new_application_id(now: datetime) -> str:
-    """办件编号: `YW` + date (Asia/Shanghai not needed for uniqueness) + 8 random digits."""
-    return f"YW{now:%Y%m%d}{secrets.randbelow(10**8):08d}"
-
-
-def _applicant_code(applicant: dict[str, Any]) -> str:
-    return applicant.get("idNumber") or applicant.get("creditCode") or ""
-
-
-def validate_draft(item: ItemVersion, payload: Any) -> dict[str, Any]:
-    """The draft as stored (identifiers normalised), or `ValidationFailed` with every error."""
-    errors = validation.errors(_ENVELOPE, payload)
-    if errors:
-        raise ValidationFailed(errors)
-    applicant = dict(payload["applicant"])
-    if applicant["kind"] not in item.applicant_kinds:
-        errors.append(FieldError("applicant.kind", f"{item.name} is not for {applicant['kind']}"))
-    field, check = (("idNumber", identity.validate_resident_id) if applicant["kind"] == "PERSON"
-                    else ("creditCode", identity.validate_credit_code))
-    try:
-        applicant[field] = check(applicant.get(field) or "")
-    except identity.InvalidIdentifier as error:
-        errors.append(FieldError(f"applicant.{field}", str(error)))
-    if not _PHONE.match(applicant["phone"]):
-        errors.append(FieldError("applicant.phone", "not a mainland China phone number"))
-    errors.extend(validation.errors(item.form_schema, payload["form"], "form", formats=True))
-    delivery = payload["delivery"]
-    if delivery["method"] not in item.delivery_methods:
-        errors.append(FieldError("delivery.method", f"{item.name} is not delivered by "
-                                                    f"{delivery['method']}"))
-    if delivery["method"] == "COURIER" and not delivery.get("address"):
-        errors.append(FieldError("delivery.address", "a courier delivery needs an address"))
-    if errors:
-        raise ValidationFailed(errors)
-    return {"applicant": applicant, "form": payload["form"], "delivery": delivery}
-
-
-def create_draft(caller: Caller, payload: Any, now: datetime | None = None) -> ApplicationRecord:
-    """A new application in status DRAFT, with its audit record."""
-    record, audit = _new_draft(caller, payload, now)
-    _write_draft(record, audit)
-    return record
-
-
-def create_draft_answer(caller: Caller, payload: Any, present: Presenter,
-                        idempotency_key: str | None = None,
-                        now: datetime | None = None) -> dict[str, Any]:
-    """`POST /applications`: a new draft, answered as `present` shows it (the draft, its audit
-    record and the caller: `yiwang.views.applications.draft`), without reading back
-    what was just written. With an `Idempotency-Key` the answer is kept in a receipt written in
-    the draft's own transaction, so a repeated request gets the first answer (one GetItem) and
-    never a second draft; the same key with another body is a `Conflict`."""
-    from yiwang.table.idempotency import Receipt
-
-    receipt = (Receipt(CREATE_SCOPE, f"{caller.sub}:{idempotency_key}", payload)
-               if idempotency_key else None)
-    if receipt is not None and (first := receipt.stored_answer()) is not None:
-        return first
-    record, audit = _new_draft(caller, payload, now)
-    answer = present(record, audit, caller)
-    if receipt is None:
-        write_or_conflict(lambda: _write_draft(record, audit),
-                          f"application {record.application_id} exists already")
-        return answer
-    if not write_if(lambda: _write_draft(record, audit, receipt, answer)):
-        first = receipt.stored_answer()  # a concurrent request with this key was first
-        if first is None:
-            raise Conflict("a request with this Idempotency-Key is still in progress")
-        return first
-    return answer
-
-
-def _new_draft(caller: Caller, payload: Any,
-               now: datetime | None) -> tuple[ApplicationRecord, AuditRecord]:
-    caller.require(APPLICANT, WINDOW)
-    if not isinstance(payload, dict):
-        raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
-    from yiwang.catalogue.items import get_item
-
-    item = get_item(str(payload.get("itemCode", "")))
-    draft = validate_draft(item, payload)
-    code = _applicant_code(draft["applicant"])
-    if caller.role == APPLICANT and code not in {caller.id_number, caller.credit_code}:
-        raise Forbidden("applicants apply in their own name (window staff apply for others)")
-    now = now or datetime.now(UTC)
-    application_id = new_application_id(now)
-    record = ApplicationRecord(
-        ApplicationRecord.key(application_id), "META",
-        application_id=application_id, status=Status.DRAFT, item_code=item.code,
-        item_version=item.version, owner_sub=caller.sub, created_at=now,
-        required_materials=[m.id for m in item.materials if m.required and not m.later_allowed],
-        stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(), **draft,
-    )
-    audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, Status.DRAFT,
-                      {"itemCode": item.code, "itemVersion": item.version})
-    return record, audit
-
-
-def _write_draft(record: ApplicationRecord, audit: AuditRecord, receipt: Receipt | None = None,
-                 answer: dict[str, Any] | None = None) -> None:
-    with TransactWrite(connection=connection()) as transaction:
-        transaction.save(record, condition=ApplicationRecord.pk.does_not_exist())
-        transaction.save(audit)
-        if receipt is not None:
-            receipt.write_in(transaction, answer or {})
+def attachments_of(application_id: str) -> list[AttachmentRecord]:
+    return list(AttachmentRecord.query(ApplicationRecord.key(application_id),
+                                       AttachmentRecord.sk.startswith(AttachmentRecord.SORT_PREFIX)))
 
 
 def _load_attachment_for(caller: Caller, application_id: str,
@@ -232,38 +92,6 @@ def _load_attachment_for(caller: Caller, application_id: str,
         return record, upload.get()
     except AttachmentRecord.DoesNotExist as missing:
         raise ApplicationNotFound(f"no attachment {attachment_id}") from missing
-
-
-def can_see(caller: Caller, record: ApplicationRecord, item: ItemVersion | None = None) -> bool:
-    """Applicants see their own; reviewers their departments'; other staff all."""
-    if caller.role == APPLICANT:
-        code = _applicant_code(record.applicant or {})
-        return caller.sub == record.owner_sub or code in {caller.id_number, caller.credit_code}
-    if caller.role == REVIEWER:
-        if item is None:
-            from yiwang.catalogue.items import get_item
-
-            item = get_item(record.item_code, int(record.item_version))
-        return caller.dept in item.departments
-    return caller.role in {WINDOW, SUPERVISOR, ADMIN}
-
-
-def load_for(caller: Caller, application_id: str) -> ApplicationRecord:
-    """The application, if the caller may see it; otherwise (or if none) `ApplicationNotFound`."""
-    record = ApplicationRecord.load(application_id)
-    if not can_see(caller, record):
-        raise ApplicationNotFound(f"no application {application_id}")
-    return record
-
-
-def attachments_of(application_id: str) -> list[AttachmentRecord]:
-    return list(AttachmentRecord.query(ApplicationRecord.key(application_id),
-                                       AttachmentRecord.sk.startswith(AttachmentRecord.SORT_PREFIX)))
-
-
-def audit_of(application_id: str) -> list[AuditRecord]:
-    return list(AuditRecord.query(ApplicationRecord.key(application_id),
-                                  AuditRecord.sk.startswith(AuditRecord.SORT_PREFIX)))
 
 
 @dataclass(frozen=True)
@@ -459,101 +287,6 @@ def _finish(attachment: AttachmentRecord, status: AttachmentStatus, problem: str
             application.update(actions=[ApplicationRecord.stored_materials.set(
                 (application.stored_materials or []) + [attachment.material_id])])
     return attachment
-
-
-def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str,
-           now: datetime | None = None) -> ApplicationRecord:
-    """DRAFT → SUBMITTED, audited, and the lifecycle execution started (once).
-
-    Three calls: the read, one transaction (status, audit and the execution's ARN, which its
-    name makes known before it starts), the start. A repeated submit starts it again, which
-    Step Functions answers with the running execution (same name, same input), so an earlier
-    submit that failed between the transaction and the start is completed, never doubled.
-    """
-    record = load_for(caller, application_id)
-    caller.require(APPLICANT, WINDOW)
-    if record.status == Status.SUBMITTED and record.execution_arn:
-        _start_lifecycle(sfn, state_machine_arn, application_id)
-        return record
-    if record.status != Status.DRAFT:
-        raise Conflict(f"an application in status {record.status} cannot be submitted")
-    check_move(Status.DRAFT, Status.SUBMITTED)
-    now = now or datetime.now(UTC)
-    record.status = Status.SUBMITTED
-    record.submitted_at = now
-    record.execution_arn = workflow.execution_arn(state_machine_arn, application_id)
-    audit = new_audit(application_id, caller.sub, "SUBMITTED", Status.DRAFT, Status.SUBMITTED)
-
-    def write() -> None:
-        with TransactWrite(connection=connection()) as transaction:
-            transaction.save(record, condition=ApplicationRecord.status == Status.DRAFT)
-            transaction.save(audit)
-
-    write_or_conflict(write, "the application changed while it was being submitted")
-    _start_lifecycle(sfn, state_machine_arn, application_id)
-    metrics.add_metric(name="Submitted", unit=MetricUnit.Count, value=1)
-    return record
-
-
-def _start_lifecycle(sfn: Any, state_machine_arn: str, application_id: str) -> str:
-    """The application's lifecycle execution, named after it (started once)."""
-    return workflow.start(sfn, state_machine_arn, application_id,
-                          {"applicationId": application_id})
-
-
-def transition(application_id: str, to_status: Status, actor: str, event: str, *,
-               detail: dict[str, Any] | None = None,
-               updates: dict[str, Any] | None = None) -> ApplicationRecord:
-    """Move an application to `to_status`, with its audit record, in one conditional
-    transaction, if the status table allows the move from its current status
-    (`status.check_move`); `Conflict` naming both states (nothing written) otherwise.
-
-    `updates` sets other attributes of the record in the same write (attribute name → value).
-    A transition to the status the application already has is a no-op (a repeated step).
-    """
-    record = ApplicationRecord.load(application_id)
-    if record.status == to_status:
-        return record
-    from_status = record.status
-    check_move(from_status, to_status)
-    record.status = to_status
-    for name, value in (updates or {}).items():
-        setattr(record, name, value)
-    audit = new_audit(application_id, actor, event, from_status, to_status, detail)
-
-    def write() -> None:
-        with TransactWrite(connection=connection()) as transaction:
-            transaction.save(record, condition=ApplicationRecord.status == from_status)
-            transaction.save(audit)
-
-    if not write_if(write):
-        if ApplicationRecord.load(application_id).status == to_status:
-            return record  # a concurrent step made the same move (e.g. parallel reviews)
-        raise Conflict(f"application {application_id} changed meanwhile")
-    return record
-
-
-def transition_in(transaction: TransactWrite, application_id: str, from_status: Status,
-                  to_status: Status, actor: str, event: str, *,
-                  detail: dict[str, Any] | None = None,
-                  updates: dict[str, Any] | None = None) -> AuditRecord:
-    """Add the move `from_status` → `to_status` (checked against the status table:
-    `Conflict` if it is not a move an application makes), with its audit record, to a
-    transaction the caller commits with its own writes (a task's decision, a payment),
-    without reading the application: the update is conditional on the status being
-    `from_status`, so if it is not the whole transaction is cancelled and nothing is written.
-    The version goes up as with every other write. `updates` sets other attributes
-    (attribute name → value)."""
-    check_move(from_status, to_status)
-    actions = [ApplicationRecord.status.set(to_status)]
-    actions += [getattr(ApplicationRecord, name).set(value)
-                for name, value in (updates or {}).items()]
-    transaction.update(application_stub(application_id), actions=actions,
-                       condition=ApplicationRecord.status == from_status,
-                       add_version_condition=False)
-    audit = new_audit(application_id, actor, event, from_status, to_status, detail)
-    transaction.save(audit)
-    return audit
 
 
 def complete_for_check(attachment: AttachmentRecord, parts: list[Any], s3: Any,
