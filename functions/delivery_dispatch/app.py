@@ -12,7 +12,7 @@ from typing import Any
 
 from yiwang.applications.records import ApplicationRecord
 from yiwang.applications.status import Status
-from yiwang.fulfilment import delivery
+from yiwang.fulfilment import couriers, delivery
 from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 
@@ -26,7 +26,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method = (ApplicationRecord.load(application_id).delivery or {}).get("method")
     if method == delivery.COURIER:
         shipment = delivery.dispatch(application_id, event["taskToken"],
-                                     delivery.courier_from_settings(), now)
+                                     couriers.courier_from_settings(), now)
         metrics.add_metric(name="Dispatched", unit=MetricUnit.Count, value=1)
         return {"applicationId": application_id, "method": method, "status": Status.DISPATCHED,
                 "waybillNo": shipment.waybill_no}

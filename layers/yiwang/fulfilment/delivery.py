@@ -21,14 +21,10 @@ Access patterns:
 
 from __future__ import annotations
 
-import functools
-import json
-import secrets
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import single_metric
 from pynamodb.attributes import (
@@ -48,13 +44,13 @@ from yiwang.applications.records import ApplicationRecord, application_stub, new
 from yiwang.applications.status import Status, check_move
 from yiwang.people.access import WINDOW, Caller
 from yiwang.platform import validation, workflow
-from yiwang.platform.config import Settings, settings
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
 from yiwang.platform.observability import MetricUnit, logger
 from yiwang.table.records import TableMeta, connection
 from yiwang.table.writes import write_if, write_or_conflict
 
 if TYPE_CHECKING:
+    from yiwang.fulfilment.couriers import Courier
     from yiwang.table.idempotency import Receipt
 # The webhook's receipts and secret are imported where the webhook uses them: the delivery
 # step (its own function's cold start) needs neither.
@@ -193,56 +189,6 @@ class PickupRecord(Model):
     collected_at = Time(attr_name="collectedAt", null=True)
     handled_by = UnicodeAttribute(attr_name="handledBy", null=True)
     note = UnicodeAttribute(null=True)
-
-
-# --- couriers ----------------------------------------------------------------------------------
-
-
-class Courier(Protocol):
-    """A courier company's API, as far as the platform uses it."""
-
-    carrier: str
-
-    def create_waybill(self, application_id: str, address: Any, contents: str) -> str:
-        """Book a pickup of `contents` for delivery to `address`; the waybill number.
-
-        `application_id` is the order reference the courier keeps with the waybill."""
-        ...
-
-
-@dataclass(frozen=True)
-class LocalCourier:
-    """The courier of the local stage and tests: waybill numbers in SF Express's format
-    (`SF` + 12 digits), made up here or, when `provider_url` is set, by the courier simulator
-    (`python -m infra.providers.courier serve`, `POST <url>/waybills`)."""
-
-    provider_url: str | None = None
-    carrier: str = "SF"
-
-    def create_waybill(self, application_id: str, address: Any, contents: str) -> str:
-        if not self.provider_url:
-            return f"{self.carrier}{secrets.randbelow(10**12):012d}"
-        request = urllib.request.Request(
-            self.provider_url.rstrip("/") + "/waybills", method="POST",
-            headers={"Content-Type": "application/json"},
-            data=json.dumps({"orderId": application_id, "address": address,
-                             "contents": contents}, ensure_ascii=False).encode())
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - configured URL
-            return str(json.load(answer)["waybillNo"])
-
-
-@functools.cache
-def courier_from_settings() -> Courier:
-    """The courier this deployment uses (only the local one exists so far)."""
-    return LocalCourier(settings().courier_provider_url)
-
-
-def courier_webhook_secret(config: Settings) -> bytes:
-    """The courier's webhook secret (Secrets Manager in AWS; API.md "Webhooks")."""
-    from yiwang.platform.signatures import provider_secret
-
-    return provider_secret("courier", value=config.courier_webhook_secret,
-                           arn=config.courier_webhook_secret_arn)
 
 
 # --- the delivery step -------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""收费 (fee): payment orders (缴款单), the provider adapter, and the signed callback that settles
-an order and resumes the waiting lifecycle execution (DOMAIN.md "Application lifecycle" 4).
+"""收费 (fee): payment orders (缴款单), opened with the provider
+(`yiwang.fulfilment.payment_provider`), and the signed callback that settles an order and
+resumes the waiting lifecycle execution (the lifecycle's step 4).
 
 After every department approved an item with a fee, the lifecycle's payment step waits
 (`lambda:invoke.waitForTaskToken`) while `open_order` creates the order with the provider and
@@ -28,8 +29,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+from typing import Any
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.attributes import UTCDateTimeAttribute as Time
@@ -41,21 +41,19 @@ from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
+from yiwang.fulfilment.payment_provider import PaymentProvider
 from yiwang.people.access import ADMIN, Caller
 from yiwang.people.notices import Notice
 from yiwang.platform import validation, workflow
-from yiwang.platform.config import ConfigurationError, Settings
 from yiwang.platform.errors import Conflict, FieldError, NotFound, Unprocessable, ValidationFailed
 from yiwang.platform.observability import MetricUnit, logger, metrics
-from yiwang.platform.signatures import BadSignature, StaleWebhook, provider_secret, verify
 from yiwang.table.idempotency import Receipt
 from yiwang.table.records import AuditRecord, TableMeta, connection
 from yiwang.table.writes import write_if, write_or_conflict
 
 __all__ = [
-    "BadSignature", "LocalPaymentProvider", "PaymentOrderLookup", "PaymentOrderRecord",
-    "PaymentProvider", "SettleOutcome", "StaleWebhook", "open_order", "orders_of", "payable",
-    "pending_payment", "provider_for", "settle", "verify_signature", "waive", "webhook_secret",
+    "OrderStatus", "PaymentOrderLookup", "PaymentOrderRecord", "SettleOutcome", "open_order",
+    "orders_of", "payable", "pending_payment", "settle", "waive",
 ]
 
 
@@ -150,49 +148,6 @@ class PaymentOrderLookup(Model):
     @staticmethod
     def key(order_id: str) -> str:
         return f"ORDER#{order_id}"
-
-
-# ---------------------------------------------------------------------------------------------
-# The provider
-
-
-class PaymentProvider(Protocol):
-    """A payment provider: registers an order and tells where the applicant pays it."""
-
-    def create_payment(self, order_id: str, amount_fen: int, description: str) -> str:
-        """Register the order (idempotent on `order_id`); return the URL the applicant opens."""
-        ...
-
-
-@dataclass(frozen=True)
-class LocalPaymentProvider:
-    """The local simulator (`python -m infra.providers.payment serve`): it keeps no state, so
-    registering is building the URL of its pay page."""
-
-    base_url: str
-
-    def create_payment(self, order_id: str, amount_fen: int, description: str) -> str:
-        query = urlencode({"amount": amount_fen, "subject": description})
-        return f"{self.base_url.rstrip('/')}/pay/{quote(order_id, safe='')}?{query}"
-
-
-def provider_for(config: Settings) -> PaymentProvider:
-    """The provider this stack is configured for (only the local simulator exists so far)."""
-    if config.payment_provider_url:
-        return LocalPaymentProvider(config.payment_provider_url)
-    raise ConfigurationError("PAYMENT_PROVIDER_URL is not set for this function")
-
-
-def webhook_secret(config: Settings) -> bytes:
-    """The payment provider's webhook secret (Secrets Manager in AWS; API.md "Webhooks")."""
-    return provider_secret("payment", value=config.payment_webhook_secret,
-                           arn=config.payment_webhook_secret_arn)
-
-
-def verify_signature(secret: bytes, timestamp: str | None, raw_body: bytes | None,
-                     signature_header: str | None, now: datetime | None = None) -> None:
-    """`BadSignature` or `StaleWebhook` unless the callback is authentic and fresh."""
-    verify(secret, timestamp, raw_body, signature_header, now)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -61,10 +61,10 @@ def api(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
 @pytest.fixture
 def secret(api: Any) -> bytes:
     """The secret the API checks callbacks with (the local stage's, unless the env sets one)."""
-    from yiwang.fulfilment import payments
+    from yiwang.fulfilment import payment_provider
     from yiwang.platform.config import settings
 
-    return payments.webhook_secret(settings())
+    return payment_provider.webhook_secret(settings())
 
 
 @pytest.fixture(scope="module")
@@ -311,10 +311,11 @@ def test_opening_the_order_again_for_the_same_step_changes_nothing(
         api: Any, cloud: Any, waiting_machine: str) -> None:
     from yiwang.applications import lifecycle
     from yiwang.fulfilment import payments
+    from yiwang.fulfilment.payment_provider import LocalPaymentProvider
 
     application_id, _, order = awaiting_payment(api, cloud, waiting_machine, "payer-3")
     again = payments.open_order(application_id, order.task_token,
-                                payments.LocalPaymentProvider(PROVIDER_URL))
+                                LocalPaymentProvider(PROVIDER_URL))
     assert again.order_id == order.order_id
     assert [o.order_id for o in payments.orders_of(application_id)] == [order.order_id]
     assert [a.event for a in lifecycle.audit_of(application_id)].count(

@@ -19,14 +19,14 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from yiwang.fulfilment import certificates
-from yiwang.fulfilment.certificates import (
+from yiwang.fulfilment import certificate_numbers, certificates
+from yiwang.fulfilment.certificate_numbers import (
     InvalidCertificateNumber,
-    canonical_bytes,
     check_character,
     make_number,
     parse_number,
 )
+from yiwang.fulfilment.certificates import canonical_bytes
 
 FOOD_LICENCE = "11440100MB2C98765R-XK-0102"  # 食品经营许可证核发: LEGAL, no fee, 市场监管局
 PLANNING_PERMIT = "11440100MB2D00127W-XK-0007"  # 建设工程规划许可证核发: fee, 规划和自然资源局
@@ -77,7 +77,7 @@ def test_stdnum_agrees_with_the_definition() -> None:
 
 @pytest.mark.parametrize("number", PUBLISHED)
 def test_every_single_character_change_is_detected(number: str) -> None:
-    start = len(certificates.PREFIX)
+    start = len(certificate_numbers.PREFIX)
     for position in range(start, len(number)):
         if number[position] == ".":
             continue

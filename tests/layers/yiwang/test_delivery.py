@@ -24,6 +24,7 @@ import pytest
 
 from infra.demo import APPLICATION
 from tests.functions.api.test_applications import permit_body
+from yiwang.fulfilment import couriers
 from yiwang.people.access import Caller
 from yiwang.platform.config import ConfigurationError, load_settings
 from yiwang.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -53,9 +54,9 @@ def domain(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[Any]
         settings.cache_clear()
         from yiwang.fulfilment import delivery
 
-        delivery.courier_from_settings.cache_clear()
+        couriers.courier_from_settings.cache_clear()
         yield delivery
-        delivery.courier_from_settings.cache_clear()
+        couriers.courier_from_settings.cache_clear()
         settings.cache_clear()
 
 
@@ -140,20 +141,20 @@ def event(waybill_no: str, name: str, at: datetime, note: str | None = None) -> 
 def dispatched(domain: Any, cloud: Any) -> tuple[str, str, Waiting]:
     application_id = issued("COURIER")
     waiting = Waiting(cloud, application_id)
-    shipment = domain.dispatch(application_id, waiting.token, domain.LocalCourier(), T0)
+    shipment = domain.dispatch(application_id, waiting.token, couriers.LocalCourier(), T0)
     return application_id, shipment.waybill_no, waiting
 
 
 def test_local_courier_numbers_waybills_like_sf_express(domain: Any) -> None:
     from infra.providers import courier as simulator
 
-    numbers = {domain.LocalCourier().create_waybill("YW1", "广州", "证照") for _ in range(20)}
+    numbers = {couriers.LocalCourier().create_waybill("YW1", "广州", "证照") for _ in range(20)}
     assert all(re.fullmatch(r"SF\d{12}", n) for n in numbers) and len(numbers) == 20
     server = simulator.serve(port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        assert re.fullmatch(r"SF\d{12}", domain.LocalCourier(url).create_waybill(
+        assert re.fullmatch(r"SF\d{12}", couriers.LocalCourier(url).create_waybill(
             "YW1", "广州市天河区", "证照"))
     finally:
         server.shutdown()
@@ -176,7 +177,7 @@ def test_dispatch_creates_one_waybill_and_dispatches(domain: Any, cloud: Any) ->
     audit = [a for a in lifecycle.audit_of(application_id) if a.event == "DISPATCHED"]
     assert len(audit) == 1 and audit[0].detail.as_dict()["waybillNo"] == waybill_no
     # The step retried (a new token): the same waybill, the newest token, no second audit.
-    again = domain.dispatch(application_id, "a-newer-token", domain.LocalCourier(), T0)
+    again = domain.dispatch(application_id, "a-newer-token", couriers.LocalCourier(), T0)
     assert again.waybill_no == waybill_no
     assert domain.ShipmentRecord.of(application_id).task_token == "a-newer-token"
     assert [e for e, *_ in trail(application_id)].count("DISPATCHED") == 1
@@ -187,11 +188,11 @@ def test_dispatch_needs_an_issued_certificate_and_a_courier_delivery(domain: Any
 
     draft = drafts.create_draft(CITIZEN, draft_body("COURIER")).application_id
     with pytest.raises(Conflict):
-        domain.dispatch(draft, "token", domain.LocalCourier())
+        domain.dispatch(draft, "token", couriers.LocalCourier())
     with pytest.raises(NotFound):
         domain.ShipmentRecord.of(draft)
     with pytest.raises(Conflict):
-        domain.dispatch(issued("PICKUP"), "token", domain.LocalCourier())
+        domain.dispatch(issued("PICKUP"), "token", couriers.LocalCourier())
 
 
 def test_events_out_of_order_never_move_the_status_back(domain: Any, cloud: Any) -> None:
@@ -311,14 +312,14 @@ def test_pickup_at_the_window_completes_once(domain: Any, cloud: Any) -> None:
 def test_webhook_secret_comes_from_secrets_manager_the_environment_or_the_local_default(
         domain: Any, cloud: Any, cloud_env: dict[str, str]) -> None:
     base = {"STAGE": "dev", "TABLE_NAME": "t"}
-    assert domain.courier_webhook_secret(load_settings(
+    assert couriers.courier_webhook_secret(load_settings(
         {**base, "STAGE": "local", "COURIER_WEBHOOK_SECRET": cloud_env[
             "COURIER_WEBHOOK_SECRET"]})) == b"local-courier-secret"
-    assert domain.courier_webhook_secret(load_settings(
+    assert couriers.courier_webhook_secret(load_settings(
         {**base, "COURIER_WEBHOOK_SECRET": "s3cret"})) == b"s3cret"
     with pytest.raises(ConfigurationError, match="COURIER_WEBHOOK_SECRET"):
-        domain.courier_webhook_secret(load_settings(base))
+        couriers.courier_webhook_secret(load_settings(base))
     arn = cloud.client("secretsmanager").create_secret(
         Name=f"yiwang/courier-{uuid.uuid4().hex[:8]}", SecretString="from-secrets-manager")["ARN"]
-    assert domain.courier_webhook_secret(load_settings(
+    assert couriers.courier_webhook_secret(load_settings(
         {**base, "COURIER_WEBHOOK_SECRET_ARN": arn})) == b"from-secrets-manager"

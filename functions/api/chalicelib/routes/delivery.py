@@ -17,6 +17,7 @@ from yiwang.platform.config import ConfigurationError, settings
 
 applications = lazy("yiwang.applications.drafts")
 views = lazy("yiwang.views.applications")
+couriers = lazy("yiwang.fulfilment.couriers")
 delivery = lazy("yiwang.fulfilment.delivery")
 signatures = lazy("yiwang.platform.signatures")
 
@@ -29,7 +30,7 @@ def courier_webhook() -> Response | dict[str, Any]:
     is parsed. A forged or stale callback is 401 and changes nothing; a repeated one is 200."""
     request = routes.current_request
     try:
-        secret = delivery.courier_webhook_secret(settings())
+        secret = couriers.courier_webhook_secret(settings())
     except ConfigurationError as error:
         return problem(503, "MISCONFIGURED", "The API is not configured", str(error))
     signatures.verify(secret, header(request, signatures.TIMESTAMP_HEADER), request.raw_body,
