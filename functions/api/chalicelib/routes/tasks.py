@@ -11,7 +11,7 @@ from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
 from yiwang.platform.errors import FieldError, ValidationFailed
 
-status = lazy("yiwang.applications.status")
+statuses = lazy("yiwang.applications.status")
 tasks = lazy("yiwang.applications.tasks")
 
 routes = Blueprint(__name__)
@@ -20,8 +20,8 @@ routes = Blueprint(__name__)
 @routes.route("/tasks", methods=["GET"], authorizer=bearer)
 def list_tasks() -> dict:
     """`?status=PENDING` (the only queue kept): the caller's department's pending tasks."""
-    status = (routes.current_request.query_params or {}).get("status", "PENDING")
-    if status != "PENDING":
+    pending = tasks.TaskStatus.PENDING
+    if (routes.current_request.query_params or {}).get("status", pending) != pending:
         raise ValidationFailed([FieldError("status", "only PENDING tasks are listed")])
     return {"tasks": [t.to_api() for t in tasks.pending_for(caller())]}
 
@@ -40,4 +40,4 @@ def supplement(application_id: str) -> Response:
     body = json_body(routes.current_request) if routes.current_request.raw_body else {}
     tasks.supplement(caller(), application_id, body, aws("stepfunctions"))
     return Response(status_code=202, body={"id": application_id,
-                                                 "status": status.Status.SUBMITTED})
+                                                 "status": statuses.Status.SUBMITTED})
