@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_plus
 
-from yiwang.applications.intake import check_pending_upload
+from yiwang.applications.uploads import check_pending_upload
 from yiwang.platform.clients import client
 from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 

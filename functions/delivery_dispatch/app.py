@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from yiwang.applications.records import ApplicationRecord
-from yiwang.fulfilment import delivery
+from yiwang.applications.status import Status
+from yiwang.fulfilment import couriers, delivery
 from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
 
@@ -25,10 +26,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method = (ApplicationRecord.load(application_id).delivery or {}).get("method")
     if method == delivery.COURIER:
         shipment = delivery.dispatch(application_id, event["taskToken"],
-                                     delivery.courier_from_settings(), now)
+                                     couriers.courier_from_settings(), now)
         metrics.add_metric(name="Dispatched", unit=MetricUnit.Count, value=1)
-        return {"applicationId": application_id, "method": method, "status": "DISPATCHED",
+        return {"applicationId": application_id, "method": method, "status": Status.DISPATCHED,
                 "waybillNo": shipment.waybill_no}
     delivery.ready_for_pickup(application_id, event["taskToken"], now)
     metrics.add_metric(name="ReadyForPickup", unit=MetricUnit.Count, value=1)
-    return {"applicationId": application_id, "method": method, "status": "READY_FOR_PICKUP"}
+    return {"applicationId": application_id, "method": method, "status": Status.READY_FOR_PICKUP}

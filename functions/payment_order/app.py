@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yiwang.fulfilment import payments
+from yiwang.fulfilment import payment_provider, payments
 from yiwang.platform.config import settings
 from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
 
@@ -19,7 +19,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Event: `{"applicationId", "taskToken"}`. Returns the order (`orderId`, `amountFen`,
     `payUrl`, `expiresAt`, `status`); the execution itself waits for the callback."""
     logger.set_correlation_id(event["applicationId"])
-    provider = payments.provider_for(settings())
+    provider = payment_provider.provider_for(settings())
     order = payments.open_order(event["applicationId"], event["taskToken"], provider)
     metrics.add_metric(name="PaymentOrdered", unit=MetricUnit.Count, value=1)
     logger.info("payment order open", extra={"orderId": order.order_id,

@@ -7,11 +7,11 @@ route module names the domain modules it uses instead::
 
     from chalicelib.lazy import lazy
 
-    applications = lazy("yiwang.applications.intake")
+    applications = lazy("yiwang.applications.drafts")
 
     @routes.route("/applications/{application_id}", ...)
     def get_application(application_id):
-        return applications.present(...)  # yiwang.applications.intake is imported here, once
+        return applications.load_for(...)  # yiwang.applications.drafts is imported here, once
 
 The name behaves as the module for attribute access; the module itself is imported normally
 (into `sys.modules`, by the ordinary import system) on the first attribute read, so whatever

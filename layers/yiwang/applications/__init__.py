@@ -1,3 +1,4 @@
-"""Level 4, applications (办件): the record and its status table, intake (drafts, uploads,
-submission), pre-review, acceptance and parallel review tasks, and the lists.
+"""Level 4, applications (办件): the record and its status table, drafts, uploads, the
+lifecycle (submission, every status move), pre-review, acceptance and parallel review tasks,
+and the lists.
 """

@@ -16,9 +16,10 @@ follow; a token names the partition it continues, and one for a partition the ca
 read is a validation error. A department's list shows an application once per page; one with
 tasks in several rounds (after a supplement) may show again on a later page.
 
-Rows are summaries (`summary`), made from the items the list read and nothing else: a page
-costs the index Query, and for a department's list one BatchGetItem per 25 tasks read (one for
-a page of 20 unless many of its tasks are filtered out or repeat an application). The
+Rows are summaries (`yiwang.views.applications.row`), made from the items the list read and
+nothing else: a page costs the index Query, and for a department's list one BatchGetItem per
+25 tasks read (one for a page of 20 unless many of its tasks are filtered out or repeat an
+application). The
 attachments, tasks and timeline of an application are its detail (`GET /applications/{id}`,
 one Query), never read per row.
 """
@@ -33,8 +34,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from yiwang.applications.intake import applicant_view
 from yiwang.applications.records import ApplicationRecord
+from yiwang.applications.status import Status
 from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.platform.errors import FieldError, Forbidden, ValidationFailed
 
@@ -44,12 +45,8 @@ if TYPE_CHECKING:
 # department lists that read tasks, not by an applicant's or a supervisor's list (the API's
 # cold start).
 
-STATUSES = frozenset({
-    "DRAFT", "SUBMITTED", "NEEDS_SUPPLEMENT", "NOT_ACCEPTED", "ACCEPTED", "IN_REVIEW",
-    "REJECTED", "AWAITING_PAYMENT", "PAID", "CERTIFICATE_ISSUED", "DISPATCHED",
-    "READY_FOR_PICKUP", "DELIVERED", "COMPLETED", "CANCELLED",
-})
-"""The application statuses of API.md."""
+STATUSES = frozenset(status.value for status in Status)
+"""The application statuses (`status.Status`), as `?status=` accepts them."""
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 _BATCH = 25
 """Tasks read ahead per BatchGetItem of their applications, at most (fewer for a small page:
@@ -72,39 +69,6 @@ class Page:
     applications: list[ApplicationRecord]
     next_token: str | None
     listed_by: dict[str, TaskRecord] = field(default_factory=dict)
-
-
-def summary(record: ApplicationRecord, caller: Caller,
-            task: TaskRecord | None = None) -> dict[str, Any]:
-    """One row of `GET /applications`: `id`, `itemCode`, `itemVersion`, `status`,
-    `applicant` (masked as in the detail view: `yiwang.applications.intake.applicant_view`),
-    `createdAt`, `submittedAt`, and in a department's list the `deadlines` of the task that
-    listed it (`acceptBy` for the window, `decideBy` of the department for reviewers). Made
-    from what the list read; no call."""
-    row: dict[str, Any] = {
-        "id": record.application_id,
-        "itemCode": record.item_code,
-        "itemVersion": int(record.item_version) if record.item_version is not None else None,
-        "status": record.status,
-        "applicant": applicant_view(record, caller),
-        "createdAt": record.created_at.isoformat(),
-        "submittedAt": record.submitted_at.isoformat() if record.submitted_at else None,
-    }
-    if task is not None and task.due_at is not None:
-        from yiwang.applications.tasks import PRE_REVIEW, REVIEW
-        from yiwang.calendar.workdays import local_time
-
-        if task.kind == PRE_REVIEW:
-            row["deadlines"] = {"acceptBy": local_time(task.due_at)}
-        elif task.kind == REVIEW:
-            row["deadlines"] = {"decideBy": {task.department: local_time(task.due_at)}}
-    return row
-
-
-def summaries(page: Page, caller: Caller) -> list[dict[str, Any]]:
-    """The page's rows (`summary`), in order."""
-    return [summary(record, caller, page.listed_by.get(record.application_id))
-            for record in page.applications]
 
 
 @dataclass(frozen=True)

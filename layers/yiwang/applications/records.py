@@ -20,6 +20,7 @@ Access patterns, and the key that serves each:
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pynamodb.attributes import (
@@ -52,8 +53,10 @@ class ApplicationRecord(Model):
     class Meta(TableMeta):
         pass
 
+    PARTITION_PREFIX = "APP#"
+    SORT_KEY = "META"
     pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="META")
+    sk = UnicodeAttribute(range_key=True, default=SORT_KEY)
     application_id = UnicodeAttribute(attr_name="applicationId")
     status = UnicodeAttribute()
     item_code = UnicodeAttribute(attr_name="itemCode")
@@ -77,7 +80,7 @@ class ApplicationRecord(Model):
 
     @staticmethod
     def key(application_id: str) -> str:
-        return f"APP#{application_id}"
+        return f"{ApplicationRecord.PARTITION_PREFIX}{application_id}"
 
     def serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
         """The item as written: with its StatusIndex sort key, so it is listed by status."""
@@ -88,9 +91,19 @@ class ApplicationRecord(Model):
     def load(cls, application_id: str) -> ApplicationRecord:
         """The application, or `ApplicationNotFound`."""
         try:
-            return cls.get(cls.key(application_id), "META")
+            return cls.get(cls.key(application_id), cls.SORT_KEY)
         except cls.DoesNotExist as missing:
             raise ApplicationNotFound(f"no application {application_id}") from missing
+
+
+class AttachmentStatus(StrEnum):
+    """Where an uploaded material stands: UPLOADING until completed, VERIFYING while a large
+    object awaits its check, then STORED or REJECTED (with the problem)."""
+
+    UPLOADING = "UPLOADING"
+    VERIFYING = "VERIFYING"
+    STORED = "STORED"
+    REJECTED = "REJECTED"
 
 
 class AttachmentRecord(Model):
@@ -98,6 +111,8 @@ class AttachmentRecord(Model):
 
     class Meta(TableMeta):
         pass
+
+    SORT_PREFIX = "ATT#"
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -117,7 +132,7 @@ class AttachmentRecord(Model):
 
     @staticmethod
     def sort_key(attachment_id: str) -> str:
-        return f"ATT#{attachment_id}"
+        return f"{AttachmentRecord.SORT_PREFIX}{attachment_id}"
 
 
 def new_audit(application_id: str, actor: str, event: str, from_status: str | None,
@@ -133,6 +148,6 @@ def application_stub(application_id: str) -> ApplicationRecord:
     reading it first: the update's own condition (its status, typically) guards the change,
     and the stored version still goes up by one (pass `add_version_condition=False`), so a
     writer holding an older copy is refused as with any other write."""
-    stub = ApplicationRecord(ApplicationRecord.key(application_id), "META")
+    stub = ApplicationRecord(ApplicationRecord.key(application_id), ApplicationRecord.SORT_KEY)
     stub.version = 0  # any number: pynamodb then adds 1 to the stored version, not sets it
     return stub

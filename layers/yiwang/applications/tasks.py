@@ -13,26 +13,27 @@ Access patterns:
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.attributes import UTCDateTimeAttribute as Time
-from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import intake
+from yiwang.applications import drafts, lifecycle
 from yiwang.applications.records import ApplicationRecord, new_audit
+from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
 from yiwang.people.access import APPLICANT, REVIEWER, WINDOW, Caller
+from yiwang.platform import workflow
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
-from yiwang.platform.observability import MetricUnit, metrics
-from yiwang.table.records import ListIndex, TableMeta
+from yiwang.platform.observability import MetricUnit, logger, metrics
+from yiwang.table.records import ListIndex, TableMeta, connection
+from yiwang.table.writes import write_if, write_or_conflict
 
 PRE_REVIEW, REVIEW, SUPPLEMENT = "PRE_REVIEW", "REVIEW", "SUPPLEMENT"
 ACCEPTANCE_CLOCK = "ACCEPTANCE"
@@ -52,11 +53,25 @@ DECISIONS = {
 }
 
 
+class TaskStatus(StrEnum):
+    """A task is PENDING until its one decision, then DECIDED."""
+
+    PENDING = "PENDING"
+    DECIDED = "DECIDED"
+
+
+PRE_REVIEW_MOVES = {"ACCEPT": Status.ACCEPTED, "SUPPLEMENT": Status.NEEDS_SUPPLEMENT,
+                    "NOT_ACCEPTED": Status.NOT_ACCEPTED}
+"""The status each pre-review decision moves the application to (from SUBMITTED)."""
+
+
 class TaskRecord(Model):
     """One human step waiting for a decision."""
 
     class Meta(TableMeta):
         pass
+
+    SORT_PREFIX = "TASK#"
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -78,6 +93,10 @@ class TaskRecord(Model):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_department = ListIndex()
+
+    @staticmethod
+    def sort_key(identifier: str) -> str:
+        return f"{TaskRecord.SORT_PREFIX}{identifier}"
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -105,24 +124,19 @@ def open_task(application_id: str, kind: str, department: str, round_: int, task
     record = ApplicationRecord.load(application_id)
     clock = _start_clock(record, kind, department, round_, identifier, now)
     task = TaskRecord(
-        ApplicationRecord.key(application_id), f"TASK#{identifier}", task_id=identifier,
-        application_id=application_id, kind=kind, department=department, round=round_,
-        status="PENDING", task_token=task_token, created_at=now,
-        due_at=clock.deadline if clock else None,
-        context=context, gsi1pk=f"DEPT#{department}", gsi1sk=f"PENDING#{now.isoformat()}",
+        ApplicationRecord.key(application_id), TaskRecord.sort_key(identifier),
+        task_id=identifier, application_id=application_id, kind=kind, department=department,
+        round=round_, status=TaskStatus.PENDING, task_token=task_token, created_at=now,
+        due_at=clock.deadline if clock else None, context=context,
+        gsi1pk=f"DEPT#{department}", gsi1sk=f"{TaskStatus.PENDING}#{now.isoformat()}",
     )
-    try:
-        task.save(condition=TaskRecord.pk.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        task = TaskRecord.get(task.pk, task.sk)
-        if task.status == "PENDING":
+    if not write_if(lambda: task.save(condition=TaskRecord.pk.does_not_exist())):
+        task = TaskRecord.get(task.pk, task.sk)  # a retried step: the first task stands
+        if task.status == TaskStatus.PENDING:
             task.update(actions=[TaskRecord.task_token.set(task_token)])
         return task
     if kind == REVIEW:
-        intake.transition(application_id, "IN_REVIEW", "system", "REVIEW_STARTED",
-                                allowed_from={"ACCEPTED"})
+        lifecycle.transition(application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED")
     return task
 
 
@@ -155,13 +169,10 @@ def _start_clock(record: ApplicationRecord, kind: str, department: str, round_: 
 def load_task(identifier: str) -> TaskRecord:
     application_id = identifier.split(".", 1)[0]
     try:
-        return TaskRecord.get(ApplicationRecord.key(application_id), f"TASK#{identifier}")
+        return TaskRecord.get(ApplicationRecord.key(application_id),
+                              TaskRecord.sort_key(identifier))
     except TaskRecord.DoesNotExist as missing:
         raise NotFound(f"no task {identifier}") from missing
-
-
-def _connection() -> Connection:
-    return TaskRecord._get_connection().connection
 
 
 def _may_decide(caller: Caller, task: TaskRecord) -> bool:
@@ -187,8 +198,8 @@ def _task_and_clock(identifier: str) -> tuple[TaskRecord, clocks.ClockRecord | N
     """The task and the clock of its step, in one read (the id names both)."""
     application_id, kind, _round, department = (identifier.split(".", 3) + ["", "", ""])[:4]
     key = ApplicationRecord.key(application_id)
-    with TransactGet(connection=_connection()) as read:
-        task = read.get(TaskRecord, key, f"TASK#{identifier}")
+    with TransactGet(connection=connection()) as read:
+        task = read.get(TaskRecord, key, TaskRecord.sort_key(identifier))
         clock = read.get(clocks.ClockRecord, key, f"CLOCK#{clock_name(kind, department)}")
     try:
         found = task.get()
@@ -206,14 +217,14 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
             clock: clocks.ClockRecord | None = None) -> TaskRecord:
     # The decision and the change it makes (the application's status, or the review's audit
     # record) are one transaction: both or neither, and no read of the application first.
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
             transaction.update(task, actions=[
-                TaskRecord.status.set("DECIDED"), TaskRecord.decision.set(decision),
+                TaskRecord.status.set(TaskStatus.DECIDED), TaskRecord.decision.set(decision),
                 TaskRecord.opinion.set(opinion), TaskRecord.missing.set(missing),
                 TaskRecord.decided_by.set(actor), TaskRecord.decided_at.set(now),
-                TaskRecord.gsi1sk.set(f"DECIDED#{now.isoformat()}"),
-            ], condition=TaskRecord.status == "PENDING")
+                TaskRecord.gsi1sk.set(f"{TaskStatus.DECIDED}#{now.isoformat()}"),
+            ], condition=TaskRecord.status == TaskStatus.PENDING)
             _apply(transaction, task, actor, decision, opinion, missing, detail)
             # A decision ends the step's clock; asking for a supplement only pauses it (the
             # days the applicant spends supplementing are not the department's).
@@ -221,22 +232,30 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
                 clocks.pause_in(transaction, clock, now)
             else:
                 clocks.stop_in(transaction, clock, now, reason=decision)
-    except TransactWriteError as error:
-        if error.cause_response_code != "TransactionCanceledException":
-            raise
-        if load_task(task.task_id).status != "PENDING":
-            raise Conflict(f"task {task.task_id} has already been decided") from error
+
+    if not write_if(write):
+        if load_task(task.task_id).status != TaskStatus.PENDING:
+            raise Conflict(f"task {task.task_id} has already been decided")
         raise Conflict(f"application {task.application_id} or the step's clock changed "
-                       f"meanwhile (e.g. accepted by law at the deadline)") from error
-    task.status, task.decision, task.opinion, task.missing = "DECIDED", decision, opinion, missing
+                       f"meanwhile (e.g. accepted by law at the deadline)")
+    task.status, task.decision = TaskStatus.DECIDED, decision
+    task.opinion, task.missing = opinion, missing
     task.decided_by, task.decided_at = actor, now
-    task.gsi1sk = f"DECIDED#{now.isoformat()}"
+    task.gsi1sk = f"{TaskStatus.DECIDED}#{now.isoformat()}"
     if task.kind == PRE_REVIEW:
         metrics.add_metric(name=STEP_METRICS[decision], unit=MetricUnit.Count, value=1)
-    sfn.send_task_success(taskToken=task.task_token, output=json.dumps({
-        "taskId": task.task_id, "department": task.department, "decision": decision,
-        "opinion": opinion, "missing": missing or []}, ensure_ascii=False))
+    # Any other error from the engine propagates with the decision kept, as before.
+    _resume(sfn, task, {"taskId": task.task_id, "department": task.department,
+                        "decision": decision, "opinion": opinion, "missing": missing or []})
     return task
+
+
+def _resume(sfn: Any, task: TaskRecord, output: dict[str, Any]) -> None:
+    """Resume the step that waits on the task. A step that no longer waits (timed out, or
+    stopped with its execution) keeps the decision as recorded: it is logged, not an error."""
+    if not workflow.resume(sfn, task.task_token, output):
+        logger.warning("decided, but the step no longer waits",
+                       extra={"taskId": task.task_id, "decision": task.decision})
 
 
 def auto_accept(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> None:
@@ -244,7 +263,7 @@ def auto_accept(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> None:
     accepted from the day it was received. Decides the waiting pre-review task as the
     system would, so the execution goes on to review."""
     task = load_task(clock.context["taskId"])
-    if task.status != "PENDING":
+    if task.status != TaskStatus.PENDING:
         return  # decided just before the deadline
     opinion = "逾期未作出受理决定，自收到申请材料之日起即为受理（行政许可法第三十二条）"
     _decide(task, "system", "ACCEPT", opinion, None, sfn, now,
@@ -278,10 +297,9 @@ def _apply(transaction: TransactWrite, task: TaskRecord, actor: str, decision: s
     detail = {"taskId": task.task_id, "department": task.department, "decision": decision,
               "opinion": opinion, **(extra or {})}
     if task.kind == PRE_REVIEW:
-        to = {"ACCEPT": "ACCEPTED", "SUPPLEMENT": "NEEDS_SUPPLEMENT",
-              "NOT_ACCEPTED": "NOT_ACCEPTED"}[decision]
-        intake.transition_in(
-            transaction, task.application_id, "SUBMITTED", to, actor, f"PRE_REVIEW_{decision}",
+        lifecycle.transition_in(
+            transaction, task.application_id, Status.SUBMITTED, PRE_REVIEW_MOVES[decision],
+            actor, f"PRE_REVIEW_{decision}",
             detail={**detail, **({"missing": missing} if missing else {})})
     else:
         transaction.save(new_audit(task.application_id, actor, f"REVIEW_{decision}", None,
@@ -293,12 +311,13 @@ def pending_for(caller: Caller) -> list[TaskRecord]:
     caller.require(WINDOW, REVIEWER)
     queue = WINDOW_QUEUE if caller.role == WINDOW else caller.dept
     return list(TaskRecord.by_department.query(f"DEPT#{queue}",
-                                               TaskRecord.gsi1sk.startswith("PENDING#")))
+                                               TaskRecord.gsi1sk.startswith(
+                                                   f"{TaskStatus.PENDING}#")))
 
 
 def tasks_of(application_id: str) -> list[TaskRecord]:
     return list(TaskRecord.query(ApplicationRecord.key(application_id),
-                                 TaskRecord.sk.startswith("TASK#")))
+                                 TaskRecord.sk.startswith(TaskRecord.SORT_PREFIX)))
 
 
 def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -308,19 +327,17 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
     record = ApplicationRecord.load(application_id)
     item = get_item(record.item_code, int(record.item_version))
     if "REJECT" in kinds:
-        intake.transition(application_id, "REJECTED", "system", "REJECTED",
-                                allowed_from={"IN_REVIEW"},
-                                detail={"departments": [d["department"] for d in decisions
-                                                        if d["decision"] == "REJECT"]})
+        lifecycle.transition(application_id, Status.REJECTED, "system", "REJECTED",
+                          detail={"departments": [d["department"] for d in decisions
+                                                  if d["decision"] == "REJECT"]})
         outcome = "REJECTED"
     elif "SUPPLEMENT" in kinds:
         missing = [m for d in decisions for m in d.get("missing") or []]
-        intake.transition(application_id, "NEEDS_SUPPLEMENT", "system",
-                                "REVIEW_SUPPLEMENT", allowed_from={"IN_REVIEW"},
-                                detail={"missing": missing})
+        lifecycle.transition(application_id, Status.NEEDS_SUPPLEMENT, "system",
+                          "REVIEW_SUPPLEMENT", detail={"missing": missing})
         outcome = "SUPPLEMENT"
     else:
-        new_audit(application_id, "system", "APPROVED", "IN_REVIEW", "IN_REVIEW",
+        new_audit(application_id, "system", "APPROVED", Status.IN_REVIEW, Status.IN_REVIEW,
                   {"departments": [d["department"] for d in decisions]}).save()
         outcome = "APPROVED"
         # 行政许可法 art. 44 counts from the decision; an unpaid order expires (7 days) long
@@ -333,39 +350,38 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
 def supplement(caller: Caller, application_id: str, payload: Any, sfn: Any) -> TaskRecord:
     """The applicant has supplied what was missing: back to pre-review (the clock resumes)."""
     caller.require(APPLICANT, WINDOW)
-    record = intake.load_for(caller, application_id)
-    if record.status != "NEEDS_SUPPLEMENT":
+    record = drafts.load_for(caller, application_id)
+    if record.status != Status.NEEDS_SUPPLEMENT:
         raise Conflict(f"application {application_id} is {record.status}, nothing to supply")
     if isinstance(payload, dict) and isinstance(payload.get("form"), dict):
         item = get_item(record.item_code, int(record.item_version))
-        intake.validate_draft(item, {"itemCode": record.item_code,
+        drafts.validate_draft(item, {"itemCode": record.item_code,
                                            "applicant": record.applicant,
                                            "form": payload["form"],
                                            "delivery": record.delivery})
     open_supplements = [t for t in tasks_of(application_id)
-                        if t.kind == SUPPLEMENT and t.status == "PENDING"]
+                        if t.kind == SUPPLEMENT and t.status == TaskStatus.PENDING]
     if not open_supplements:
         raise Conflict("the application is not waiting for a supplement yet")
     task = open_supplements[-1]
     updates = {"form": payload["form"]} if isinstance(payload, dict) and isinstance(
         payload.get("form"), dict) else {}
-    intake.transition(application_id, "SUBMITTED", caller.sub, "SUPPLEMENTED",
-                            allowed_from={"NEEDS_SUPPLEMENT"}, updates=updates)
+    lifecycle.transition(application_id, Status.SUBMITTED, caller.sub, "SUPPLEMENTED",
+                      updates=updates)
     return decide_supplement(task, caller, sfn)
 
 
 def decide_supplement(task: TaskRecord, caller: Caller, sfn: Any) -> TaskRecord:
     now = datetime.now(UTC)
-    try:
-        task.update(actions=[TaskRecord.status.set("DECIDED"),
-                             TaskRecord.decision.set("SUPPLIED"),
-                             TaskRecord.decided_by.set(caller.sub),
-                             TaskRecord.decided_at.set(now),
-                             TaskRecord.gsi1sk.set(f"DECIDED#{now.isoformat()}")],
-                    condition=TaskRecord.status == "PENDING")
-    except UpdateError as error:
-        raise Conflict("the supplement was already received") from error
-    sfn.send_task_success(taskToken=task.task_token, output=json.dumps({"supplied": True}))
+    write_or_conflict(lambda: task.update(
+        actions=[TaskRecord.status.set(TaskStatus.DECIDED),
+                 TaskRecord.decision.set("SUPPLIED"),
+                 TaskRecord.decided_by.set(caller.sub),
+                 TaskRecord.decided_at.set(now),
+                 TaskRecord.gsi1sk.set(f"{TaskStatus.DECIDED}#{now.isoformat()}")],
+        condition=TaskRecord.status == TaskStatus.PENDING),
+        "the supplement was already received")
+    _resume(sfn, task, {"supplied": True})
     return task
 
 

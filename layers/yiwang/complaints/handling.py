@@ -179,7 +179,7 @@ def _route(caller: Caller, body: dict[str, Any]) -> tuple[str, str]:
 
 def _lead_department(caller: Caller, application_id: str) -> str:
     # Imported here: only complaints about an application need the intake module.
-    from yiwang.applications import intake as applications
+    from yiwang.applications import drafts as applications
     from yiwang.catalogue.items import get_item
 
     record = applications.load_for(caller, application_id)

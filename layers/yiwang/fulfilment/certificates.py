@@ -1,20 +1,6 @@
 """电子证照: certificates issued for approved applications, signed so that anyone can verify them.
 
-Identifier (证照标识; the structure DOMAIN.md gives, defined by GB/T 36904-2018 电子证照 标识规范,
-the metadata by GB/T 36903-2018)::
-
-    1.2.156.3005.2.<licence type code>.<issuing body code>.<serial>.<version>.<check>
-
-- licence type code (证照类型代码): the defining body's 18-character unified social credit code
-  and a 3-digit number. The catalogue does not carry it yet, so it is derived from the item
-  code, which begins with the implementing department's credit code and ends with a serial
-  (`11440100MB2D00127W-XK-0007` → `11440100MB2D00127W007`);
-- issuing body code (颁证单位代码): the issuing department's credit code (the item's lead
-  department, looked up in the department registry shipped with the catalogue);
-- serial (流水号): `<year><8 digits>`, from an atomic counter per issuing body and year;
-- version: `001` for a first issue;
-- check: ISO 7064 MOD 37,36 (`stdnum.iso7064.mod_37_36`) over type code + body code + serial +
-  version, without the dots.
+Identifier (证照标识): see `yiwang.fulfilment.certificate_numbers` (GB/T 36904-2018).
 
 The certificate document is canonical JSON (keys sorted, UTF-8, no spaces, no NaN). The
 signature is made by an asymmetric KMS key that never leaves KMS (`SIGNING_KEY_ID`; ECC_NIST_P256
@@ -52,135 +38,51 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from yiwang.applications import intake
+from yiwang.applications import lifecycle
 from yiwang.applications.records import ApplicationRecord
+from yiwang.applications.status import Status, sources
 from yiwang.applications.tasks import ISSUING_CLOCK
 from yiwang.catalogue import departments
 from yiwang.catalogue.items import ItemVersion, get_item
 from yiwang.deadlines import clocks
+from yiwang.fulfilment.certificate_numbers import (
+    InvalidCertificateNumber,
+    is_credit_code,
+    licence_type_code,
+    make_number,
+    parse_number,
+)
 from yiwang.platform.clients import client
 from yiwang.platform.config import ConfigurationError, settings
 from yiwang.platform.errors import Conflict, NotFound
-from yiwang.platform.identity import InvalidIdentifier, validate_credit_code
-from yiwang.table.records import ListIndex, TableMeta
+from yiwang.table.records import ListIndex, TableMeta, connection
+from yiwang.table.writes import write_if
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-PREFIX = "1.2.156.3005.2."
-"""The OID arc of electronic certificates (电子证照) under which every identifier sits."""
-FIRST_VERSION = "001"
 HOLDER_IDENTITY_NUMBER = "111"
 """Holder code kind (持证主体代码类型): resident identity number (居民身份证)."""
 HOLDER_CREDIT_CODE = "001"
 """Holder code kind: unified social credit code (统一社会信用代码)."""
 DEFAULT_VALIDITY_YEARS = 5
-ISSUABLE_FROM = frozenset({"PAID", "IN_REVIEW"})
-"""PAID for items with a fee; IN_REVIEW (every department approved) for items without one."""
-ISSUED = "CERTIFICATE_ISSUED"
+ISSUED = Status.CERTIFICATE_ISSUED
 """行政许可法 art. 44: the licence is issued within 10 (working, art. 82) days of the decision."""
+ISSUABLE_FROM = sources(ISSUED)
+"""PAID for items with a fee; IN_REVIEW (every department approved) for items without one."""
 ACTOR = "system"
 FORMAT = "yiwang-certificate/1"
 _ALGORITHMS = ("ECDSA_SHA_256", "RSASSA_PSS_SHA_256", "RSASSA_PKCS1_V1_5_SHA_256")
 """Signing algorithms this module can verify offline, in order of preference."""
-_CODE_CHARS = re.compile(r"^[0-9A-Z]+$")
-_CREDIT_CODE = re.compile(r"^[0-9A-Z]{18}$")
 _NOT_FACTS = frozenset({"phone", "mobile", "email", "contactName", "contactPhone"})
 """Form fields that say how to reach the applicant, not what the licence attests."""
-
-
-# ---------------------------------------------------------------------------------------------
-# The identifier
-
-
-class InvalidCertificateNumber(ValueError):
-    """A certificate number that is not a well-formed identifier, or whose check fails."""
-
-
-@dataclass(frozen=True)
-class CertificateNumber:
-    """The parts of a certificate identifier."""
-
-    licence_type_code: str
-    issuing_body_code: str
-    serial: str
-    version: str
-    check: str
-
-    def __str__(self) -> str:
-        return (f"{PREFIX}{self.licence_type_code}.{self.issuing_body_code}.{self.serial}."
-                f"{self.version}.{self.check}")
-
-
-def check_character(licence_type_code: str, issuing_body_code: str, serial: str,
-                    version: str) -> str:
-    """ISO 7064 MOD 37,36 over the four parts concatenated without the dots."""
-    # stdnum (like cryptography below) is imported where it is used: the API imports this
-    # module for the application view's certificate pointer, which needs neither.
-    from stdnum.iso7064 import mod_37_36
-
-    return mod_37_36.calc_check_digit(licence_type_code + issuing_body_code + serial + version)
-
-
-def make_number(licence_type_code: str, issuing_body_code: str, serial: str,
-                version: str = FIRST_VERSION) -> str:
-    """The identifier of a certificate, with its check character."""
-    check = check_character(licence_type_code, issuing_body_code, serial, version)
-    number = str(CertificateNumber(licence_type_code, issuing_body_code, serial, version, check))
-    parse_number(number)  # refuses parts that break the structure
-    return number
-
-
-def parse_number(number: Any) -> CertificateNumber:
-    """The parts of a certificate number; `InvalidCertificateNumber` saying what is wrong."""
-    if not isinstance(number, str) or not number.startswith(PREFIX):
-        raise InvalidCertificateNumber(f"a certificate number begins with {PREFIX}")
-    parts = number[len(PREFIX):].split(".")
-    if len(parts) != 5:
-        raise InvalidCertificateNumber("a certificate number has five parts after the prefix: "
-                                       "type code, issuing body, serial, version, check")
-    type_code, body_code, serial, version, check = parts
-    if not (len(type_code) == 21 and _CREDIT_CODE.match(type_code[:18])
-            and type_code[18:].isdigit() and type_code[18:].isascii()):
-        raise InvalidCertificateNumber("the licence type code is a credit code and 3 digits")
-    if not _CREDIT_CODE.match(body_code):
-        raise InvalidCertificateNumber("the issuing body code is an 18-character credit code")
-    if not _CODE_CHARS.match(serial):
-        raise InvalidCertificateNumber("the serial is digits and capital letters")
-    if not (len(version) == 3 and version.isdigit() and version.isascii()):
-        raise InvalidCertificateNumber("the version is 3 digits")
-    if len(check) != 1 or not _CODE_CHARS.match(check):
-        raise InvalidCertificateNumber("the check is one digit or capital letter")
-    if check_character(type_code, body_code, serial, version) != check:
-        raise InvalidCertificateNumber("the check character does not match the number")
-    return CertificateNumber(type_code, body_code, serial, version, check)
-
-
-def licence_type_code(item: ItemVersion, issuing_body_code: str) -> str:
-    """证照类型代码 of the licence an item issues: derived from the item code (the catalogue has
-    no field for it yet): its leading credit code, else the issuing body's, and the last three
-    digits of its serial, else `001`."""
-    head, _, rest = item.code.partition("-")
-    defining_body = head if _is_credit_code(head) else issuing_body_code
-    tail = rest.rsplit("-", 1)[-1] if rest else ""
-    number = tail[-3:].zfill(3) if tail.isdigit() and tail.isascii() else "001"
-    return defining_body + number
-
-
-def _is_credit_code(value: str) -> bool:
-    try:
-        return validate_credit_code(value) == value
-    except InvalidIdentifier:
-        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,7 +105,7 @@ def issuing_body(department: str) -> dict[str, str]:
     except NotFound:
         entry = {}
     code = entry.get("creditCode", "")
-    if not entry.get("name") or not _is_credit_code(code):
+    if not entry.get("name") or not is_credit_code(code):
         raise Conflict(f"department {department} has no active entry with a name and credit "
                        "code in the registry; a certificate cannot name it as its issuing body")
     return {"name": entry["name"], "code": code}
@@ -315,8 +217,9 @@ class CertificatePointer(Model):
     class Meta(TableMeta):
         pass
 
+    SORT_KEY = "CERT"
     pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="CERT")
+    sk = UnicodeAttribute(range_key=True, default=SORT_KEY)
     number = UnicodeAttribute()
     issued_at = UTCDateTimeAttribute(attr_name="issuedAt")
 
@@ -355,8 +258,8 @@ def pointer_view(pointer: CertificatePointer | None) -> dict[str, str] | None:
 
 def _pointer(application_id: str) -> CertificatePointer | None:
     try:
-        return CertificatePointer.get(ApplicationRecord.key(application_id), "CERT",
-                                      consistent_read=True)
+        return CertificatePointer.get(ApplicationRecord.key(application_id),
+                                      CertificatePointer.SORT_KEY, consistent_read=True)
     except CertificatePointer.DoesNotExist:
         return None
 
@@ -526,25 +429,27 @@ def _new_certificate(application: ApplicationRecord, now: datetime, kms: Any) ->
 def _save_new(record: CertificateRecord) -> bool:
     """Write the certificate and the application's pointer together; False if the application
     got a certificate (or changed status) meanwhile, and nothing was written."""
-    pointer = CertificatePointer(ApplicationRecord.key(record.application_id), "CERT",
-                                 number=record.number, issued_at=record.issued_at)
-    try:
-        with TransactWrite(connection=ApplicationRecord._get_connection().connection) as write:
-            write.save(record, condition=CertificateRecord.pk.does_not_exist())
-            write.save(pointer, condition=CertificatePointer.pk.does_not_exist())
-            write.condition_check(ApplicationRecord, ApplicationRecord.key(record.application_id),
-                                  "META", condition=ApplicationRecord.status.is_in(
-                                      *sorted(ISSUABLE_FROM)))
-    except TransactWriteError:
-        return False
-    return True
+    pointer = CertificatePointer(ApplicationRecord.key(record.application_id),
+                                 CertificatePointer.SORT_KEY, number=record.number,
+                                 issued_at=record.issued_at)
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
+            transaction.save(record, condition=CertificateRecord.pk.does_not_exist())
+            transaction.save(pointer, condition=CertificatePointer.pk.does_not_exist())
+            transaction.condition_check(
+                ApplicationRecord, ApplicationRecord.key(record.application_id),
+                ApplicationRecord.SORT_KEY,
+                condition=ApplicationRecord.status.is_in(*sorted(ISSUABLE_FROM)))
+
+    return write_if(write)
 
 
 def _mark_issued(application_id: str, number: str) -> None:
     """PAID/IN_REVIEW → CERTIFICATE_ISSUED, audited; nothing if it is already past that."""
     try:
-        intake.transition(application_id, ISSUED, ACTOR, "CERTIFICATE_ISSUED",
-                                allowed_from=ISSUABLE_FROM, detail={"number": number})
+        lifecycle.transition(application_id, ISSUED, ACTOR, "CERTIFICATE_ISSUED",
+                          detail={"number": number})
     except Conflict:
         # Already CERTIFICATE_ISSUED or later (a retry, or a concurrent attempt that won).
         if ApplicationRecord.load(application_id).status in ISSUABLE_FROM:

@@ -21,16 +21,12 @@ Access patterns:
 
 from __future__ import annotations
 
-import functools
-import json
-import secrets
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import single_metric
-from botocore.exceptions import ClientError
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -40,36 +36,55 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
 )
 from pynamodb.attributes import UTCDateTimeAttribute as Time
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import intake
+from yiwang.applications import drafts, lifecycle
 from yiwang.applications.records import ApplicationRecord, application_stub, new_audit
+from yiwang.applications.status import Status, check_move
 from yiwang.people.access import WINDOW, Caller
-from yiwang.platform import validation
-from yiwang.platform.config import ConfigurationError, Settings, settings
+from yiwang.platform import validation, workflow
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
 from yiwang.platform.observability import MetricUnit, logger
-from yiwang.table.records import TableMeta
+from yiwang.table.records import TableMeta, connection
+from yiwang.table.writes import write_if, write_or_conflict
 
 if TYPE_CHECKING:
+    from yiwang.fulfilment.couriers import Courier
     from yiwang.table.idempotency import Receipt
 # The webhook's receipts and secret are imported where the webhook uses them: the delivery
 # step (its own function's cold start) needs neither.
 
 COURIER, PICKUP = "COURIER", "PICKUP"
-RANK = {"CREATED": 0, "PICKED_UP": 1, "IN_TRANSIT": 2, "DELIVERED": 3}
+
+
+class ShipmentStatus(StrEnum):
+    """How far a courier shipment has got (in `RANK` order)."""
+
+    CREATED = "CREATED"
+    PICKED_UP = "PICKED_UP"
+    IN_TRANSIT = "IN_TRANSIT"
+    DELIVERED = "DELIVERED"
+
+
+class PickupStatus(StrEnum):
+    """A pickup is READY at the window, then COLLECTED (once)."""
+
+    READY = "READY"
+    COLLECTED = "COLLECTED"
+
+
+RANK = {ShipmentStatus.CREATED: 0, ShipmentStatus.PICKED_UP: 1, ShipmentStatus.IN_TRANSIT: 2,
+        ShipmentStatus.DELIVERED: 3}
 """How far a shipment has got; its status never moves to a lower rank."""
 EXCEPTION = "EXCEPTION"
-EVENTS = ("PICKED_UP", "IN_TRANSIT", "DELIVERED", EXCEPTION)
+EVENTS = (ShipmentStatus.PICKED_UP.value, ShipmentStatus.IN_TRANSIT.value,
+          ShipmentStatus.DELIVERED.value, EXCEPTION)
 COURIER_ACTOR = "courier"
 COURIER_SCOPE = "courier-webhook"
 """Idempotency scope of courier events (receipts keyed `<waybill>#<event>#<at, UTC>`)."""
 RESUME_CLAIM = timedelta(minutes=1)
 """How long the callback resuming the execution holds its claim (see `_claim_resume`)."""
-_RESOLVED_TOKEN_ERRORS = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
-"""What Step Functions answers for a token whose task has already been completed."""
 
 _COURIER_EVENT: dict[str, Any] = {
     "type": "object",
@@ -107,8 +122,9 @@ class ShipmentRecord(Model):
     class Meta(TableMeta):
         pass
 
+    SORT_KEY = "SHIP"
     pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="SHIP")
+    sk = UnicodeAttribute(range_key=True, default=SORT_KEY)
     application_id = UnicodeAttribute(attr_name="applicationId")
     waybill_no = UnicodeAttribute(attr_name="waybillNo")
     carrier = UnicodeAttribute()
@@ -133,7 +149,8 @@ class ShipmentRecord(Model):
     @classmethod
     def of(cls, application_id: str) -> ShipmentRecord:
         try:
-            return cls.get(ApplicationRecord.key(application_id), "SHIP", consistent_read=True)
+            return cls.get(ApplicationRecord.key(application_id), cls.SORT_KEY,
+                           consistent_read=True)
         except cls.DoesNotExist as missing:
             raise NotFound(f"application {application_id} has no shipment") from missing
 
@@ -160,8 +177,9 @@ class PickupRecord(Model):
     class Meta(TableMeta):
         pass
 
+    SORT_KEY = "PICKUP"
     pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="PICKUP")
+    sk = UnicodeAttribute(range_key=True, default=SORT_KEY)
     application_id = UnicodeAttribute(attr_name="applicationId")
     status = UnicodeAttribute()
     """READY, then COLLECTED (once)."""
@@ -171,56 +189,6 @@ class PickupRecord(Model):
     collected_at = Time(attr_name="collectedAt", null=True)
     handled_by = UnicodeAttribute(attr_name="handledBy", null=True)
     note = UnicodeAttribute(null=True)
-
-
-# --- couriers ----------------------------------------------------------------------------------
-
-
-class Courier(Protocol):
-    """A courier company's API, as far as the platform uses it."""
-
-    carrier: str
-
-    def create_waybill(self, application_id: str, address: Any, contents: str) -> str:
-        """Book a pickup of `contents` for delivery to `address`; the waybill number.
-
-        `application_id` is the order reference the courier keeps with the waybill."""
-        ...
-
-
-@dataclass(frozen=True)
-class LocalCourier:
-    """The courier of the local stage and tests: waybill numbers in SF Express's format
-    (`SF` + 12 digits), made up here or, when `provider_url` is set, by the courier simulator
-    (`python -m infra.providers.courier serve`, `POST <url>/waybills`)."""
-
-    provider_url: str | None = None
-    carrier: str = "SF"
-
-    def create_waybill(self, application_id: str, address: Any, contents: str) -> str:
-        if not self.provider_url:
-            return f"{self.carrier}{secrets.randbelow(10**12):012d}"
-        request = urllib.request.Request(
-            self.provider_url.rstrip("/") + "/waybills", method="POST",
-            headers={"Content-Type": "application/json"},
-            data=json.dumps({"orderId": application_id, "address": address,
-                             "contents": contents}, ensure_ascii=False).encode())
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - configured URL
-            return str(json.load(answer)["waybillNo"])
-
-
-@functools.cache
-def courier_from_settings() -> Courier:
-    """The courier this deployment uses (only the local one exists so far)."""
-    return LocalCourier(settings().courier_provider_url)
-
-
-def courier_webhook_secret(config: Settings) -> bytes:
-    """The courier's webhook secret (Secrets Manager in AWS; API.md "Webhooks")."""
-    from yiwang.platform.signatures import provider_secret
-
-    return provider_secret("courier", value=config.courier_webhook_secret,
-                           arn=config.courier_webhook_secret_arn)
 
 
 # --- the delivery step -------------------------------------------------------------------------
@@ -238,19 +206,20 @@ def dispatch(application_id: str, task_token: str, courier: Courier,
         raise Conflict(f"application {application_id} is delivered by {delivery.get('method')}")
     shipment = _existing_shipment(application_id)
     if shipment is None:
-        if record.status != "CERTIFICATE_ISSUED":
+        if record.status != Status.CERTIFICATE_ISSUED:
             raise Conflict(f"application {application_id} is {record.status}, not "
-                           "CERTIFICATE_ISSUED")
+                           f"{Status.CERTIFICATE_ISSUED}")
         waybill_no = courier.create_waybill(application_id, delivery.get("address"),
                                             f"证照 {record.item_code} / {application_id}")
         shipment = _store_shipment(application_id, waybill_no, courier.carrier, task_token, now)
     if shipment.task_token != task_token:
         shipment.update(actions=[ShipmentRecord.task_token.set(task_token)])
-    intake.transition(
-        application_id, "DISPATCHED", "system", "DISPATCHED", allowed_from={"CERTIFICATE_ISSUED"},
+    lifecycle.transition(
+        application_id, Status.DISPATCHED, "system", "DISPATCHED",
         detail={"waybillNo": shipment.waybill_no, "carrier": shipment.carrier},
         updates={"delivery": {**delivery, "waybillNo": shipment.waybill_no,
-                              "carrier": shipment.carrier, "status": "CREATED"}})
+                              "carrier": shipment.carrier,
+                              "status": ShipmentStatus.CREATED.value}})
     logger.info("dispatched", extra={"applicationId": application_id,
                                      "waybillNo": shipment.waybill_no})
     return shipment
@@ -266,27 +235,26 @@ def _existing_shipment(application_id: str) -> ShipmentRecord | None:
 def _store_shipment(application_id: str, waybill_no: str, carrier: str, task_token: str,
                     now: datetime) -> ShipmentRecord:
     shipment = ShipmentRecord(
-        ApplicationRecord.key(application_id), "SHIP", application_id=application_id,
-        waybill_no=waybill_no, carrier=carrier, status="CREATED", rank=RANK["CREATED"],
-        exception=False, task_token=task_token, events=[], created_at=now)
+        ApplicationRecord.key(application_id), ShipmentRecord.SORT_KEY,
+        application_id=application_id, waybill_no=waybill_no, carrier=carrier,
+        status=ShipmentStatus.CREATED, rank=RANK[ShipmentStatus.CREATED], exception=False,
+        task_token=task_token, events=[], created_at=now)
     lookup = WaybillRecord(WaybillRecord.key(waybill_no), "META", waybill_no=waybill_no,
                            application_id=application_id)
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
             transaction.save(shipment, condition=ShipmentRecord.pk.does_not_exist())
             transaction.save(lookup, condition=WaybillRecord.pk.does_not_exist())
-    except TransactWriteError as error:
+
+    if not write_if(write):
         # A concurrent attempt stored its shipment first: that one stands (this waybill is
         # never used), and this attempt's token replaces its token below.
         existing = _existing_shipment(application_id)
         if existing is None:
-            raise Conflict(f"waybill {waybill_no} is already in use") from error
+            raise Conflict(f"waybill {waybill_no} is already in use")
         return existing
     return shipment
-
-
-def _connection() -> Any:
-    return ShipmentRecord._get_connection().connection
 
 
 def ready_for_pickup(application_id: str, task_token: str,
@@ -298,20 +266,15 @@ def ready_for_pickup(application_id: str, task_token: str,
     method = (record.delivery or {}).get("method")
     if method != PICKUP:
         raise Conflict(f"application {application_id} is delivered by {method}")
-    pickup = PickupRecord(ApplicationRecord.key(application_id), "PICKUP",
-                          application_id=application_id, status="READY", task_token=task_token,
-                          ready_at=now)
-    try:
-        pickup.save(condition=PickupRecord.pk.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        pickup = PickupRecord.get(pickup.pk, "PICKUP", consistent_read=True)
-        if pickup.status != "READY":
-            raise Conflict(f"application {application_id} has been collected") from error
+    pickup = PickupRecord(ApplicationRecord.key(application_id), PickupRecord.SORT_KEY,
+                          application_id=application_id, status=PickupStatus.READY,
+                          task_token=task_token, ready_at=now)
+    if not write_if(lambda: pickup.save(condition=PickupRecord.pk.does_not_exist())):
+        pickup = PickupRecord.get(pickup.pk, PickupRecord.SORT_KEY, consistent_read=True)
+        if pickup.status != PickupStatus.READY:
+            raise Conflict(f"application {application_id} has been collected")
         pickup.update(actions=[PickupRecord.task_token.set(task_token)])
-    intake.transition(application_id, "READY_FOR_PICKUP", "system", "READY_FOR_PICKUP",
-                            allowed_from={"CERTIFICATE_ISSUED"})
+    lifecycle.transition(application_id, Status.READY_FOR_PICKUP, "system", "READY_FOR_PICKUP")
     return pickup
 
 
@@ -325,34 +288,32 @@ def complete_pickup(caller: Caller, application_id: str, payload: Any, sfn: Any,
     if errors:
         raise ValidationFailed(errors)
     now = now or datetime.now(UTC)
-    record = intake.load_for(caller, application_id)
-    if record.status != "READY_FOR_PICKUP":
-        raise Conflict(f"application {application_id} is {record.status}, not READY_FOR_PICKUP")
+    record = drafts.load_for(caller, application_id)
+    if record.status != Status.READY_FOR_PICKUP:
+        raise Conflict(f"application {application_id} is {record.status}, not "
+                       f"{Status.READY_FOR_PICKUP}")
     try:
-        pickup = PickupRecord.get(record.pk, "PICKUP", consistent_read=True)
+        pickup = PickupRecord.get(record.pk, PickupRecord.SORT_KEY, consistent_read=True)
     except PickupRecord.DoesNotExist as missing:
         raise Conflict(f"application {application_id} is not waiting for pickup") from missing
     note = payload.get("note")
-    try:
-        pickup.update(actions=[
-            PickupRecord.status.set("COLLECTED"),
-            PickupRecord.collected_by.set(payload["collectedBy"]),
-            PickupRecord.collected_at.set(now), PickupRecord.handled_by.set(caller.sub),
-            *([PickupRecord.note.set(note)] if note else [])],
-            condition=PickupRecord.status == "READY")
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        raise Conflict(f"application {application_id} has already been collected") from error
+    write_or_conflict(lambda: pickup.update(actions=[
+        PickupRecord.status.set(PickupStatus.COLLECTED),
+        PickupRecord.collected_by.set(payload["collectedBy"]),
+        PickupRecord.collected_at.set(now), PickupRecord.handled_by.set(caller.sub),
+        *([PickupRecord.note.set(note)] if note else [])],
+        condition=PickupRecord.status == PickupStatus.READY),
+        f"application {application_id} has already been collected")
     detail = {"collectedBy": payload["collectedBy"], **({"note": note} if note else {})}
     try:
-        record = intake.transition(
-            application_id, "COMPLETED", caller.sub, "COLLECTED",
-            allowed_from={"READY_FOR_PICKUP"}, detail=detail,
-            updates={"delivery": {**(record.delivery or {}), "status": "COLLECTED",
+        record = lifecycle.transition(
+            application_id, Status.COMPLETED, caller.sub, "COLLECTED", detail=detail,
+            updates={"delivery": {**(record.delivery or {}),
+                                  "status": PickupStatus.COLLECTED.value,
                                   "collectedAt": now.isoformat()}})
     except Conflict:
-        pickup.update(actions=[PickupRecord.status.set("READY")])  # nothing happened after all
+        # Nothing happened after all.
+        pickup.update(actions=[PickupRecord.status.set(PickupStatus.READY)])
         raise
     _emit_delivered()
     _resume(pickup.task_token, {"collectedBy": payload["collectedBy"],
@@ -421,7 +382,7 @@ def record_courier_event(payload: Any, now: datetime | None = None,
     request = {"waybillNo": event.waybill_no, "event": event.event,
                "at": event.at.astimezone(UTC).isoformat()}
     receipt = Receipt(COURIER_SCOPE, f"{event.waybill_no}#{event.key}", request)
-    with TransactGet(connection=_connection()) as read:
+    with TransactGet(connection=connection()) as read:
         lookup = read.get(WaybillRecord, WaybillRecord.key(event.waybill_no), "META")
         stored = receipt.get_in(read)
     try:
@@ -452,9 +413,9 @@ class _Change:
 def _record(application_id: str, event: _Event, now: datetime, sfn: Any, receipt: Receipt,
             attempts: int = 3) -> dict[str, Any]:
     key = ApplicationRecord.key(application_id)
-    with TransactGet(connection=_connection()) as read:
-        found = read.get(ShipmentRecord, key, "SHIP")
-        application = read.get(ApplicationRecord, key, "META")
+    with TransactGet(connection=connection()) as read:
+        found = read.get(ShipmentRecord, key, ShipmentRecord.SORT_KEY)
+        application = read.get(ApplicationRecord, key, ApplicationRecord.SORT_KEY)
     try:
         shipment, record = found.get(), application.get()
     except (ShipmentRecord.DoesNotExist, ApplicationRecord.DoesNotExist) as missing:
@@ -462,27 +423,26 @@ def _record(application_id: str, event: _Event, now: datetime, sfn: Any, receipt
     change = _change(shipment, record, event, now)
     answer = {"waybillNo": event.waybill_no, "event": event.event, "recorded": change.recorded,
               "advanced": change.advanced, "status": change.status}
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
             if change.actions:
                 transaction.update(shipment, actions=change.actions, condition=change.condition)
             for move in change.moves:
                 move(transaction)
             receipt.write_in(transaction, answer)
-    except TransactWriteError as error:
-        if error.cause_response_code != "TransactionCanceledException":
-            raise
+
+    if not write_if(write):
         # The shipment or the application changed since the read: the same event delivered
         # at the same time (its receipt now answers), or another event. Decide again.
         first = receipt.stored_answer()
         if first is not None:
             return first
         if attempts <= 1:
-            raise Conflict(f"waybill {event.waybill_no} is busy; send the event again"
-                           ) from error
+            raise Conflict(f"waybill {event.waybill_no} is busy; send the event again")
         return _record(application_id, event, now, sfn, receipt, attempts - 1)
     logger.info("courier event", extra={"applicationId": application_id, **answer})
-    if change.advanced and event.event == "DELIVERED":
+    if change.advanced and event.event == ShipmentStatus.DELIVERED:
         _emit_delivered()
     if change.claim is not None:
         _resume_delivered(shipment, change.claim, sfn, receipt)
@@ -510,7 +470,7 @@ def _change(shipment: ShipmentRecord, record: ApplicationRecord, event: _Event,
         actions += [ShipmentRecord.status.set(event.event),
                     ShipmentRecord.rank.set(RANK[event.event])]
         condition &= ShipmentRecord.rank < RANK[event.event]
-        if event.event == "DELIVERED":
+        if event.event == ShipmentStatus.DELIVERED:
             actions.append(ShipmentRecord.delivered_at.set(event.at))
             shipment.delivered_at = event.at
     if shipment.last_event_at is None or shipment.last_event_at < event.at:
@@ -519,7 +479,7 @@ def _change(shipment: ShipmentRecord, record: ApplicationRecord, event: _Event,
                       | (ShipmentRecord.last_event_at < event.at))
     change = _Change(actions, condition, recorded, advanced,
                      event.event if advanced else shipment.status)
-    if change.status == "DELIVERED":
+    if change.status == ShipmentStatus.DELIVERED:
         _complete(change, shipment, record)
     return change
 
@@ -532,18 +492,21 @@ def _complete(change: _Change, shipment: ShipmentRecord, record: ApplicationReco
     delivered_at = shipment.delivered_at.isoformat() if shipment.delivered_at else None
     detail = {"waybillNo": shipment.waybill_no, "deliveredAt": delivered_at}
     status = before = record.status
-    if before in ("DISPATCHED", "DELIVERED"):
-        actions = [ApplicationRecord.status.set("COMPLETED")]
+    if before in (Status.DISPATCHED, Status.DELIVERED):
+        actions = [ApplicationRecord.status.set(Status.COMPLETED)]
         audits = []
         at = datetime.now(UTC)
-        if before == "DISPATCHED":
+        if before == Status.DISPATCHED:
+            check_move(Status.DISPATCHED, Status.DELIVERED)
             actions.append(ApplicationRecord.delivery.set(
-                {**(record.delivery or {}), "status": "DELIVERED", "deliveredAt": delivered_at}))
-            audits.append(new_audit(application_id, COURIER_ACTOR, "DELIVERED", "DISPATCHED",
-                                    "DELIVERED", detail, at))
+                {**(record.delivery or {}), "status": ShipmentStatus.DELIVERED.value,
+                 "deliveredAt": delivered_at}))
+            audits.append(new_audit(application_id, COURIER_ACTOR, "DELIVERED",
+                                    Status.DISPATCHED, Status.DELIVERED, detail, at))
+        check_move(Status.DELIVERED, Status.COMPLETED)
         # A microsecond later: the trail sorts by time, and both are written at once.
-        audits.append(new_audit(application_id, "system", "COMPLETED", "DELIVERED",
-                                "COMPLETED", detail, at + timedelta(microseconds=1)))
+        audits.append(new_audit(application_id, "system", "COMPLETED", Status.DELIVERED,
+                                Status.COMPLETED, detail, at + timedelta(microseconds=1)))
 
         def move(transaction: TransactWrite) -> None:
             transaction.update(application_stub(application_id), actions=actions,
@@ -553,8 +516,8 @@ def _complete(change: _Change, shipment: ShipmentRecord, record: ApplicationReco
                 transaction.save(audit)
 
         change.moves.append(move)
-        status = "COMPLETED"
-    if status != "COMPLETED":
+        status = Status.COMPLETED
+    if status != Status.COMPLETED:
         logger.warning("delivered, but the application is not completed",
                        extra={"applicationId": application_id, "status": status})
         return
@@ -595,28 +558,13 @@ def _resume_delivered(shipment: ShipmentRecord, claim: datetime, sfn: Any,
 
 def _conditional(shipment: ShipmentRecord, actions: list[Any], condition: Any) -> bool:
     """One conditional update; False when the condition does not hold (nothing written)."""
-    try:
-        shipment.update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return False
-    return True
+    return write_if(lambda: shipment.update(actions=actions, condition=condition))
 
 
 def _resume(task_token: str, output: dict[str, Any], sfn: Any) -> bool:
     """SendTaskSuccess; a token whose task is already complete (a concurrent or repeated
     completion) is not an error: the execution resumed once. True in that case."""
-    if sfn is None:
-        raise ConfigurationError("a Step Functions client is needed to resume the execution")
-    try:
-        sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in _RESOLVED_TOKEN_ERRORS:
-            raise
-        logger.info("task token already resolved", extra={"output": output})
-        return True
-    return False
+    return not workflow.resume(sfn, task_token, output)
 
 
 def _emit_delivered() -> None:
@@ -636,7 +584,7 @@ def tracking(record: ApplicationRecord) -> dict[str, Any]:
     if method == COURIER:
         return tracking_from(record, _existing_shipment(record.application_id), None)
     try:
-        pickup = PickupRecord.get(record.pk, "PICKUP")
+        pickup = PickupRecord.get(record.pk, PickupRecord.SORT_KEY)
     except PickupRecord.DoesNotExist:
         pickup = None
     return tracking_from(record, None, pickup)

@@ -1,5 +1,6 @@
-"""收费 (fee): payment orders (缴款单), the provider adapter, and the signed callback that settles
-an order and resumes the waiting lifecycle execution (DOMAIN.md "Application lifecycle" 4).
+"""收费 (fee): payment orders (缴款单), opened with the provider
+(`yiwang.fulfilment.payment_provider`), and the signed callback that settles an order and
+resumes the waiting lifecycle execution (the lifecycle's step 4).
 
 After every department approved an item with a fee, the lifecycle's payment step waits
 (`lambda:invoke.waitForTaskToken`) while `open_order` creates the order with the provider and
@@ -25,40 +26,52 @@ Records, in the single table:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+from enum import StrEnum
+from typing import Any
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.attributes import UTCDateTimeAttribute as Time
-from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import intake
+from yiwang.applications import lifecycle
 from yiwang.applications.records import ApplicationRecord, new_audit
+from yiwang.applications.status import Status
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
+from yiwang.fulfilment.payment_provider import PaymentProvider
 from yiwang.people.access import ADMIN, Caller
 from yiwang.people.notices import Notice
-from yiwang.platform import validation
-from yiwang.platform.config import ConfigurationError, Settings
+from yiwang.platform import validation, workflow
 from yiwang.platform.errors import Conflict, FieldError, NotFound, Unprocessable, ValidationFailed
 from yiwang.platform.observability import MetricUnit, logger, metrics
-from yiwang.platform.signatures import BadSignature, StaleWebhook, provider_secret, verify
 from yiwang.table.idempotency import Receipt
-from yiwang.table.records import AuditRecord, TableMeta
+from yiwang.table.records import AuditRecord, TableMeta, connection
+from yiwang.table.writes import write_if, write_or_conflict
 
 __all__ = [
-    "BadSignature", "LocalPaymentProvider", "PaymentOrderLookup", "PaymentOrderRecord",
-    "PaymentProvider", "SettleOutcome", "StaleWebhook", "open_order", "orders_of", "payable",
-    "pending_payment", "provider_for", "settle", "verify_signature", "waive", "webhook_secret",
+    "OrderStatus", "PaymentOrderLookup", "PaymentOrderRecord", "SettleOutcome", "open_order",
+    "orders_of", "payable", "pending_payment", "settle", "waive",
 ]
 
-PENDING, PAID, EXPIRED, CANCELLED, WAIVED = "PENDING", "PAID", "EXPIRED", "CANCELLED", "WAIVED"
+
+
+class OrderStatus(StrEnum):
+    """A payment order is PENDING until paid, waived (减免) or expired; CANCELLED is kept for
+    orders cancelled by hand."""
+
+    PENDING = "PENDING"
+    PAID = "PAID"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+    WAIVED = "WAIVED"
+
+
+PENDING, PAID, EXPIRED, CANCELLED, WAIVED = (
+    OrderStatus.PENDING, OrderStatus.PAID, OrderStatus.EXPIRED, OrderStatus.CANCELLED,
+    OrderStatus.WAIVED)
 ORDER_TTL = timedelta(days=7)
 PAYMENT_CLOCK = "PAYMENT"
 EXPIRE_PAYMENT = "EXPIRE_PAYMENT"
@@ -66,8 +79,6 @@ EXPIRE_PAYMENT = "EXPIRE_PAYMENT"
 """DOMAIN.md: the order expires after 7 days (the lifecycle's payment Task times out then)."""
 WEBHOOK_SCOPE = "payment-webhook"
 PROVIDER_ACTOR = "payment-provider"
-_GONE = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
-"""SendTaskSuccess errors meaning the execution no longer waits for this token."""
 
 _CALLBACK: dict[str, Any] = {
     "type": "object",
@@ -90,6 +101,7 @@ class PaymentOrderRecord(Model):
     class Meta(TableMeta):
         pass
 
+    SORT_PREFIX = "PAY#"
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     order_id = UnicodeAttribute(attr_name="orderId")
@@ -109,7 +121,7 @@ class PaymentOrderRecord(Model):
 
     @staticmethod
     def sort_key(order_id: str) -> str:
-        return f"PAY#{order_id}"
+        return f"{PaymentOrderRecord.SORT_PREFIX}{order_id}"
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -139,60 +151,14 @@ class PaymentOrderLookup(Model):
 
 
 # ---------------------------------------------------------------------------------------------
-# The provider
-
-
-class PaymentProvider(Protocol):
-    """A payment provider: registers an order and tells where the applicant pays it."""
-
-    def create_payment(self, order_id: str, amount_fen: int, description: str) -> str:
-        """Register the order (idempotent on `order_id`); return the URL the applicant opens."""
-        ...
-
-
-@dataclass(frozen=True)
-class LocalPaymentProvider:
-    """The local simulator (`python -m infra.providers.payment serve`): it keeps no state, so
-    registering is building the URL of its pay page."""
-
-    base_url: str
-
-    def create_payment(self, order_id: str, amount_fen: int, description: str) -> str:
-        query = urlencode({"amount": amount_fen, "subject": description})
-        return f"{self.base_url.rstrip('/')}/pay/{quote(order_id, safe='')}?{query}"
-
-
-def provider_for(config: Settings) -> PaymentProvider:
-    """The provider this stack is configured for (only the local simulator exists so far)."""
-    if config.payment_provider_url:
-        return LocalPaymentProvider(config.payment_provider_url)
-    raise ConfigurationError("PAYMENT_PROVIDER_URL is not set for this function")
-
-
-def webhook_secret(config: Settings) -> bytes:
-    """The payment provider's webhook secret (Secrets Manager in AWS; API.md "Webhooks")."""
-    return provider_secret("payment", value=config.payment_webhook_secret,
-                           arn=config.payment_webhook_secret_arn)
-
-
-def verify_signature(secret: bytes, timestamp: str | None, raw_body: bytes | None,
-                     signature_header: str | None, now: datetime | None = None) -> None:
-    """`BadSignature` or `StaleWebhook` unless the callback is authentic and fresh."""
-    verify(secret, timestamp, raw_body, signature_header, now)
-
-
-# ---------------------------------------------------------------------------------------------
 # Opening an order
-
-
-def _connection() -> Connection:
-    return PaymentOrderRecord._get_connection().connection
 
 
 def orders_of(application_id: str) -> list[PaymentOrderRecord]:
     """An application's orders (by order id; at most one is PENDING), read consistently."""
     return list(PaymentOrderRecord.query(ApplicationRecord.key(application_id),
-                                         PaymentOrderRecord.sk.startswith("PAY#"),
+                                         PaymentOrderRecord.sk.startswith(
+                                             PaymentOrderRecord.SORT_PREFIX),
                                          consistent_read=True))
 
 
@@ -229,16 +195,16 @@ def open_order(application_id: str, task_token: str, provider: PaymentProvider,
     if pending:
         order = pending[-1]
         if order.task_token != task_token:
-            try:
-                order.update(actions=[PaymentOrderRecord.task_token.set(task_token)],
-                             condition=PaymentOrderRecord.status == PENDING)
-            except UpdateError as error:
-                raise Conflict(f"order {order.order_id} was settled meanwhile") from error
+            write_or_conflict(lambda: order.update(
+                actions=[PaymentOrderRecord.task_token.set(task_token)],
+                condition=PaymentOrderRecord.status == PENDING),
+                f"order {order.order_id} was settled meanwhile")
         _await_payment(order)
         return order
     record = ApplicationRecord.load(application_id)
-    if record.status != "IN_REVIEW":
-        raise Conflict(f"application {application_id} is {record.status}, not IN_REVIEW")
+    if record.status != Status.IN_REVIEW:
+        raise Conflict(f"application {application_id} is {record.status}, not "
+                       f"{Status.IN_REVIEW}")
     item = get_item(record.item_code, int(record.item_version))
     if item.fee_fen <= 0:
         raise Unprocessable(f"{item.name} has no fee; there is nothing to pay")
@@ -252,16 +218,18 @@ def open_order(application_id: str, task_token: str, provider: PaymentProvider,
     )
     lookup = PaymentOrderLookup(PaymentOrderLookup.key(order_id), "META", order_id=order_id,
                                 application_id=application_id)
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
             transaction.save(order, condition=PaymentOrderRecord.pk.does_not_exist())
             transaction.save(lookup, condition=PaymentOrderLookup.pk.does_not_exist())
-    except TransactWriteError as error:
+
+    if not write_if(write):
         # The same step, at the same time: the other call wrote this very order.
         try:
             order = PaymentOrderRecord.get(order.pk, order.sk)
-        except PaymentOrderRecord.DoesNotExist:
-            raise Conflict(f"order {order_id} could not be written") from error
+        except PaymentOrderRecord.DoesNotExist as missing:
+            raise Conflict(f"order {order_id} could not be written") from missing
     if order.status == PENDING:
         # The clock first: once the application shows AWAITING_PAYMENT, a payment may come,
         # and it stops the clock it reads with the order.
@@ -275,10 +243,9 @@ def open_order(application_id: str, task_token: str, provider: PaymentProvider,
 
 def _await_payment(order: PaymentOrderRecord) -> None:
     # A no-op when the application already awaits payment (a repeated step).
-    intake.transition(order.application_id, "AWAITING_PAYMENT", "system",
-                            "PAYMENT_ORDERED", allowed_from={"IN_REVIEW"},
-                            detail={"orderId": order.order_id,
-                                    "amountFen": int(order.amount_fen)})
+    lifecycle.transition(order.application_id, Status.AWAITING_PAYMENT, "system",
+                      "PAYMENT_ORDERED", detail={"orderId": order.order_id,
+                                                 "amountFen": int(order.amount_fen)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,9 +323,9 @@ def _read_with(application_id: str, order_id: str, receipt: Receipt | None
                ) -> tuple[PaymentOrderRecord, ApplicationRecord, dict[str, Any] | None,
                           clocks.ClockRecord | None] | None:
     key = ApplicationRecord.key(application_id)
-    with TransactGet(connection=_connection()) as read:
+    with TransactGet(connection=connection()) as read:
         order = read.get(PaymentOrderRecord, key, PaymentOrderRecord.sort_key(order_id))
-        record = read.get(ApplicationRecord, key, "META")
+        record = read.get(ApplicationRecord, key, ApplicationRecord.SORT_KEY)
         clock = read.get(clocks.ClockRecord, key, f"CLOCK#{PAYMENT_CLOCK}")
         stored = receipt.get_in(read) if receipt is not None else None
     try:
@@ -395,7 +362,7 @@ class _Settlement:
     order_condition: Any = None
     audits: list[AuditRecord] = field(default_factory=list)
     transition: dict[str, Any] | None = None
-    """`intake.transition_in` arguments, when the application moves."""
+    """`lifecycle.transition_in` arguments, when the application moves."""
     flags: list[str] = field(default_factory=list)
     counted: list[tuple[str, int]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
@@ -429,17 +396,12 @@ def _settle(body: dict[str, Any], sfn: Any, now: datetime, receipt: Receipt | No
     if first is not None:
         return SettleOutcome.from_dict(first)
     plan = _plan(body, order, record)
-    if plan.transition and plan.transition["to_status"] == PAID:
+    if plan.transition and plan.transition["to_status"] == Status.PAID:
         plan.clock = clock  # paid: the payment window's clock stops with the payment
     outcome = plan.outcome()
-    try:
-        _commit(plan, receipt, outcome)
-    except TransactWriteError as error:
-        if error.cause_response_code != "TransactionCanceledException":
-            raise
+    if not write_if(lambda: _commit(plan, receipt, outcome)):
         if attempts <= 1:
-            raise Conflict(f"order {order.order_id} keeps changing; send the callback again"
-                           ) from error
+            raise Conflict(f"order {order.order_id} keeps changing; send the callback again")
         # The order or the application changed since the read (or the same callback got there
         # first, and its receipt now answers): decide again on what is there now.
         return _settle(body, sfn, now, receipt, attempts - 1)
@@ -496,10 +458,10 @@ def _to_paid(plan: _Settlement, record: ApplicationRecord) -> None:
     application no longer waiting for the payment is flagged instead."""
     order = plan.order
     about = _resume_output(order)
-    if record.status == "AWAITING_PAYMENT":
-        plan.transition = {"from_status": "AWAITING_PAYMENT", "to_status": PAID,
+    if record.status == Status.AWAITING_PAYMENT:
+        plan.transition = {"from_status": Status.AWAITING_PAYMENT, "to_status": Status.PAID,
                            "actor": PROVIDER_ACTOR, "event": "PAID", "detail": about}
-    elif record.status != PAID:  # PAID already: a repeated step, nothing to move
+    elif record.status != Status.PAID:  # PAID already: a repeated step, nothing to move
         plan.flag(f"APPLICATION_NOT_AWAITING_PAYMENT status {record.status} "
                   f"(txn {order.transaction_id})", "PaymentOrphaned", about)
         return
@@ -517,16 +479,17 @@ def _commit(plan: _Settlement, receipt: Receipt | None, outcome: SettleOutcome) 
     (each only if there is something to write)."""
     if not (plan.order_actions or plan.audits or plan.transition or receipt):
         return
-    with TransactWrite(connection=_connection()) as transaction:
+    with TransactWrite(connection=connection()) as transaction:
         if plan.order_actions:
             transaction.update(plan.order, actions=plan.order_actions,
                                condition=plan.order_condition)
         for audit in plan.audits:
             transaction.save(audit)
         if plan.transition:
-            intake.transition_in(transaction, plan.order.application_id,
+            lifecycle.transition_in(transaction, plan.order.application_id,
                                        **plan.transition)
-        clocks.stop_in(transaction, plan.clock, datetime.now(UTC), reason=PAID)
+        clocks.stop_in(transaction, plan.clock, datetime.now(UTC),
+                       reason=OrderStatus.PAID.value)
         if receipt is not None:
             receipt.write_in(transaction, outcome.to_dict())
 
@@ -534,27 +497,27 @@ def _commit(plan: _Settlement, receipt: Receipt | None, outcome: SettleOutcome) 
 def _resume(plan: _Settlement, sfn: Any, receipt: Receipt | None,
             outcome: SettleOutcome) -> SettleOutcome:
     """Send the waiting execution its task token back, after the transaction."""
-    order, about, again = plan.order, plan.resume, plan.effect == "ALREADY_PAID"
+    order, about, again = plan.order, plan.resume or {}, plan.effect == "ALREADY_PAID"
     try:
-        sfn.send_task_success(taskToken=order.task_token, output=json.dumps(about))
-    except Exception as error:  # noqa: BLE001 - only the "no longer waiting" codes are handled
-        code = getattr(error, "response", {}).get("Error", {}).get("Code")
-        if code not in _GONE:
-            if receipt is not None:
-                receipt.forget()  # so the provider's retry resumes it (the order says PAID)
-            raise
-        if not again:
-            return _flag_gone(plan, code, receipt)
-        logger.info("payment already resumed its execution", extra=about)
+        waiting = workflow.resume(sfn, order.task_token, about)
+    except Exception:
+        if receipt is not None:
+            receipt.forget()  # so the provider's retry resumes it (the order says PAID)
+        raise
+    if waiting:
+        return outcome
+    if not again:
+        return _flag_gone(plan, receipt)
+    logger.info("payment already resumed its execution", extra=about)
     return outcome
 
 
-def _flag_gone(plan: _Settlement, code: str, receipt: Receipt | None) -> SettleOutcome:
+def _flag_gone(plan: _Settlement, receipt: Receipt | None) -> SettleOutcome:
     """Paid, but the execution no longer waits for it: flag the order (its own transaction,
     after the fact) and keep that as the callback's answer."""
     order = plan.order
     after = _Settlement(order, flags=list(plan.flags))
-    after.flag(f"WORKFLOW_NOT_WAITING {code} (txn {order.transaction_id})",
+    after.flag(f"WORKFLOW_NOT_WAITING (txn {order.transaction_id})",
                "PaymentWorkflowGone", plan.resume or {})
     outcome = after.outcome()
     if after.audits:
@@ -585,25 +548,22 @@ def waive(caller: Caller, application_id: str, reason: str, sfn: Any,
         raise Conflict(f"application {application_id} has no payment order to waive")
     order = pending[-1]
     now = now or datetime.now(UTC)
-    try:
-        order.update(actions=[PaymentOrderRecord.status.set(WAIVED),
-                              PaymentOrderRecord.waived_by.set(caller.sub),
-                              PaymentOrderRecord.waive_reason.set(reason.strip()),
-                              PaymentOrderRecord.paid_at.set(now)],
-                     condition=PaymentOrderRecord.status == PENDING)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict(f"order {order.order_id} was settled meanwhile") from error
-        raise
+    write_or_conflict(lambda: order.update(
+        actions=[PaymentOrderRecord.status.set(WAIVED),
+                 PaymentOrderRecord.waived_by.set(caller.sub),
+                 PaymentOrderRecord.waive_reason.set(reason.strip()),
+                 PaymentOrderRecord.paid_at.set(now)],
+        condition=PaymentOrderRecord.status == PENDING),
+        f"order {order.order_id} was settled meanwhile")
     about = {"orderId": order.order_id, "transactionId": None, "amountFen": 0,
              "paidAt": now.isoformat(), "waived": True}
-    intake.transition(application_id, PAID, caller.sub, "FEE_WAIVED",
-                            allowed_from={"AWAITING_PAYMENT"},
-                            detail={"orderId": order.order_id, "owedFen": int(order.amount_fen),
-                                    "reason": reason.strip()})
+    lifecycle.transition(application_id, Status.PAID, caller.sub, "FEE_WAIVED",
+                      detail={"orderId": order.order_id, "owedFen": int(order.amount_fen),
+                              "reason": reason.strip()})
     metrics.add_metric(name="FeeWaived", unit=MetricUnit.Count, value=1)
-    clocks.stop(order.pk, PAYMENT_CLOCK, now, reason=WAIVED)
-    sfn.send_task_success(taskToken=order.task_token, output=json.dumps(about))
+    clocks.stop(order.pk, PAYMENT_CLOCK, now, reason=WAIVED.value)
+    if not workflow.resume(sfn, order.task_token, about):
+        logger.warning("fee waived, but the payment step no longer waits", extra=about)
     return order
 
 
@@ -618,24 +578,15 @@ def expire(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> list[Notice]:
     payment that arrives later is flagged (`NOT_PAYABLE`), never taken as paid."""
     order = PaymentOrderRecord.get(clock.pk, PaymentOrderRecord.sort_key(
         clock.context["orderId"]), consistent_read=True)
-    try:
-        order.update(actions=[PaymentOrderRecord.status.set(EXPIRED)],
-                     condition=PaymentOrderRecord.status == PENDING)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return []  # paid or waived at the last moment
-        raise
+    if not write_if(lambda: order.update(actions=[PaymentOrderRecord.status.set(EXPIRED)],
+                                         condition=PaymentOrderRecord.status == PENDING)):
+        return []  # paid or waived at the last moment
     about = {"orderId": order.order_id, "expiresAt": order.expires_at.isoformat()}
-    clocks.stop_all(order.pk, now, reason="CANCELLED")  # nothing more is owed
-    record = intake.transition(order.application_id, "CANCELLED", "system",
-                                     "PAYMENT_EXPIRED", allowed_from={"AWAITING_PAYMENT"},
-                                     detail=about)
-    try:
-        sfn.send_task_failure(taskToken=order.task_token, error="PaymentExpired",
-                              cause=json.dumps(about))
-    except Exception as error:  # noqa: BLE001 - only "no longer waiting" is expected
-        if getattr(error, "response", {}).get("Error", {}).get("Code") not in _GONE:
-            raise
+    clocks.stop_all(order.pk, now, reason=Status.CANCELLED.value)  # nothing more is owed
+    record = lifecycle.transition(order.application_id, Status.CANCELLED, "system",
+                               "PAYMENT_EXPIRED", detail=about)
+    # A step that no longer waits (timed out as well) needs no failure: nothing to do.
+    workflow.fail(sfn, order.task_token, "PaymentExpired", about)
     metrics.add_metric(name="PaymentsExpired", unit=MetricUnit.Count, value=1)
     return [Notice(record.owner_sub, "PAYMENT_EXPIRED", "缴费期限已过，办件已取消",
                    f"办件 {order.application_id} 的缴费订单 {order.order_id} 已于 "

@@ -48,7 +48,7 @@ from typing import Any
 
 from pynamodb.transactions import TransactWrite
 
-from yiwang.applications import intake
+from yiwang.applications import drafts
 from yiwang.applications.records import ApplicationRecord
 from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
@@ -115,7 +115,7 @@ def rate(caller: Caller, application_id: str, payload: Any,
     level, comment = body["level"], (body.get("comment") or "").strip() or None
     if is_bad(level) and not comment:
         raise ValidationFailed([FieldError("comment", "a bad review says what went wrong")])
-    record = intake.load_for(caller, application_id)
+    record = drafts.load_for(caller, application_id)
     if record.status != "COMPLETED":
         raise Conflict(f"application {application_id} is {record.status}; only a completed "
                        f"application is rated")

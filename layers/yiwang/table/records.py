@@ -46,6 +46,9 @@ class AuditRecord(Model):
     class Meta(TableMeta):
         pass
 
+    SORT_PREFIX = "AUDIT#"
+    """Every audit record's sort key begins with this (then the time, so the trail sorts)."""
+
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     at = UTCDateTimeAttribute()
@@ -64,7 +67,7 @@ def new_audit_for(pk: str, actor: str, event: str, from_status: str | None,
     written in one transaction, where the clock may not tick between them."""
     at = at or datetime.now(UTC)
     return AuditRecord(
-        pk, f"AUDIT#{at.isoformat()}#{uuid.uuid4().hex[:8]}",
+        pk, f"{AuditRecord.SORT_PREFIX}{at.isoformat()}#{uuid.uuid4().hex[:8]}",
         at=at, actor=actor, event=event, from_status=from_status, to_status=to_status,
         detail=detail,
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 from pynamodb.models import Model
 
-from yiwang.applications.intake import can_see
+from yiwang.applications.drafts import can_see
 from yiwang.applications.records import ApplicationRecord, AttachmentRecord
 from yiwang.applications.tasks import TaskRecord
 from yiwang.fulfilment.certificates import CertificatePointer
@@ -43,29 +43,31 @@ class CaseFile:
     """Items of kinds this module does not model (clocks, cards...), as DynamoDB gave them."""
 
 
+# Each model owns its sort key (or the prefix of its sort keys); this module only says which
+# field of the case file holds it.
 _LISTS: dict[str, tuple[str, type[Model]]] = {
-    "ATT#": ("attachments", AttachmentRecord),
-    "AUDIT#": ("audit", AuditRecord),
-    "TASK#": ("tasks", TaskRecord),
-    "PAY#": ("orders", PaymentOrderRecord),
+    AttachmentRecord.SORT_PREFIX: ("attachments", AttachmentRecord),
+    AuditRecord.SORT_PREFIX: ("audit", AuditRecord),
+    TaskRecord.SORT_PREFIX: ("tasks", TaskRecord),
+    PaymentOrderRecord.SORT_PREFIX: ("orders", PaymentOrderRecord),
 }
 _SINGLES: dict[str, tuple[str, type[Model]]] = {
-    "SHIP": ("shipment", ShipmentRecord),
-    "PICKUP": ("pickup", PickupRecord),
-    "CERT": ("certificate", CertificatePointer),
+    ShipmentRecord.SORT_KEY: ("shipment", ShipmentRecord),
+    PickupRecord.SORT_KEY: ("pickup", PickupRecord),
+    CertificatePointer.SORT_KEY: ("certificate", CertificatePointer),
 }
 
 
 def load(application_id: str) -> CaseFile:
     """The application and its records (one Query); `ApplicationNotFound` if there is none."""
     items = partition_items(ApplicationRecord.key(application_id))
-    meta = next((i for i in items if i["sk"]["S"] == "META"), None)
+    meta = next((i for i in items if i["sk"]["S"] == ApplicationRecord.SORT_KEY), None)
     if meta is None:
         raise ApplicationNotFound(f"no application {application_id}")
     case = CaseFile(ApplicationRecord.from_raw_data(meta))
     for item in items:
         sk = item["sk"]["S"]
-        if sk == "META":
+        if sk == ApplicationRecord.SORT_KEY:
             continue
         if sk in _SINGLES:
             name, model = _SINGLES[sk]

@@ -185,3 +185,6 @@ def test_submit_starts_the_lifecycle_once(http: Any, token: Any, cloud: Any) -> 
     seen = json.loads(http.get(f"/applications/{draft['id']}", headers=citizen).body)
     assert [e["event"] for e in seen["timeline"]] == ["DRAFT_CREATED", "SUBMITTED"]
     assert seen["timeline"][1]["detail"] == {"from": "DRAFT", "to": "SUBMITTED"}
+    # Times as every answer shows them (Asia/Shanghai), the timeline's as the complaints' are.
+    assert all(e["at"].endswith("+08:00") for e in seen["timeline"])
+    assert seen["createdAt"].endswith("+08:00") and seen["submittedAt"].endswith("+08:00")

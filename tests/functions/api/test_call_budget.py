@@ -72,7 +72,7 @@ def test_upload_check_and_submit_each_stay_within_three_calls(
 
 def test_a_submit_whose_start_failed_is_completed_by_the_next(
         http: Any, token: Any, cloud: Any) -> None:
-    from yiwang.applications import intake
+    from yiwang.applications import lifecycle
     from yiwang.applications.records import ApplicationRecord
     from yiwang.people.access import Caller
 
@@ -90,7 +90,7 @@ def test_a_submit_whose_start_failed_is_completed_by_the_next(
             raise ConnectionError("Step Functions did not answer")
 
     with pytest.raises(ConnectionError):
-        intake.submit(who, draft["id"], Unreachable(), machine)
+        lifecycle.submit(who, draft["id"], Unreachable(), machine)
     assert ApplicationRecord.load(draft["id"]).status == "SUBMITTED"
     again = http.post(f"/applications/{draft['id']}/submit", headers=citizen)
     assert again.status_code == 202
@@ -99,7 +99,7 @@ def test_a_submit_whose_start_failed_is_completed_by_the_next(
     assert len(executions) == 1
     record = ApplicationRecord.load(draft["id"])
     assert record.execution_arn == executions[0]["executionArn"]
-    submitted = [a for a in intake.audit_of(draft["id"]) if a.event == "SUBMITTED"]
+    submitted = [a for a in lifecycle.audit_of(draft["id"]) if a.event == "SUBMITTED"]
     assert len(submitted) == 1
 
 

@@ -102,7 +102,7 @@ class Delivery:
 
     def __init__(self, http: Any, token: Callable[..., dict[str, str]], cloud: Any,
                  machine: str, method: str) -> None:
-        from yiwang.applications import intake
+        from yiwang.applications.records import ApplicationRecord
 
         self.http = http
         self.citizen = token("citizen-delivery", "applicant", idNumber=CITIZEN_ID)
@@ -110,8 +110,9 @@ class Delivery:
                            body=json.dumps(draft_body(method)))
         assert answer.status_code == 201, answer.body
         self.id = json.loads(answer.body)["id"]
-        intake.transition(self.id, "CERTIFICATE_ISSUED", "system", "CERTIFICATE_ISSUED",
-                                allowed_from={"DRAFT"})
+        # Set, not moved: the status table has no short cut from DRAFT (the steps are skipped).
+        ApplicationRecord.load(self.id).update(
+            actions=[ApplicationRecord.status.set("CERTIFICATE_ISSUED")])
         self.sfn = cloud.client("stepfunctions")
         self.execution_arn = self.sfn.start_execution(
             stateMachineArn=machine, name=self.id,

@@ -20,14 +20,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.support.data import CITIZEN_ID, FOOD_LICENCE, PLANNING_PERMIT
 from tests.support.data import RESTAURANT as COMPANY
 from tests.support.environment import environment
-from yiwang.fulfilment import certificates
-from yiwang.fulfilment.certificates import (
+from yiwang.fulfilment import certificate_numbers, certificates
+from yiwang.fulfilment.certificate_numbers import (
     InvalidCertificateNumber,
-    canonical_bytes,
     check_character,
     make_number,
     parse_number,
 )
+from yiwang.fulfilment.certificates import canonical_bytes
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -74,7 +74,7 @@ def test_stdnum_agrees_with_the_definition() -> None:
 
 @pytest.mark.parametrize("number", PUBLISHED)
 def test_every_single_character_change_is_detected(number: str) -> None:
-    start = len(certificates.PREFIX)
+    start = len(certificate_numbers.PREFIX)
     for position in range(start, len(number)):
         if number[position] == ".":
             continue
@@ -180,7 +180,7 @@ def status_of(application_id: str) -> str:
 
 
 def test_issue_signs_stores_and_moves_the_application_on(stack: SimpleNamespace) -> None:
-    from yiwang.applications.intake import audit_of
+    from yiwang.applications.lifecycle import audit_of
 
     application_id = approved_application()
     now = datetime(2026, 11, 23, 17, 30, tzinfo=UTC)  # 24 Nov in Shanghai
@@ -345,7 +345,7 @@ def test_concurrent_issues_get_distinct_serials(stack: SimpleNamespace) -> None:
 
 
 def test_a_retried_issue_returns_the_same_certificate(stack: SimpleNamespace) -> None:
-    from yiwang.applications.intake import audit_of
+    from yiwang.applications.lifecycle import audit_of
 
     application_id = approved_application(status="PAID", item_code=PLANNING_PERMIT,
                                           kind="PERSON")

@@ -15,7 +15,9 @@ from chalicelib.problems import problem
 from chalicelib.requests import header, json_body
 from yiwang.platform.config import ConfigurationError, settings
 
-applications = lazy("yiwang.applications.intake")
+applications = lazy("yiwang.applications.drafts")
+views = lazy("yiwang.views.applications")
+couriers = lazy("yiwang.fulfilment.couriers")
 delivery = lazy("yiwang.fulfilment.delivery")
 signatures = lazy("yiwang.platform.signatures")
 
@@ -28,7 +30,7 @@ def courier_webhook() -> Response | dict[str, Any]:
     is parsed. A forged or stale callback is 401 and changes nothing; a repeated one is 200."""
     request = routes.current_request
     try:
-        secret = delivery.courier_webhook_secret(settings())
+        secret = couriers.courier_webhook_secret(settings())
     except ConfigurationError as error:
         return problem(503, "MISCONFIGURED", "The API is not configured", str(error))
     signatures.verify(secret, header(request, signatures.TIMESTAMP_HEADER), request.raw_body,
@@ -44,7 +46,7 @@ def pickup(application_id: str) -> dict[str, Any]:
     who = caller()
     record = delivery.complete_pickup(who, application_id, json_body(routes.current_request),
                                       aws("stepfunctions"), datetime.now(UTC))
-    return applications.present(record, who)
+    return views.present(record, who)
 
 
 @routes.route("/applications/{application_id}/delivery", methods=["GET"], authorizer=bearer)

@@ -20,6 +20,7 @@ from chalicelib.requests import header, json_body
 from yiwang.platform.config import settings
 from yiwang.platform.observability import metrics
 
+payment_provider = lazy("yiwang.fulfilment.payment_provider")
 payments = lazy("yiwang.fulfilment.payments")
 signatures = lazy("yiwang.platform.signatures")
 
@@ -32,9 +33,9 @@ def payment_webhook() -> dict:
     "flags"?}`; the same delivery again answers the same and does nothing more."""
     request = routes.current_request
     now = datetime.now(UTC)
-    payments.verify_signature(payments.webhook_secret(settings()),
-                              header(request, signatures.TIMESTAMP_HEADER), request.raw_body,
-                              header(request, signatures.SIGNATURE_HEADER), now)
+    payment_provider.verify_signature(
+        payment_provider.webhook_secret(settings()), header(request, signatures.TIMESTAMP_HEADER),
+        request.raw_body, header(request, signatures.SIGNATURE_HEADER), now)
     try:
         outcome = payments.settle(json_body(request), aws("stepfunctions"), now)
     finally:

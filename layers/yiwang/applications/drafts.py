@@ -1,0 +1,197 @@
+"""办件草稿: a new application (draft), its validation, and who may see an application.
+
+The applicant (or window staff on their behalf) drafts an application against the published
+version of an item; the form is checked against that version's JSON Schema and the identity
+number against its check character. Applicants see their own applications, reviewers their
+departments', other staff all (`can_see`).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pynamodb.transactions import TransactWrite
+
+from yiwang.applications.records import ApplicationRecord, new_audit
+from yiwang.applications.status import Status
+from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
+from yiwang.platform import identity, validation
+from yiwang.platform.errors import (
+    ApplicationNotFound,
+    Conflict,
+    FieldError,
+    Forbidden,
+    ValidationFailed,
+)
+from yiwang.table.records import AuditRecord, connection
+from yiwang.table.writes import write_if, write_or_conflict
+
+if TYPE_CHECKING:
+    from yiwang.catalogue.items import ItemVersion
+    from yiwang.table.idempotency import Receipt
+# The catalogue and the idempotency receipts are imported where they are used: most functions
+# import this module (through `lifecycle`) for `load_for`, and need neither at their cold start
+# (the catalogue is one of the layer's largest modules to compile; make bench).
+
+Presenter = Callable[[ApplicationRecord, AuditRecord, Caller], dict[str, Any]]
+"""How a new draft is shown (the presentation lives above this module, in `yiwang.views`)."""
+CREATE_SCOPE = "create-application"
+"""Idempotency scope of `POST /applications` (receipts keyed `<caller>:<Idempotency-Key>`)."""
+
+_PHONE = re.compile(r"^(\+?86)?1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
+
+_ENVELOPE: dict[str, Any] = {
+    "type": "object",
+    "required": ["itemCode", "applicant", "form", "delivery"],
+    "properties": {
+        "itemCode": {"type": "string", "minLength": 1},
+        "applicant": {
+            "type": "object", "required": ["kind", "name", "phone"],
+            "properties": {
+                "kind": {"enum": ["PERSON", "LEGAL"]},
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "idNumber": {"type": "string"}, "creditCode": {"type": "string"},
+                "phone": {"type": "string"},
+            },
+        },
+        "form": {"type": "object"},
+        "delivery": {
+            "type": "object", "required": ["method"],
+            "properties": {"method": {"enum": ["PICKUP", "COURIER"]},
+                           "address": {"type": ["string", "object"]}},
+        },
+    },
+}
+
+
+def new_application_id(now: datetime) -> str:
+    """办件编号: `YW` + date (Asia/Shanghai not needed for uniqueness) + 8 random digits."""
+    return f"YW{now:%Y%m%d}{secrets.randbelow(10**8):08d}"
+
+
+def _applicant_code(applicant: dict[str, Any]) -> str:
+    return applicant.get("idNumber") or applicant.get("creditCode") or ""
+
+
+def validate_draft(item: ItemVersion, payload: Any) -> dict[str, Any]:
+    """The draft as stored (identifiers normalised), or `ValidationFailed` with every error."""
+    errors = validation.errors(_ENVELOPE, payload)
+    if errors:
+        raise ValidationFailed(errors)
+    applicant = dict(payload["applicant"])
+    if applicant["kind"] not in item.applicant_kinds:
+        errors.append(FieldError("applicant.kind", f"{item.name} is not for {applicant['kind']}"))
+    field, check = (("idNumber", identity.validate_resident_id) if applicant["kind"] == "PERSON"
+                    else ("creditCode", identity.validate_credit_code))
+    try:
+        applicant[field] = check(applicant.get(field) or "")
+    except identity.InvalidIdentifier as error:
+        errors.append(FieldError(f"applicant.{field}", str(error)))
+    if not _PHONE.match(applicant["phone"]):
+        errors.append(FieldError("applicant.phone", "not a mainland China phone number"))
+    errors.extend(validation.errors(item.form_schema, payload["form"], "form", formats=True))
+    delivery = payload["delivery"]
+    if delivery["method"] not in item.delivery_methods:
+        errors.append(FieldError("delivery.method", f"{item.name} is not delivered by "
+                                                    f"{delivery['method']}"))
+    if delivery["method"] == "COURIER" and not delivery.get("address"):
+        errors.append(FieldError("delivery.address", "a courier delivery needs an address"))
+    if errors:
+        raise ValidationFailed(errors)
+    return {"applicant": applicant, "form": payload["form"], "delivery": delivery}
+
+
+def create_draft(caller: Caller, payload: Any, now: datetime | None = None) -> ApplicationRecord:
+    """A new application in status DRAFT, with its audit record."""
+    record, audit = _new_draft(caller, payload, now)
+    _write_draft(record, audit)
+    return record
+
+
+def create_draft_answer(caller: Caller, payload: Any, present: Presenter,
+                        idempotency_key: str | None = None,
+                        now: datetime | None = None) -> dict[str, Any]:
+    """`POST /applications`: a new draft, answered as `present` shows it (the draft, its audit
+    record and the caller: `yiwang.views.applications.draft`), without reading back
+    what was just written. With an `Idempotency-Key` the answer is kept in a receipt written in
+    the draft's own transaction, so a repeated request gets the first answer (one GetItem) and
+    never a second draft; the same key with another body is a `Conflict`."""
+    from yiwang.table.idempotency import Receipt
+
+    receipt = (Receipt(CREATE_SCOPE, f"{caller.sub}:{idempotency_key}", payload)
+               if idempotency_key else None)
+    if receipt is not None and (first := receipt.stored_answer()) is not None:
+        return first
+    record, audit = _new_draft(caller, payload, now)
+    answer = present(record, audit, caller)
+    if receipt is None:
+        write_or_conflict(lambda: _write_draft(record, audit),
+                          f"application {record.application_id} exists already")
+        return answer
+    if not write_if(lambda: _write_draft(record, audit, receipt, answer)):
+        first = receipt.stored_answer()  # a concurrent request with this key was first
+        if first is None:
+            raise Conflict("a request with this Idempotency-Key is still in progress")
+        return first
+    return answer
+
+
+def _new_draft(caller: Caller, payload: Any,
+               now: datetime | None) -> tuple[ApplicationRecord, AuditRecord]:
+    caller.require(APPLICANT, WINDOW)
+    if not isinstance(payload, dict):
+        raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
+    from yiwang.catalogue.items import get_item
+
+    item = get_item(str(payload.get("itemCode", "")))
+    draft = validate_draft(item, payload)
+    code = _applicant_code(draft["applicant"])
+    if caller.role == APPLICANT and code not in {caller.id_number, caller.credit_code}:
+        raise Forbidden("applicants apply in their own name (window staff apply for others)")
+    now = now or datetime.now(UTC)
+    application_id = new_application_id(now)
+    record = ApplicationRecord(
+        ApplicationRecord.key(application_id), "META",
+        application_id=application_id, status=Status.DRAFT, item_code=item.code,
+        item_version=item.version, owner_sub=caller.sub, created_at=now,
+        required_materials=[m.id for m in item.materials if m.required and not m.later_allowed],
+        stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(), **draft,
+    )
+    audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, Status.DRAFT,
+                      {"itemCode": item.code, "itemVersion": item.version})
+    return record, audit
+
+
+def _write_draft(record: ApplicationRecord, audit: AuditRecord, receipt: Receipt | None = None,
+                 answer: dict[str, Any] | None = None) -> None:
+    with TransactWrite(connection=connection()) as transaction:
+        transaction.save(record, condition=ApplicationRecord.pk.does_not_exist())
+        transaction.save(audit)
+        if receipt is not None:
+            receipt.write_in(transaction, answer or {})
+
+
+def can_see(caller: Caller, record: ApplicationRecord, item: ItemVersion | None = None) -> bool:
+    """Applicants see their own; reviewers their departments'; other staff all."""
+    if caller.role == APPLICANT:
+        code = _applicant_code(record.applicant or {})
+        return caller.sub == record.owner_sub or code in {caller.id_number, caller.credit_code}
+    if caller.role == REVIEWER:
+        if item is None:
+            from yiwang.catalogue.items import get_item
+
+            item = get_item(record.item_code, int(record.item_version))
+        return caller.dept in item.departments
+    return caller.role in {WINDOW, SUPERVISOR, ADMIN}
+
+
+def load_for(caller: Caller, application_id: str) -> ApplicationRecord:
+    """The application, if the caller may see it; otherwise (or if none) `ApplicationNotFound`."""
+    record = ApplicationRecord.load(application_id)
+    if not can_see(caller, record):
+        raise ApplicationNotFound(f"no application {application_id}")
+    return record

@@ -1,0 +1,124 @@
+"""办件流转: submission, and every move of an application's status.
+
+Submission moves DRAFT → SUBMITTED with a conditional write and an audit record, and starts
+the lifecycle execution named after the application, so a repeated submit starts nothing new.
+Every later move goes through `transition` (or `transition_in`, inside a caller's own
+transaction), checked against the status table (`yiwang.applications.status`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.transactions import TransactWrite
+
+from yiwang.applications.drafts import load_for
+from yiwang.applications.records import ApplicationRecord, application_stub, new_audit
+from yiwang.applications.status import Status, check_move
+from yiwang.people.access import APPLICANT, WINDOW, Caller
+from yiwang.platform import workflow
+from yiwang.platform.errors import Conflict
+from yiwang.platform.observability import MetricUnit, metrics
+from yiwang.table.records import AuditRecord, connection
+from yiwang.table.writes import write_if, write_or_conflict
+
+
+def audit_of(application_id: str) -> list[AuditRecord]:
+    return list(AuditRecord.query(ApplicationRecord.key(application_id),
+                                  AuditRecord.sk.startswith(AuditRecord.SORT_PREFIX)))
+
+
+def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str,
+           now: datetime | None = None) -> ApplicationRecord:
+    """DRAFT → SUBMITTED, audited, and the lifecycle execution started (once).
+
+    Three calls: the read, one transaction (status, audit and the execution's ARN, which its
+    name makes known before it starts), the start. A repeated submit starts it again, which
+    Step Functions answers with the running execution (same name, same input), so an earlier
+    submit that failed between the transaction and the start is completed, never doubled.
+    """
+    record = load_for(caller, application_id)
+    caller.require(APPLICANT, WINDOW)
+    if record.status == Status.SUBMITTED and record.execution_arn:
+        _start_lifecycle(sfn, state_machine_arn, application_id)
+        return record
+    if record.status != Status.DRAFT:
+        raise Conflict(f"an application in status {record.status} cannot be submitted")
+    check_move(Status.DRAFT, Status.SUBMITTED)
+    now = now or datetime.now(UTC)
+    record.status = Status.SUBMITTED
+    record.submitted_at = now
+    record.execution_arn = workflow.execution_arn(state_machine_arn, application_id)
+    audit = new_audit(application_id, caller.sub, "SUBMITTED", Status.DRAFT, Status.SUBMITTED)
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
+            transaction.save(record, condition=ApplicationRecord.status == Status.DRAFT)
+            transaction.save(audit)
+
+    write_or_conflict(write, "the application changed while it was being submitted")
+    _start_lifecycle(sfn, state_machine_arn, application_id)
+    metrics.add_metric(name="Submitted", unit=MetricUnit.Count, value=1)
+    return record
+
+
+def _start_lifecycle(sfn: Any, state_machine_arn: str, application_id: str) -> str:
+    """The application's lifecycle execution, named after it (started once)."""
+    return workflow.start(sfn, state_machine_arn, application_id,
+                          {"applicationId": application_id})
+
+
+def transition(application_id: str, to_status: Status, actor: str, event: str, *,
+               detail: dict[str, Any] | None = None,
+               updates: dict[str, Any] | None = None) -> ApplicationRecord:
+    """Move an application to `to_status`, with its audit record, in one conditional
+    transaction, if the status table allows the move from its current status
+    (`status.check_move`); `Conflict` naming both states (nothing written) otherwise.
+
+    `updates` sets other attributes of the record in the same write (attribute name → value).
+    A transition to the status the application already has is a no-op (a repeated step).
+    """
+    record = ApplicationRecord.load(application_id)
+    if record.status == to_status:
+        return record
+    from_status = record.status
+    check_move(from_status, to_status)
+    record.status = to_status
+    for name, value in (updates or {}).items():
+        setattr(record, name, value)
+    audit = new_audit(application_id, actor, event, from_status, to_status, detail)
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
+            transaction.save(record, condition=ApplicationRecord.status == from_status)
+            transaction.save(audit)
+
+    if not write_if(write):
+        if ApplicationRecord.load(application_id).status == to_status:
+            return record  # a concurrent step made the same move (e.g. parallel reviews)
+        raise Conflict(f"application {application_id} changed meanwhile")
+    return record
+
+
+def transition_in(transaction: TransactWrite, application_id: str, from_status: Status,
+                  to_status: Status, actor: str, event: str, *,
+                  detail: dict[str, Any] | None = None,
+                  updates: dict[str, Any] | None = None) -> AuditRecord:
+    """Add the move `from_status` → `to_status` (checked against the status table:
+    `Conflict` if it is not a move an application makes), with its audit record, to a
+    transaction the caller commits with its own writes (a task's decision, a payment),
+    without reading the application: the update is conditional on the status being
+    `from_status`, so if it is not the whole transaction is cancelled and nothing is written.
+    The version goes up as with every other write. `updates` sets other attributes
+    (attribute name → value)."""
+    check_move(from_status, to_status)
+    actions = [ApplicationRecord.status.set(to_status)]
+    actions += [getattr(ApplicationRecord, name).set(value)
+                for name, value in (updates or {}).items()]
+    transaction.update(application_stub(application_id), actions=actions,
+                       condition=ApplicationRecord.status == from_status,
+                       add_version_condition=False)
+    audit = new_audit(application_id, actor, event, from_status, to_status, detail)
+    transaction.save(audit)
+    return audit
