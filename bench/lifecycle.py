@@ -99,7 +99,7 @@ def run(cloud: Any, http: Any, tokens: dict[str, dict[str, str]], meter: Meter) 
 
     from infra.demo import APPLICATION, MATERIALS
 
-    # As the portal sends it (API.md): the key's receipt is part of what the request costs.
+    # As the portal sends it (openapi.yaml): the key's receipt is part of what the request costs.
     draft = call("post", "/applications", "citizen", APPLICATION,
                  {"Idempotency-Key": f"bench-{time.time_ns()}"}, route="POST /applications")
     app_id = draft["id"]

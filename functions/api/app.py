@@ -1,6 +1,6 @@
 """Yiwang HTTP API (Chalice): thin routes over the domain package in the layer.
 
-Routes live in blueprints under `chalicelib/routes/`, one per part of the contract (API.md);
+Routes live in blueprints under `chalicelib/routes/`, one per part of the contract (openapi.yaml);
 a route parses the request, calls the domain and shapes the answer. Domain errors become
 problem+json answers in one place (`answering_domain_errors`, below). AWS clients are created
 on first use and the routes import the domain modules they use on first use
@@ -53,7 +53,7 @@ app.register_blueprint(complaints.routes)  # 投诉建议: /complaints...
 app.register_blueprint(ratings.routes)  # 好差评: /applications/{id}/rating, /ratings...
 app.register_blueprint(stats.routes)  # 统计: GET /stats/applications (JSON, CSV, XLSX)
 app.api.binary_types.append(stats.XLSX_TYPE)  # the spreadsheet download is bytes
-# Read at import: POST /dev/token exists in the local stage only (API.md "Identity").
+# Read at import: POST /dev/token exists in the local stage only (openapi.yaml, tag identity).
 if os.environ.get("STAGE") == "local":
     from chalicelib.routes import dev
 

@@ -136,7 +136,7 @@ def environment(
         "LIFECYCLE_STATE_MACHINE_ARN": outputs["LifecycleStateMachineArn"],
         "COMPLAINT_STATE_MACHINE_ARN": outputs.get("ComplaintStateMachineArn", ""),
         "SIGNING_KEY_ID": outputs.get("SigningKeyId", ""),
-        # The local stage's webhook secrets (API.md), unless the environment sets others.
+        # The local stage's webhook secrets (openapi.yaml), unless the environment sets others.
         "PAYMENT_WEBHOOK_SECRET": os.environ.get("PAYMENT_WEBHOOK_SECRET",
                                                  "local-payment-secret"),
         "COURIER_WEBHOOK_SECRET": os.environ.get("COURIER_WEBHOOK_SECRET",

@@ -29,7 +29,7 @@ Send = Callable[[str, bytes, dict[str, str]], tuple[int, str]]
 
 
 def signed_headers(secret: str, timestamp: str, body: bytes) -> dict[str, str]:
-    """The headers of a callback as a provider sends it (API.md "Webhooks")."""
+    """The headers of a callback as a provider sends it (openapi.yaml, tag webhooks)."""
     return {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign(secret, timestamp, body)}
 

@@ -1,4 +1,4 @@
-"""A local courier: waybills, and signed tracking callbacks to the API (API.md "Webhooks").
+"""A local courier: waybills, and signed tracking callbacks to the API (openapi.yaml, tag webhooks).
 
     python -m infra.providers.courier event <waybillNo> PICKED_UP|IN_TRANSIT|DELIVERED|EXCEPTION
                                             [--at ISO] [--note TEXT] [--api http://127.0.0.1:8000]

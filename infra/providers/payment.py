@@ -1,4 +1,5 @@
-"""A local payment provider: a pay page, and signed callbacks to the API (API.md "Webhooks").
+"""A local payment provider: a pay page, and signed callbacks to the API (openapi.yaml, tag
+webhooks).
 
     python -m infra.providers.payment pay <orderId> --amount <fen> [--status SUCCESS|FAILED]
                                                     [--api http://127.0.0.1:8000]

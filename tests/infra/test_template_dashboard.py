@@ -1,4 +1,5 @@
-"""The template's dashboard and alarms (DESIGN.md "Observability"): every widget draws metrics
+"""The template's dashboard and alarms (docs/architecture.md, observability): every widget draws
+metrics
 the code really emits, under the dimensions it emits them with, for resources the template
 really has; the alarms notify operators through NoticesTopic."""
 

@@ -45,7 +45,7 @@ ACCEPT_WITHIN_DAYS = 5
 """Administrative Licensing Law art. 32: accept or refuse within 5 working days."""
 STEP_METRICS = {"ACCEPT": "Accepted", "SUPPLEMENT": "SupplementRequested",
                 "NOT_ACCEPTED": "NotAccepted"}
-"""The metric each pre-review decision counts (DESIGN.md "Observability")."""
+"""The metric each pre-review decision counts (docs/architecture.md, observability)."""
 DECISIONS = {
     PRE_REVIEW: {"ACCEPT", "SUPPLEMENT", "NOT_ACCEPTED"},
     REVIEW: {"APPROVE", "REJECT", "SUPPLEMENT"},

@@ -1,9 +1,9 @@
 """The operators' calendar overrides (调休安排), and the calendar in force.
 
-Sources per year, first match wins (DOMAIN.md "Working days"): the override table (written by
+Sources per year, first match wins (docs/rules.md §1): the override table (written by
 `PUT /calendar/{year}`), then the data files shipped in the layer (`data/calendar/<year>.json`,
 format in `data/calendar/README.md`), then chinese_calendar's official data, then Monday to
-Friday. Table and file years both answer with basis OVERRIDE (API.md has no other value).
+Friday. Table and file years both answer with basis OVERRIDE (openapi.yaml has no other value).
 A deadline counted Monday-Friday for want of data emits the `CalendarDataMissing` metric.
 
 Access pattern: every override, for building the calendar: pk=`CALENDAR`, sk=`<year>` (one

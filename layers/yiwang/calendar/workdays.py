@@ -1,6 +1,6 @@
 """The working-day calendar (工作日): which days count towards legal periods, and deadlines.
 
-Sources, per year, first match wins (DOMAIN.md, "Working days"):
+Sources, per year, first match wins (docs/rules.md §1):
 
 1. an override schedule loaded by operators (passed in; this module stores nothing:
    `calendar_store` merges the override table over the layer's data files),

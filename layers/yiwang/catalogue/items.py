@@ -168,7 +168,7 @@ class ItemVersion:
         return (self.lead_department, *self.co_departments)
 
     def to_api(self) -> dict[str, Any]:
-        """The item as `GET /items/{code}` answers it (API.md, camelCase)."""
+        """The item as `GET /items/{code}` answers it (openapi.yaml, camelCase)."""
         return {**self.document(), "version": self.version, "status": self.status}
 
     def summary(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""投诉建议: consultations, complaints and suggestions, per seed 003 arts. 28-34.
+"""投诉建议: consultations, complaints and suggestions, per 《运行管理办法》 art. 28-34.
 
 A complaint is registered, classified (its time limit) and routed to the responsible department
 at once, because the answer to `POST /complaints` names the department and the deadline. The
@@ -230,7 +230,7 @@ def return_(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
     now = now or datetime.now(UTC)
     if record.status == ComplaintStatus.ROUTED and now > record.return_by:
         raise Conflict(f"the return window closed at {local_time(record.return_by)}; the "
-                       f"complaint is deemed accepted (seed 003 art. 33)")
+                       f"complaint is deemed accepted (a return is due within 1 working day)")
     moved = move(record, ComplaintStatus.RETURNED, caller.sub, "RETURNED", sfn,
                  detail={"reason": body["reason"].strip(), "department": record.department})
     for name in (ACCEPTANCE_CLOCK, HANDLING_CLOCK):

@@ -1,4 +1,4 @@
-"""投诉建议 classification and routing (seed 003 arts. 29-33), pure rules: the time limits in
+"""投诉建议 classification and routing (《运行管理办法》 art. 29-33), pure rules: the time limits in
 working days, where a complaint goes (the routing rules, kept as data), which departments
 exist, and what makes a complaint private."""
 
@@ -28,7 +28,7 @@ REASON_CODES = {
     "OTHER_PROCEDURE": "涉及仲裁、信访、纪检监察、行政复议、法律诉讼、信息公开等",
     "UNLAWFUL": "其他违反国家法律法规和有关规定",
 }
-"""不予受理 reasons, seed 003 art. 31 (一)-(八)."""
+"""不予受理 reasons, 《运行管理办法》 art. 31 (一)-(八)."""
 RETURN_WITHIN_DAYS = 1
 """Art. 33: a department returns what is not its business within 1 working day, or it is
 deemed accepted."""

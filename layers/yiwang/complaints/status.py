@@ -1,4 +1,4 @@
-"""A complaint's statuses and the moves between them (seed 003 arts. 31-34), in one place.
+"""A complaint's statuses and the moves between them (《运行管理办法》 art. 31-34), in one place.
 
     ROUTED ──accept / deemed accepted──► ACCEPTED ──resolve──► RESOLVED ──revisit──► CLOSED
       │  ▲                                  │

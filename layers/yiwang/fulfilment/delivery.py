@@ -1,4 +1,5 @@
-"""物流/送达 and 办结 (DOMAIN.md lifecycle 6-7): courier delivery or pickup at the window.
+"""物流/送达 and 办结 (docs/rules.md §3, delivery and completion): courier delivery or pickup at the
+window.
 
 Once the certificate is issued the lifecycle waits (`.waitForTaskToken`) in the delivery step:
 - COURIER: a waybill is created with the courier, the shipment stored with the task token, and

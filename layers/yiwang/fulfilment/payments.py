@@ -76,7 +76,8 @@ ORDER_TTL = timedelta(days=7)
 PAYMENT_CLOCK = "PAYMENT"
 EXPIRE_PAYMENT = "EXPIRE_PAYMENT"
 """The payment clock's automatic rule (`expire`): the order's window closed unpaid."""
-"""DOMAIN.md: the order expires after 7 days (the lifecycle's payment Task times out then)."""
+"""The order expires after 7 days (docs/rules.md §3; the lifecycle's payment Task times out
+then)."""
 WEBHOOK_SCOPE = "payment-webhook"
 PROVIDER_ACTOR = "payment-provider"
 
@@ -163,7 +164,7 @@ def orders_of(application_id: str) -> list[PaymentOrderRecord]:
 
 
 def pending_payment(application_id: str) -> dict[str, Any] | None:
-    """`pending.payment` of the Application (API.md): the order the applicant must pay now."""
+    """`pending.payment` of the Application (openapi.yaml): the order the applicant must pay now."""
     return payable(orders_of(application_id))
 
 

@@ -1,4 +1,4 @@
-"""Who is calling, and what their role lets them do (API.md "Identity").
+"""Who is calling, and what their role lets them do (openapi.yaml, tag identity).
 
 Roles: applicant (a natural or legal person), window staff (窗口), department reviewer (bound to
 a department and region), supervisor (reads everything, decides nothing), administrator

@@ -1,4 +1,5 @@
-"""Bearer tokens (API.md "Identity"): verifying a JWT into a `Caller`, and the local issuer.
+"""Bearer tokens (openapi.yaml, tag identity): verifying a JWT into a `Caller`, and the local
+issuer.
 
 A token is an RS256 JWT whose key is published in a JWKS: Cognito's user pool in AWS
 (`https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json`), the local issuer's
@@ -57,7 +58,7 @@ __all__ = [
 
 ALGORITHM: Final = "RS256"
 LOCAL_ISSUER: Final = "urn:yiwang:local-issuer"
-# The claims a token may carry about its caller, by their API names (API.md "Identity").
+# The claims a token may carry about its caller, by their API names (openapi.yaml, tag identity).
 CLAIMS: Final = ("sub", "role", "dept", "region", "idNumber", "creditCode")
 _COGNITO_PREFIX: Final = "custom:"
 _KEY_FILE: Final = "private_key.pem"

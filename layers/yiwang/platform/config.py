@@ -26,21 +26,21 @@ class Settings:
     bucket_name: str | None
     notices_topic_arn: str | None
     lifecycle_state_machine_arn: str | None
-    # Bearer tokens (API.md "Identity"): the JWKS that signs them (Cognito's in AWS, the local
-    # issuer's file:// URL in the local stage), the `iss` they must carry and, optionally, the
-    # audience (Cognito app client ids, comma-separated).
+    # Bearer tokens (openapi.yaml, tag identity): the JWKS that signs them (Cognito's in AWS,
+    # the local issuer's file:// URL in the local stage), the `iss` they must carry and,
+    # optionally, the audience (Cognito app client ids, comma-separated).
     jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     # Local stage only: where the local issuer keeps its key pair (POST /dev/token).
     local_issuer_dir: str | None = None
-    # Payments (API.md "Webhooks"): the provider's base URL (the local simulator's in the local
-    # stage) and the webhook secret, given directly or, in AWS, as a Secrets Manager ARN.
+    # Payments (openapi.yaml, tag webhooks): the provider's base URL (the local simulator's in
+    # the local stage) and the webhook secret, given directly or, in AWS, as a Secrets Manager ARN.
     payment_provider_url: str | None = None
     payment_webhook_secret: str | None = None
     payment_webhook_secret_arn: str | None = None
-    # Courier (API.md "Webhooks"): the provider's base URL (the local simulator's, optional) and
-    # the webhook secret, given directly or, in AWS, as a Secrets Manager ARN.
+    # Courier (openapi.yaml, tag webhooks): the provider's base URL (the local simulator's,
+    # optional) and the webhook secret, given directly or, in AWS, as a Secrets Manager ARN.
     courier_provider_url: str | None = None
     courier_webhook_secret: str | None = None
     courier_webhook_secret_arn: str | None = None

@@ -2,7 +2,7 @@
 codes (统一社会信用代码): validation at intake, and masking for answers and log lines.
 
 The check characters are computed by python-stdnum (`stdnum.cn.ric`, `stdnum.cn.uscc`); the
-format, date and alphabet rules, the error codes and the messages are ours (DOMAIN.md,
+format, date and alphabet rules, the error codes and the messages are ours (docs/rules.md §8,
 "Identity numbers"). Error messages never repeat the number itself, so they are safe to log.
 """
 

@@ -1,4 +1,5 @@
-"""Webhook signatures (API.md "Webhooks"), shared by every provider and by the local simulators.
+"""Webhook signatures (openapi.yaml, tag webhooks), shared by every provider and by the local
+simulators.
 
 A provider sends `X-Yiwang-Timestamp: <Unix seconds>` and
 `X-Yiwang-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>`, one secret

@@ -1,5 +1,5 @@
-"""好差评: the applicant rates a completed application; bad reviews are rectified (seed 003,
-arts. 35-37).
+"""好差评: the applicant rates a completed application; bad reviews are rectified (《运行管理办法》
+arts. 35-37, docs/rules.md §6).
 
 Five levels: 5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意. One rating per application,
 and only once it is COMPLETED; its id is the application's id. A rating of 1 or 2 is a bad

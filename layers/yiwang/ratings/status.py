@@ -1,4 +1,4 @@
-"""A rating's statuses and the moves between them (seed 003 arts. 35-37), in one place.
+"""A rating's statuses and the moves between them (《运行管理办法》 art. 35-37), in one place.
 
 A rating of 3-5 is RECORDED and stays so; a bad review (1-2) starts VERIFYING and goes through
 its rectification:

@@ -73,7 +73,7 @@ STATUS_NAMES = {
     "DISPATCHED": "已寄出", "READY_FOR_PICKUP": "待领取", "DELIVERED": "已送达",
     "COMPLETED": "已办结", "CANCELLED": "已撤销",
 }
-"""The statuses an application is counted in once submitted (API.md), with their names."""
+"""The statuses an application is counted in once submitted (openapi.yaml), with their names."""
 COMPLETED = "COMPLETED"
 GROUPINGS = ("department", "item", "status")
 MAX_DAYS = 366

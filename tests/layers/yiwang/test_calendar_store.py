@@ -1,4 +1,4 @@
-"""The calendar in force (DOMAIN.md "Working days"): the override table over the layer's data
+"""The calendar in force (docs/rules.md §1): the override table over the layer's data
 files over chinese_calendar over Monday-Friday, and the `CalendarDataMissing` metric.
 
 2026 dates are the State Council's published schedule: National Day off 1-7 Oct with Sun 20 Sep

@@ -1,4 +1,4 @@
-"""Identity numbers at intake (DOMAIN.md, "Identity numbers") and masking for logs."""
+"""Identity numbers at intake (docs/rules.md §8) and masking for logs."""
 
 from datetime import date
 
@@ -7,7 +7,7 @@ import pytest
 from yiwang.platform import identity
 from yiwang.platform.identity import InvalidIdentifier
 
-# DOMAIN.md's weights and table, used only to build numbers whose check character is right,
+# GB 11643-1999's weights and table, used only to build numbers whose check character is right,
 # so that the test exercises the rule it names (a bad date, a future date) and not the sum.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 

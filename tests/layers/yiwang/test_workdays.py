@@ -1,4 +1,4 @@
-"""The working-day calendar (DOMAIN.md "Working days", API.md "Working-day calendar").
+"""The working-day calendar (docs/rules.md §1, openapi.yaml, tag calendar).
 
 Dates of 2026 are checked against the State Council's 2026 schedule as shipped in
 chinese_calendar 1.11.0: Spring Festival off 15-23 Feb with Saturdays 14 and 28 Feb worked;

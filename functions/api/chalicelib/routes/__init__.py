@@ -1,1 +1,1 @@
-"""One blueprint per part of the HTTP contract (API.md)."""
+"""One blueprint per part of the HTTP contract (openapi.yaml)."""

@@ -1,4 +1,4 @@
-"""办件 routes (API.md "Applications"): drafts, attachments, submission, reading."""
+"""办件 routes (openapi.yaml, tag applications): drafts, attachments, submission, reading."""
 
 from __future__ import annotations
 

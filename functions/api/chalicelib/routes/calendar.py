@@ -1,4 +1,4 @@
-"""Working-day calendar routes (API.md "Working-day calendar")."""
+"""Working-day calendar routes (openapi.yaml, tag calendar)."""
 
 from __future__ import annotations
 

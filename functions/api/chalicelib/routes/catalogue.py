@@ -1,4 +1,4 @@
-"""政务服务事项 catalogue (API.md "Catalogue").
+"""政务服务事项 catalogue (openapi.yaml, tag catalogue).
 
 Public reads: `GET /items` (`?department=&q=`), `GET /items/{code}` (`?version=`).
 Administrators: `POST /items` (a new item, version 1 as a draft), `PUT /items/{code}` (a new

@@ -1,4 +1,5 @@
-"""电子证照 routes (API.md "Certificates"): reading a certificate, verifying one (public)."""
+"""电子证照 routes (openapi.yaml, tag certificates): reading a certificate, verifying one
+(public)."""
 
 from __future__ import annotations
 

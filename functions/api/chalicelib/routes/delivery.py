@@ -1,5 +1,5 @@
-"""物流/送达 routes: the courier's webhook (API.md "Webhooks"), collection at the window and
-delivery tracking."""
+"""物流/送达 routes: the courier's webhook (openapi.yaml, tag webhooks), collection at the
+window and delivery tracking."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""POST /dev/token: tokens from the local issuer, for the local stage only (API.md "Identity").
+"""POST /dev/token: tokens from the local issuer, for the local stage only (openapi.yaml, tag
+identity).
 
 `app.py` registers this blueprint only when STAGE is `local`; in any other stage the path does
 not exist. The issuer's key pair lives in LOCAL_ISSUER_DIR; JWKS_URL must be the `file://` URL

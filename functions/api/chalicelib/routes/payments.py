@@ -1,5 +1,5 @@
-"""收费 routes: the payment provider's signed callback (API.md "Webhooks") and the
-administrator's fee waiver (减免, DOMAIN.md "Application lifecycle" 4).
+"""收费 routes: the payment provider's signed callback (openapi.yaml, tag webhooks) and the
+administrator's fee waiver (减免, docs/rules.md §3, fee).
 
 The callback has no bearer token: the HMAC signature over timestamp and raw body is its
 authentication, checked on the raw bytes before the body is parsed, so a forged or stale

@@ -1,4 +1,4 @@
-"""统计 route (API.md "Complaints and supervision"): `GET /stats/applications`.
+"""统计 route (openapi.yaml, tag complaints, supervision): `GET /stats/applications`.
 
 `?groupBy=department|item|status&from=&to=` (dates, Asia/Shanghai, inclusive; the last 30 days
 by default), optionally `&department=&item=`; a department's reviewers always get their own

@@ -1,4 +1,4 @@
-"""Supervision routes (API.md "Complaints and supervision"): the cards supervisors watch."""
+"""Supervision routes (openapi.yaml, tag complaints, supervision): the cards supervisors watch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Review tasks (API.md "Review tasks"): a department's queue and its decisions; the
+"""Review tasks (openapi.yaml, tag tasks): a department's queue and its decisions; the
 applicant's supplement."""
 
 from __future__ import annotations
