@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from yiwang.platform.errors import Conflict
+from yiwang.platform.statuses import Moves
 
 
 class Status(StrEnum):
@@ -66,21 +66,9 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 """Every allowed move: status → the statuses it may move to."""
 
-TERMINAL = frozenset(status for status, exits in TRANSITIONS.items() if not exits)
+MOVES = Moves("an application", TRANSITIONS, initial={Status.DRAFT})
+TERMINAL = MOVES.terminal
 """Statuses an application never leaves (办结, 不予受理, 不予许可, cancelled)."""
-
-
-def sources(to: str) -> frozenset[Status]:
-    """The statuses that may move to `to`."""
-    return frozenset(status for status, exits in TRANSITIONS.items() if to in exits)
-
-
-def may_move(from_: str, to: str) -> bool:
-    """Whether the table allows the move `from_` → `to`."""
-    return from_ in TRANSITIONS and to in TRANSITIONS[Status(from_)]
-
-
-def check_move(from_: str, to: str) -> None:
-    """`Conflict` naming both states unless the table allows the move `from_` → `to`."""
-    if not may_move(from_, to):
-        raise Conflict(f"an application cannot move from {from_} to {to}")
+sources = MOVES.sources
+may_move = MOVES.may_move
+check_move = MOVES.check_move

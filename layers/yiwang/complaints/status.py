@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from yiwang.platform.errors import Conflict
+from yiwang.platform.statuses import Moves
 
 
 class ComplaintStatus(StrEnum):
@@ -63,10 +63,5 @@ class StepStatus(StrEnum):
     DONE = "DONE"
 
 
-def check_move(from_: str, to: str) -> ComplaintStatus:
-    """`to` as a status, if a complaint may move there from `from_`; otherwise `Conflict`
-    naming both."""
-    target = ComplaintStatus(to)
-    if target not in TRANSITIONS.get(ComplaintStatus(from_), frozenset()):
-        raise Conflict(f"a complaint cannot move from {from_} to {to}")
-    return target
+MOVES = Moves("a complaint", TRANSITIONS, initial={INITIAL})
+check_move = MOVES.check_move

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from yiwang.platform.errors import Conflict
+from yiwang.platform.statuses import Moves
 
 
 class RatingStatus(StrEnum):
@@ -54,10 +54,5 @@ TRANSITIONS: dict[RatingStatus, frozenset[RatingStatus]] = {
 """Each status and the statuses a rating may move to from it."""
 
 
-def check_move(from_: str, to: str) -> RatingStatus:
-    """`to` as a status, if a rating may move there from `from_`; otherwise `Conflict` naming
-    both."""
-    target = RatingStatus(to)
-    if target not in TRANSITIONS.get(RatingStatus(from_), frozenset()):
-        raise Conflict(f"a rating cannot move from {from_} to {to}")
-    return target
+MOVES = Moves("a rating", TRANSITIONS, initial=INITIAL)
+check_move = MOVES.check_move

@@ -8,18 +8,8 @@ from typing import Any
 import pytest
 
 from tests.support.data import CITIZEN_ID
-from yiwang.applications.status import TERMINAL, TRANSITIONS, Status, check_move, sources
+from yiwang.applications.status import MOVES, TERMINAL, TRANSITIONS, Status, check_move, sources
 from yiwang.platform.errors import Conflict
-
-
-def reachable(start: Status) -> set[Status]:
-    seen, todo = {start}, [start]
-    while todo:
-        for nxt in TRANSITIONS[todo.pop()]:
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return seen
 
 
 def test_every_status_has_a_row_and_moves_only_to_statuses() -> None:
@@ -28,13 +18,13 @@ def test_every_status_has_a_row_and_moves_only_to_statuses() -> None:
 
 
 def test_every_status_is_reachable_from_draft() -> None:
-    assert reachable(Status.DRAFT) == set(Status)
+    assert MOVES.reachable() == set(Status)
 
 
 def test_terminal_states_have_no_exits_and_every_other_leads_to_one() -> None:
     assert TERMINAL == {Status.NOT_ACCEPTED, Status.REJECTED, Status.COMPLETED, Status.CANCELLED}
     assert all(not TRANSITIONS[status] for status in TERMINAL)
-    assert all(reachable(status) & TERMINAL for status in Status)
+    assert all(MOVES.reachable([status]) & TERMINAL for status in Status)
     assert Status.DRAFT not in {to for exits in TRANSITIONS.values() for to in exits}
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from yiwang.complaints.status import (
     ENDED,
-    INITIAL,
+    MOVES,
     OPEN,
     TRANSITIONS,
     ComplaintStatus,
@@ -15,19 +15,9 @@ from yiwang.complaints.status import (
 from yiwang.platform.errors import Conflict
 
 
-def reachable(start: ComplaintStatus) -> set[ComplaintStatus]:
-    seen, todo = {start}, [start]
-    while todo:
-        for following in TRANSITIONS[todo.pop()]:
-            if following not in seen:
-                seen.add(following)
-                todo.append(following)
-    return seen
-
-
 def test_every_status_has_its_moves_and_is_reachable_from_routing() -> None:
     assert set(TRANSITIONS) == set(ComplaintStatus)
-    assert reachable(INITIAL) == set(ComplaintStatus)
+    assert MOVES.reachable() == set(ComplaintStatus)
 
 
 def test_ended_statuses_have_no_exits_and_every_other_has_one() -> None:

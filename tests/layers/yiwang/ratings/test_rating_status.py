@@ -5,22 +5,12 @@ from __future__ import annotations
 import pytest
 
 from yiwang.platform.errors import Conflict
-from yiwang.ratings.status import INITIAL, TRANSITIONS, RatingStatus, check_move
-
-
-def reachable(starts: frozenset[RatingStatus]) -> set[RatingStatus]:
-    seen, todo = set(starts), list(starts)
-    while todo:
-        for following in TRANSITIONS[todo.pop()]:
-            if following not in seen:
-                seen.add(following)
-                todo.append(following)
-    return seen
+from yiwang.ratings.status import MOVES, TRANSITIONS, RatingStatus, check_move
 
 
 def test_every_status_has_its_moves_and_is_reachable_from_rating() -> None:
     assert set(TRANSITIONS) == set(RatingStatus)
-    assert reachable(INITIAL) == set(RatingStatus)
+    assert MOVES.reachable() == set(RatingStatus)
 
 
 def test_terminal_statuses_have_no_exits() -> None:
