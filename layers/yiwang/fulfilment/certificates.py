@@ -4,14 +4,14 @@ Identifier (证照标识): see `yiwang.fulfilment.certificate_numbers` (GB/T 369
 
 The certificate document is canonical JSON (keys sorted, UTF-8, no spaces, no NaN). The
 signature is made by an asymmetric KMS key that never leaves KMS (`SIGNING_KEY_ID`; ECC_NIST_P256
-with ECDSA_SHA_256, or an RSA key with RSASSA_PSS_SHA_256): KMS signs the 32-byte SHA-256 digest
-of the canonical bytes as a RAW message (see `_sign`). Anyone can check it offline with the
-key's public key::
+with ECDSA_SHA_256, or an RSA key with RSASSA_PSS_SHA_256): KMS signs the SHA-256 digest of
+the canonical bytes (`MessageType=DIGEST`, see `_sign`), so the signature is an ordinary one of
+those bytes. Anyone can check it offline with the key's public key::
 
-    digest = sha256(canonical_bytes(envelope["document"])).digest()
-    public_key.verify(b64decode(envelope["signature"]), digest, ec.ECDSA(hashes.SHA256()))
+    canonical = canonical_bytes(envelope["document"])
+    public_key.verify(b64decode(envelope["signature"]), canonical, ec.ECDSA(hashes.SHA256()))
 
-(`openssl dgst -sha256 -binary doc.json | openssl dgst -sha256 -verify key.pem -signature sig`).
+(`openssl dgst -sha256 -verify key.pem -signature sig doc.json`).
 The signed envelope carries the public key (PEM) and key id for that purpose, outside the signed
 bytes; this platform's `verify` ignores them and trusts only the configured key.
 
