@@ -102,7 +102,7 @@ class TaskRecord(Model):
         return {
             "taskId": self.task_id, "applicationId": self.application_id, "kind": self.kind,
             "department": self.department, "status": self.status,
-            "createdAt": self.created_at.isoformat(),
+            "createdAt": local_time(self.created_at),
             "dueAt": local_time(self.due_at),
             "decision": self.decision, "opinion": self.opinion,
             **({"missing": self.missing} if self.missing else {}),

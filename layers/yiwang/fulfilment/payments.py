@@ -39,6 +39,7 @@ from pynamodb.transactions import TransactGet, TransactWrite
 from yiwang.applications import lifecycle
 from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
+from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
 from yiwang.fulfilment.payment_provider import PaymentProvider
@@ -128,9 +129,9 @@ class PaymentOrderRecord(Model):
         return {
             "orderId": self.order_id, "applicationId": self.application_id,
             "amountFen": int(self.amount_fen), "status": self.status, "payUrl": self.pay_url,
-            "createdAt": self.created_at.isoformat(), "expiresAt": self.expires_at.isoformat(),
+            "createdAt": local_time(self.created_at), "expiresAt": local_time(self.expires_at),
             **({"transactionId": self.transaction_id} if self.transaction_id else {}),
-            **({"paidAt": self.paid_at.isoformat()} if self.paid_at else {}),
+            **({"paidAt": local_time(self.paid_at)} if self.paid_at else {}),
             **({"flags": list(self.flags)} if self.flags else {}),
         }
 
@@ -173,7 +174,7 @@ def payable(orders: list[PaymentOrderRecord]) -> dict[str, Any] | None:
     for order in orders:
         if order.status == PENDING:
             return {"orderId": order.order_id, "amountFen": int(order.amount_fen),
-                    "payUrl": order.pay_url, "expiresAt": order.expires_at.isoformat()}
+                    "payUrl": order.pay_url, "expiresAt": local_time(order.expires_at)}
     return None
 
 
@@ -591,5 +592,5 @@ def expire(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> list[Notice]:
     metrics.add_metric(name="PaymentsExpired", unit=MetricUnit.Count, value=1)
     return [Notice(record.owner_sub, "PAYMENT_EXPIRED", "缴费期限已过，办件已取消",
                    f"办件 {order.application_id} 的缴费订单 {order.order_id} 已于 "
-                   f"{order.expires_at.isoformat()} 过期，办件已取消；如需办理请重新申请。",
+                   f"{local_time(order.expires_at)} 过期，办件已取消；如需办理请重新申请。",
                    order.application_id)]

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from yiwang.table.records import TableMeta
+from yiwang.table.writes import write_if
 
 
 @dataclass(frozen=True)
@@ -71,13 +71,7 @@ def file_in_inbox(notice: Notice) -> bool:
         notice_id=notice.notice_id, kind=notice.kind, title=notice.title, body=notice.body,
         application_id=notice.application_id, at=datetime.fromisoformat(notice.at),
     )
-    try:
-        record.save(condition=InboxRecord.pk.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return write_if(lambda: record.save(condition=InboxRecord.pk.does_not_exist()))
 
 
 def inbox(recipient: str) -> list[InboxRecord]:
