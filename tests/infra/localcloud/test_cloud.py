@@ -13,7 +13,7 @@ import pytest
 
 from infra.localcloud.scheduler import Scheduler
 from infra.localcloud.server import PortTakenError, ensure_port_free
-from tests.support.data import CITIZEN_ID, PERMIT
+from tests.support.data import PERMIT
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,9 @@ def put_application(
         "storedMaterials": {"L": [{"S": m} for m in stored]},
         "createdAt": {"S": "2026-11-23T02:00:00.000000+0000"},
         "submittedAt": {"S": "2026-11-23T02:00:00.000000+0000"},
-        "gsi1pk": {"S": f"APPLICANT#{CITIZEN_ID}"}, "gsi1sk": {"S": "2026-11-23T02:00"},
+        # A list partition of its own: this raw record has no applicant, and must not show up in
+        # the sample citizen's list that the API tests read.
+        "gsi1pk": {"S": f"APPLICANT#{application_id}"}, "gsi1sk": {"S": "2026-11-23T02:00"},
         "version": {"N": "1"},
     })
 
