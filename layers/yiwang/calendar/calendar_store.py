@@ -154,7 +154,7 @@ def _days_of(year: int, payload: Any) -> tuple[dict[str, list[str]], list[FieldE
     for field in ("holidays", "workdays"):
         values = payload.get(field, [])
         if not isinstance(values, list) or len(values) > MAX_DAYS_PER_LIST:
-            errors.append(FieldError(field, f"a list of at most {MAX_DAYS_PER_LIST} dates"))
+            errors.append(FieldError(field, f"a list of dates (at most {MAX_DAYS_PER_LIST})"))
             continue
         for index, value in enumerate(values):
             try:
