@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import os
+import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice
+from chalice import Chalice, Response
 
 from chalicelib import auth
-from chalicelib.problems import from_error
+from chalicelib.problems import PROBLEM_TYPE, from_error, problem
 from chalicelib.routes import (
     applications,
     calendar,
@@ -35,7 +36,7 @@ from chalicelib.routes import (
     tasks,
 )
 from yiwang.platform.errors import DomainError
-from yiwang.platform.observability import flush_pending_metrics
+from yiwang.platform.observability import flush_pending_metrics, logger
 
 app = Chalice(app_name="yiwang-api")
 app.register_blueprint(auth.routes)  # the `bearer` authorizer and GET /me
@@ -61,7 +62,8 @@ if os.environ.get("STAGE") == "local":
 
 
 def answering_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    """A view that answers the domain errors it raises as problems.
+    """A view that answers the domain errors it raises as problems, and any other error as a
+    500 problem (`INTERNAL`) with a correlation id, logged with its traceback.
 
     Chalice turns any exception a view raises into a 500 before middleware sees it (only
     `ChaliceUnhandledError` passes), so each view is wrapped once, here.
@@ -73,8 +75,59 @@ def answering_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         except DomainError as error:
             return from_error(error)
+        except Exception:  # noqa: BLE001 - any failure is answered, never a bare 500
+            return internal_error()
 
     return answering
+
+
+def internal_error() -> Response:
+    """The 500 problem for an error nobody handled: the client gets an id to quote, the log
+    gets the traceback under that id (and never the client the details)."""
+    correlation_id = _request_id() or uuid.uuid4().hex
+    logger.exception("unhandled error", extra={"correlationId": correlation_id})
+    return problem(500, "INTERNAL", "Internal error",
+                   "an unexpected error; nothing is known to have changed (quote the "
+                   "correlation id)", correlationId=correlation_id)
+
+
+def _request_id() -> str | None:
+    context = getattr(app.current_request, "context", None) or {}
+    return context.get("requestId")
+
+
+CHALICE_ERRORS = {400: ("BAD_REQUEST", "Bad request"),
+                  405: ("METHOD_NOT_ALLOWED", "Method not allowed"),
+                  415: ("UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json"),
+                  500: ("INTERNAL", "Internal error")}
+"""The errors Chalice answers by itself, before or after a view, as problem codes."""
+
+
+@app.middleware("http")
+def answering_chalice_errors_as_problems(event: Any, get_response: Any) -> Response:
+    """Chalice's own answers (415 for a wrong Content-Type, 405, its 500, a binary answer
+    without its Accept header) come as `{"Code","Message"}`; every error is problem+json."""
+    try:
+        response = get_response(event)
+    except Exception:  # noqa: BLE001 - e.g. a middleware after this one
+        return internal_error()
+    if not _chalice_error(response):
+        return response
+    code, title = CHALICE_ERRORS.get(response.status_code, ("INTERNAL", "Internal error"))
+    body = response.body if isinstance(response.body, dict) else {}
+    answer = problem(response.status_code, code, title, str(body.get("Message", "")))
+    answer.headers = {**response.headers, **answer.headers}
+    return answer
+
+
+def _chalice_error(response: Response) -> bool:
+    """An error answer Chalice made (`{"Code","Message"}`, or any 500 not already a problem);
+    a route's own answers pass as they are."""
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    if response.status_code < 400 or headers.get("content-type", "").startswith(PROBLEM_TYPE):
+        return False
+    return response.status_code == 500 or (isinstance(response.body, dict)
+                                           and "Code" in response.body)
 
 
 def flushing_metrics(view: Callable[..., Any]) -> Callable[..., Any]:

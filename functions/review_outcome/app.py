@@ -13,7 +13,7 @@ OUTCOME_METRICS = {"APPROVED": "Approved", "REJECTED": "Rejected",
 
 @lambda_entry
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Event: `{"applicationId","decisions":[{"department","decision","opinion","missing"}]}`."""
+    """Event: `{"applicationId","decisions":[{"taskId","department","decision"}]}`."""
     logger.set_correlation_id(event["applicationId"])
     outcome = review_outcome(event["applicationId"], event["decisions"])
     metrics.add_metric(name=OUTCOME_METRICS[outcome["outcome"]], unit=MetricUnit.Count, value=1)

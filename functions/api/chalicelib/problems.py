@@ -17,6 +17,7 @@ from yiwang.platform.errors import (
     DomainError,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
     Unauthenticated,
     Unavailable,
     Unprocessable,
@@ -30,6 +31,7 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (PayloadTooLarge, 413),
     (Unprocessable, 422),
     (Unavailable, 503),
 ]

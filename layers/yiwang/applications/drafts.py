@@ -40,29 +40,40 @@ if TYPE_CHECKING:
 Presenter = Callable[[ApplicationRecord, AuditRecord, Caller], dict[str, Any]]
 """How a new draft is shown (the presentation lives above this module, in `yiwang.views`)."""
 CREATE_SCOPE = "create-application"
-"""Idempotency scope of `POST /applications` (receipts keyed `<caller>:<Idempotency-Key>`)."""
+"""Idempotency scope of `POST /applications` (receipts keyed by caller and Idempotency-Key)."""
 
 _PHONE = re.compile(r"^(\+?86)?1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
 
+MAX_ADDRESS = 500
+"""A delivery address (as one string, or each part of a structured one), in characters."""
 _ENVELOPE: dict[str, Any] = {
     "type": "object",
     "required": ["itemCode", "applicant", "form", "delivery"],
+    "maxProperties": 16,
     "properties": {
-        "itemCode": {"type": "string", "minLength": 1},
+        "itemCode": {"type": "string", "minLength": 1, "maxLength": 64},
         "applicant": {
-            "type": "object", "required": ["kind", "name", "phone"],
+            "type": "object", "required": ["kind", "name", "phone"], "maxProperties": 16,
             "properties": {
                 "kind": {"enum": ["PERSON", "LEGAL"]},
                 "name": {"type": "string", "minLength": 1, "maxLength": 100},
-                "idNumber": {"type": "string"}, "creditCode": {"type": "string"},
-                "phone": {"type": "string"},
+                "idNumber": {"type": "string", "maxLength": 32},
+                "creditCode": {"type": "string", "maxLength": 32},
+                "phone": {"type": "string", "maxLength": 32},
             },
+            "additionalProperties": {"type": ["string", "null"], "maxLength": 200},
         },
+        # The item's form schema says what a form holds; `validation.FORM_BOUNDS` bound it.
         "form": {"type": "object"},
         "delivery": {
-            "type": "object", "required": ["method"],
+            "type": "object", "required": ["method"], "maxProperties": 8,
             "properties": {"method": {"enum": ["PICKUP", "COURIER"]},
-                           "address": {"type": ["string", "object"]}},
+                           "address": {"type": ["string", "object"], "maxLength": MAX_ADDRESS,
+                                       "maxProperties": 16,
+                                       "additionalProperties": {
+                                           "type": ["string", "null"],
+                                           "maxLength": MAX_ADDRESS}}},
+            "additionalProperties": {"type": ["string", "null"], "maxLength": 200},
         },
     },
 }
@@ -93,7 +104,9 @@ def validate_draft(item: ItemVersion, payload: Any) -> dict[str, Any]:
         errors.append(FieldError(f"applicant.{field}", str(error)))
     if not _PHONE.match(applicant["phone"]):
         errors.append(FieldError("applicant.phone", "not a mainland China phone number"))
-    errors.extend(validation.errors(item.form_schema, payload["form"], "form", formats=True))
+    # Bounds first: an item's form schema may leave strings unbounded (validation.Bounds).
+    errors.extend(validation.bound_errors(payload["form"], validation.FORM_BOUNDS, "form")
+                  or validation.errors(item.form_schema, payload["form"], "form", formats=True))
     delivery = payload["delivery"]
     if delivery["method"] not in item.delivery_methods:
         errors.append(FieldError("delivery.method", f"{item.name} is not delivered by "
@@ -122,7 +135,7 @@ def create_draft_answer(caller: Caller, payload: Any, present: Presenter,
     never a second draft; the same key with another body is a `Conflict`."""
     from yiwang.table.idempotency import Receipt
 
-    receipt = (Receipt(CREATE_SCOPE, f"{caller.sub}:{idempotency_key}", payload)
+    receipt = (Receipt(CREATE_SCOPE, idempotency_key, payload, owner=caller.sub)
                if idempotency_key else None)
     if receipt is not None and (first := receipt.stored_answer()) is not None:
         return first

@@ -29,8 +29,8 @@ from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
 from yiwang.people.access import APPLICANT, REVIEWER, WINDOW, Caller
-from yiwang.platform import workflow
-from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
+from yiwang.platform import validation, workflow
+from yiwang.platform.errors import Conflict, FieldError, NotFound, Unavailable, ValidationFailed
 from yiwang.platform.observability import MetricUnit, logger, metrics
 from yiwang.table.records import ListIndex, TableMeta, connection
 from yiwang.table.writes import write_if, write_or_conflict
@@ -51,6 +51,25 @@ DECISIONS = {
     REVIEW: {"APPROVE", "REJECT", "SUPPLEMENT"},
     SUPPLEMENT: {"SUPPLIED"},
 }
+MAX_OPINION = 2000
+"""办理意见: the longest opinion kept (characters)."""
+MAX_MISSING = 50
+"""一次性告知: the most missing or defective materials one supplement request lists."""
+_MISSING_ITEM: dict[str, Any] = {
+    # A material's id or name, or a small object describing one (its id and the problem).
+    "type": ["string", "object"], "minLength": 1, "maxLength": 200, "maxProperties": 8,
+    "additionalProperties": {"type": "string", "maxLength": 500},
+}
+_DECISION: dict[str, Any] = {
+    "type": "object",
+    "maxProperties": 8,
+    "properties": {
+        "decision": {"type": "string", "maxLength": 32},
+        "opinion": {"type": "string", "maxLength": MAX_OPINION},
+        "missing": {"type": "array", "maxItems": MAX_MISSING, "items": _MISSING_ITEM},
+    },
+}
+"""The bounds of a decision's body (what it must say is checked in `_decision_of`)."""
 
 
 class TaskStatus(StrEnum):
@@ -89,6 +108,9 @@ class TaskRecord(Model):
     missing = JSONAttribute(null=True)
     decided_by = UnicodeAttribute(attr_name="decidedBy", null=True)
     decided_at = Time(attr_name="decidedAt", null=True)
+    resume_failed_at = Time(attr_name="resumeFailedAt", null=True)
+    """Set when the decision was recorded but the waiting step could not be resumed: the same
+    decision, sent again, resumes it (`decide`)."""
     context = JSONAttribute(null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
@@ -190,6 +212,8 @@ def decide(caller: Caller, identifier: str, payload: Any, sfn: Any,
     if not _may_decide(caller, task):
         raise NotFound(f"no task {identifier}")
     decision, opinion, missing = _decision_of(task.kind, payload)
+    if task.status == TaskStatus.DECIDED and task.resume_failed_at is not None:
+        return _resume_again(task, decision, sfn)
     return _decide(task, caller.sub, decision, opinion, missing, sfn,
                    now or datetime.now(UTC), clock=clock)
 
@@ -244,9 +268,51 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
     task.gsi1sk = f"{TaskStatus.DECIDED}#{now.isoformat()}"
     if task.kind == PRE_REVIEW:
         metrics.add_metric(name=STEP_METRICS[decision], unit=MetricUnit.Count, value=1)
-    # Any other error from the engine propagates with the decision kept, as before.
-    _resume(sfn, task, {"taskId": task.task_id, "department": task.department,
-                        "decision": decision, "opinion": opinion, "missing": missing or []})
+    _resume_decided(sfn, task, now)
+    return task
+
+
+def decision_output(task: TaskRecord) -> dict[str, Any]:
+    """What a decided task hands its waiting step: ids and the decision, never the opinion or
+    the missing list (free text travels in no execution: its state is limited to 256 KB;
+    `review_outcome` reads what it needs from the table)."""
+    return {"taskId": task.task_id, "department": task.department, "decision": task.decision}
+
+
+def _resume_decided(sfn: Any, task: TaskRecord, now: datetime) -> None:
+    """Resume the step with the recorded decision. If the engine fails (other than "no longer
+    waiting"), the decision stays recorded and is marked for a retry: the same decision sent
+    again resumes the step (`decide`), and the caller is told to send it (503)."""
+    try:
+        _resume(sfn, task, decision_output(task))
+    except Exception as error:
+        _mark_resume_failed(task, now)
+        raise Unavailable(f"decision {task.decision} on task {task.task_id} is recorded, but "
+                          "the workflow did not take it yet: send the same decision again",
+                          retry_after=2) from error
+
+
+def _mark_resume_failed(task: TaskRecord, now: datetime) -> None:
+    logger.exception("decided, but the step could not be resumed",
+                     extra={"taskId": task.task_id, "decision": task.decision})
+    try:
+        task.update(actions=[TaskRecord.resume_failed_at.set(now)],
+                    condition=TaskRecord.status == TaskStatus.DECIDED)
+    except Exception:  # noqa: BLE001 - the engine's error is the one to answer
+        logger.exception("could not mark the task for a retried resume",
+                         extra={"taskId": task.task_id})
+
+
+def _resume_again(task: TaskRecord, decision: str, sfn: Any) -> TaskRecord:
+    """A decision whose resume failed, sent again: resume the step with the decision first
+    recorded (another decision is a conflict: the first one stands)."""
+    if decision != task.decision:
+        raise Conflict(f"task {task.task_id} has already been decided ({task.decision}); "
+                       f"send that decision again to resume the workflow")
+    _resume_decided(sfn, task, datetime.now(UTC))
+    write_if(lambda: task.update(actions=[TaskRecord.resume_failed_at.remove()],
+                                 condition=TaskRecord.resume_failed_at.exists()))
+    task.resume_failed_at = None
     return task
 
 
@@ -264,6 +330,8 @@ def auto_accept(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> None:
     system would, so the execution goes on to review."""
     task = load_task(clock.context["taskId"])
     if task.status != TaskStatus.PENDING:
+        if task.resume_failed_at is not None:  # decided, but the step did not move yet
+            _resume_again(task, task.decision or "", sfn)
         return  # decided just before the deadline
     opinion = "逾期未作出受理决定，自收到申请材料之日起即为受理（行政许可法第三十二条）"
     _decide(task, "system", "ACCEPT", opinion, None, sfn, now,
@@ -274,15 +342,17 @@ def auto_accept(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> None:
 def _decision_of(kind: str, payload: Any) -> tuple[str, str, list[Any] | None]:
     if not isinstance(payload, dict):
         raise ValidationFailed([FieldError("$", "a JSON object with decision and opinion")])
-    errors = []
+    errors = validation.errors(_DECISION, payload)
+    bounded = {e.path.split(".", 1)[0] for e in errors}
     decision = payload.get("decision")
-    if decision not in DECISIONS[kind]:
+    if decision not in DECISIONS[kind] and "decision" not in bounded:
         errors.append(FieldError("decision", f"one of {', '.join(sorted(DECISIONS[kind]))}"))
     opinion = payload.get("opinion")
-    if not isinstance(opinion, str) or not opinion.strip():
+    if (not isinstance(opinion, str) or not opinion.strip()) and "opinion" not in bounded:
         errors.append(FieldError("opinion", "a reason is required (办理意见)"))
     missing = payload.get("missing")
-    if decision == "SUPPLEMENT" and (not isinstance(missing, list) or not missing):
+    if decision == "SUPPLEMENT" and (not isinstance(missing, list) or not missing) \
+            and "missing" not in bounded:
         errors.append(FieldError("missing", "list every missing or defective material at once"
                                             " (一次性告知)"))
     if errors:
@@ -322,7 +392,8 @@ def tasks_of(application_id: str) -> list[TaskRecord]:
 
 def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict[str, Any]:
     """After every department decided: any REJECT rejects; else any SUPPLEMENT sends it back
-    to the applicant; else approved (并联审批: all must approve)."""
+    to the applicant; else approved (并联审批: all must approve). `decisions` are what the
+    tasks handed their steps (`decision_output`); what was missing is read from the tasks."""
     kinds = {d["decision"] for d in decisions}
     record = ApplicationRecord.load(application_id)
     item = get_item(record.item_code, int(record.item_version))
@@ -332,7 +403,8 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
                                                   if d["decision"] == "REJECT"]})
         outcome = "REJECTED"
     elif "SUPPLEMENT" in kinds:
-        missing = [m for d in decisions for m in d.get("missing") or []]
+        missing = [m for d in decisions if d["decision"] == "SUPPLEMENT"
+                   for m in load_task(d["taskId"]).missing or []]
         lifecycle.transition(application_id, Status.NEEDS_SUPPLEMENT, "system",
                           "REVIEW_SUPPLEMENT", detail={"missing": missing})
         outcome = "SUPPLEMENT"

@@ -60,12 +60,14 @@ _MAGIC: dict[str, tuple[bytes, ...]] = {
 _UPLOAD: dict[str, Any] = {
     "type": "object", "required": ["materialId", "fileName", "contentType", "sizeBytes", "sha256"],
     "properties": {
-        "materialId": {"type": "string", "minLength": 1},
+        "materialId": {"type": "string", "minLength": 1, "maxLength": 64},
         "fileName": {"type": "string", "minLength": 1, "maxLength": 255},
-        "contentType": {"type": "string", "minLength": 1},
-        "sizeBytes": {"type": "integer", "minimum": 1},
-        "sha256": {"type": "string"},
+        "contentType": {"type": "string", "minLength": 1, "maxLength": 127},
+        # The item's own limit per material is checked after; this one bounds the number.
+        "sizeBytes": {"type": "integer", "minimum": 1, "maximum": 5 * 1024**3},
+        "sha256": {"type": "string", "maxLength": 64},
     },
+    "maxProperties": 8,
 }
 
 

@@ -29,10 +29,13 @@ from pynamodb.models import Model
 from yiwang.calendar.workdays import Deadline, WorkingCalendar, YearSchedule
 from yiwang.platform.errors import FieldError, ValidationFailed
 from yiwang.platform.observability import MetricUnit, logger, metrics
+from yiwang.platform.validation import FIRST_DAY, LAST_DAY
 from yiwang.table.records import TableMeta
 
 CACHE_SECONDS = 300
 MAX_WORKING_DAYS = 365
+MAX_DAYS_PER_LIST = 366
+"""A year's schedule lists each of its days at most once (`PUT /calendar/{year}`)."""
 """A period longer than this is no legal period (the longest, joint review, is 45)."""
 CALENDAR_DIR = Path(__file__).parents[1] / "data" / "calendar"
 """The year files shipped with the layer; only names like `2027.json` are read."""
@@ -100,7 +103,8 @@ def file_schedules(directory: Path) -> Mapping[int, YearSchedule]:
     schedules: dict[int, YearSchedule] = {}
     for path in sorted(directory.glob("*.json")):
         match = _YEAR_FILE.match(path.name)
-        if match:
+        # A file for a year outside the platform's dates (0001.json) is no calendar's.
+        if match and FIRST_DAY.year <= int(match.group(1)) <= LAST_DAY.year:
             schedules[int(match.group(1))] = read_year_file(path, int(match.group(1)))
     return schedules
 
@@ -149,17 +153,20 @@ def _days_of(year: int, payload: Any) -> tuple[dict[str, list[str]], list[FieldE
     days: dict[str, list[str]] = {}
     for field in ("holidays", "workdays"):
         values = payload.get(field, [])
-        if not isinstance(values, list):
-            errors.append(FieldError(field, "a list of dates"))
+        if not isinstance(values, list) or len(values) > MAX_DAYS_PER_LIST:
+            errors.append(FieldError(field, f"a list of dates (at most {MAX_DAYS_PER_LIST})"))
             continue
         for index, value in enumerate(values):
             try:
-                day = date.fromisoformat(str(value))
+                day = date.fromisoformat(value if isinstance(value, str) else "")
             except ValueError:
-                errors.append(FieldError(f"{field}.{index}", f"'{value}' is not a date"))
+                errors.append(FieldError(f"{field}.{index}", f"'{str(value)[:40]}' is not a "
+                                                             f"date (YYYY-MM-DD)"))
                 continue
             if day.year != year:
                 errors.append(FieldError(f"{field}.{index}", f"{day} is not in {year}"))
+            if day.isoformat() in days.get(field, []):
+                errors.append(FieldError(f"{field}.{index}", f"{day} is listed twice"))
             days.setdefault(field, []).append(day.isoformat())
     overlap = set(days.get("holidays", [])) & set(days.get("workdays", []))
     errors.extend(FieldError("workdays", f"{d} is also a holiday") for d in sorted(overlap))

@@ -87,13 +87,16 @@ _ITEM_SCHEMA: dict[str, Any] = {
         "category": {"enum": list(CATEGORIES)},
         "kind": {"enum": [INSTANT, PROMISED]},
         "leadDepartment": _DEPARTMENT,
-        "coDepartments": {"type": "array", "items": _DEPARTMENT, "uniqueItems": True},
+        "coDepartments": {"type": "array", "items": _DEPARTMENT, "uniqueItems": True,
+                          "maxItems": 20},
         "statutoryDays": {"type": "integer", "minimum": 0, "maximum": 365},
         "promisedDays": {"type": "integer", "minimum": 0, "maximum": 365},
-        "feeFen": {"type": "integer", "minimum": 0},
+        "feeFen": {"type": "integer", "minimum": 0, "maximum": 10**10},
+        # Bounded by the request reader (size, depth); forms are held to validation.FORM_BOUNDS.
         "formSchema": {"type": "object"},
         "materials": {
             "type": "array",
+            "maxItems": 100,
             "items": {
                 "type": "object",
                 "required": ["id", "name", "required", "formats", "maxBytes"],

@@ -67,7 +67,8 @@ ACCEPTANCE_CLOCK, HANDLING_CLOCK = "ACCEPTANCE", "HANDLING"
 # ---------------------------------------------------------------------------------------------
 # Request bodies
 
-_TEXT = {"type": "string", "minLength": 1, "pattern": r"\S"}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
+_ID = {"type": "string", "minLength": 1, "maxLength": 64}
 _REGISTER: dict[str, Any] = {
     "type": "object",
     "required": ["category", "channel", "subject", "content", "contact"],
@@ -77,27 +78,33 @@ _REGISTER: dict[str, Any] = {
         "channel": {"enum": list(CHANNELS)},
         "subject": {**_TEXT, "maxLength": 200},
         "content": {**_TEXT, "maxLength": 5000},
-        "department": {"type": "string", "minLength": 1},
-        "applicationId": {"type": "string", "minLength": 1},
-        "contact": {"anyOf": [{**_TEXT, "maxLength": 200}, {"type": "object"}]},
+        "department": _ID,
+        "applicationId": _ID,
+        "contact": {"anyOf": [{**_TEXT, "maxLength": 200},
+                              {"type": "object", "maxProperties": 8,
+                               "additionalProperties": {"type": ["string", "null"],
+                                                        "maxLength": 200}}]},
         "private": {"type": "boolean"},
     },
+    "maxProperties": 16,
 }
 _REASON = {"type": "object", "required": ["reason"], "properties": {"reason": _TEXT}}
 _ROUTE = {"type": "object", "required": ["department"],
-          "properties": {"department": {"type": "string", "minLength": 1}}}
+          "properties": {"department": _ID}}
 _URGENCY = {"type": "object", "required": ["urgency"],
             "properties": {"urgency": {"enum": sorted(URGENCY_LIMITS)}}}
 _EXTEND = {"type": "object", "required": ["workingDays", "reason"],
-           "properties": {"workingDays": {"type": "integer", "minimum": 1}, "reason": _TEXT}}
+           "properties": {"workingDays": {"type": "integer", "minimum": 1, "maximum": 365},
+                          "reason": _TEXT}}
 _RESOLVE = {"type": "object", "required": ["result"], "properties": {"result": _TEXT}}
 _REJECT = {"type": "object", "required": ["reasonCode"],
            "properties": {"reasonCode": {"enum": sorted(REASON_CODES)},
-                          "detail": {"type": "string"}}}
+                          "detail": {"type": "string", "maxLength": 2000}}}
 _MERGE = {"type": "object", "required": ["intoId"],
-          "properties": {"intoId": {"type": "string", "minLength": 1}}}
+          "properties": {"intoId": _ID}}
 _REVISIT = {"type": "object", "required": ["satisfied"],
-            "properties": {"satisfied": {"type": "boolean"}, "comment": {"type": "string"}}}
+            "properties": {"satisfied": {"type": "boolean"},
+                           "comment": {"type": "string", "maxLength": 2000}}}
 
 
 def _valid(schema: dict[str, Any], payload: Any) -> dict[str, Any]:

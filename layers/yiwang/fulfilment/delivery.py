@@ -93,9 +93,10 @@ _COURIER_EVENT: dict[str, Any] = {
     "properties": {
         "waybillNo": {"type": "string", "minLength": 1, "maxLength": 40},
         "event": {"enum": list(EVENTS)},
-        "at": {"type": "string", "minLength": 1},
+        "at": {"type": "string", "minLength": 1, "maxLength": 64},
         "note": {"type": ["string", "null"], "maxLength": 500},
     },
+    "maxProperties": 16,
 }
 _PICKUP: dict[str, Any] = {
     "type": "object",
@@ -104,6 +105,7 @@ _PICKUP: dict[str, Any] = {
         "collectedBy": {"type": "string", "minLength": 1, "maxLength": 100},
         "note": {"type": ["string", "null"], "maxLength": 500},
     },
+    "maxProperties": 8,
 }
 
 
@@ -382,7 +384,7 @@ def record_courier_event(payload: Any, now: datetime | None = None,
     now = now or datetime.now(UTC)
     request = {"waybillNo": event.waybill_no, "event": event.event,
                "at": event.at.astimezone(UTC).isoformat()}
-    receipt = Receipt(COURIER_SCOPE, f"{event.waybill_no}#{event.key}", request)
+    receipt = Receipt(COURIER_SCOPE, event.key, request, owner=event.waybill_no)
     with TransactGet(connection=connection()) as read:
         lookup = read.get(WaybillRecord, WaybillRecord.key(event.waybill_no), "META")
         stored = receipt.get_in(read)

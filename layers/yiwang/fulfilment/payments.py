@@ -82,16 +82,19 @@ then)."""
 WEBHOOK_SCOPE = "payment-webhook"
 PROVIDER_ACTOR = "payment-provider"
 
+MAX_AMOUNT_FEN = 10**12
+"""The largest amount a callback may report (10 billion yuan, in fen)."""
 _CALLBACK: dict[str, Any] = {
     "type": "object",
     "required": ["orderId", "transactionId", "amountFen", "status"],
     "properties": {
         "orderId": {"type": "string", "minLength": 1, "maxLength": 64},
         "transactionId": {"type": "string", "minLength": 1, "maxLength": 128},
-        "amountFen": {"type": "integer", "minimum": 0},
+        "amountFen": {"type": "integer", "minimum": 0, "maximum": MAX_AMOUNT_FEN},
         "status": {"enum": ["SUCCESS", "FAILED"]},
-        "paidAt": {"type": ["string", "null"]},
+        "paidAt": {"type": ["string", "null"], "maxLength": 64},
     },
+    "maxProperties": 16,
     "if": {"properties": {"status": {"const": "SUCCESS"}}},
     "then": {"required": ["paidAt"], "properties": {"paidAt": {"type": "string"}}},
 }

@@ -65,6 +65,13 @@ class ValidationFailed(DomainError):
         super().__init__(detail or f"{len(errors)} validation error(s)")
 
 
+class PayloadTooLarge(DomainError):
+    """The request body is larger than the API reads; nothing was read or changed."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    title = "The request body is too large"
+
+
 class Unprocessable(DomainError):
     """Well-formed, but not allowed by a rule (e.g. an extension longer than the limit)."""
 

@@ -81,7 +81,8 @@ _VERIFY = {"type": "object", "required": ["valid", "note"],
 _INVALIDATE = {"type": "object", "required": ["approve", "note"],
                "properties": {"approve": {"type": "boolean"}, "note": _TEXT}}
 _EXTEND = {"type": "object", "required": ["workingDays", "reason"],
-           "properties": {"workingDays": {"type": "integer", "minimum": 1}, "reason": _TEXT}}
+           "properties": {"workingDays": {"type": "integer", "minimum": 1, "maximum": 365},
+                          "reason": _TEXT}}
 _RECTIFY = {"type": "object", "required": ["measures"], "properties": {"measures": _TEXT}}
 _REVISIT = {"type": "object", "required": ["satisfied", "note"],
             "properties": {"satisfied": {"type": "boolean"}, "note": _TEXT}}

@@ -63,6 +63,7 @@ from yiwang.catalogue.items import get_item
 from yiwang.people.access import ADMIN, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.platform.errors import FieldError, NotFound, ValidationFailed
 from yiwang.platform.observability import logger
+from yiwang.platform.validation import date_range_error, in_date_range
 from yiwang.table.records import AuditRecord, TableMeta, connection
 from yiwang.table.writes import write_if
 
@@ -383,14 +384,16 @@ def _date(text: str | None, name: str, errors: list[FieldError]) -> date | None:
     if not text:
         return None
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = (datetime.combine(date.fromisoformat(text), datetime.min.time(), SHANGHAI)
+                  if len(text) == 10 else datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
         errors.append(FieldError(name, "a date (YYYY-MM-DD) or a time with its offset"))
         return None
     if moment.tzinfo is None:
         errors.append(FieldError(name, "a time needs its offset (e.g. +08:00)"))
+        return None
+    if not in_date_range(moment.date()):  # before converting: year 1 or 9999 overflows
+        errors.append(date_range_error(name))
         return None
     return moment.astimezone(SHANGHAI).date()
 

@@ -4,11 +4,11 @@ Two ways, both in the platform's single table under pk=`IDEMPOTENCY#<scope>`, ex
 the table's TTL attribute (`expiresAt`):
 
 - `Receipt`: the answer to a request is written *in the same transaction as its effect*
-  (pk=`IDEMPOTENCY#<scope>`, sk=`KEY#<sha256 of the key>`), so an effect never exists without
-  its receipt nor a receipt without its effect, and it costs no call of its own: a repeated
-  request is found by a read the caller makes anyway (or one GetItem), and gets the first
-  answer. Used by `POST /applications` and both webhooks (the sequential-call budget of
-  issue #3).
+  (pk=`IDEMPOTENCY#<scope>`, sk=`KEY#<sha256 of the JSON array [scope, owner, key]>`), so an
+  effect never exists without its receipt nor a receipt without its effect, and it costs no
+  call of its own: a repeated request is found by a read the caller makes anyway (or one
+  GetItem), and gets the first answer. Used by `POST /applications` and both webhooks (the
+  sequential-call budget of issue #3).
 - `once`: Powertools idempotency around any function (an in-progress record, the effect, the
   stored result: two writes of their own), for effects that are not one DynamoDB transaction.
 
@@ -103,7 +103,8 @@ class ReceiptRecord(Model):
 
 @dataclass(frozen=True)
 class Receipt:
-    """One idempotent request: its scope, its key and what was sent with it.
+    """One idempotent request: its scope, its key, what was sent with it and whose key it is
+    (`owner`: the caller's `sub` for an API key, empty for a provider's own ids).
 
     The effect's transaction writes the receipt with the answer (`write_in`), on the condition
     that no live receipt of the key exists, so of two concurrent requests one commits and the
@@ -114,6 +115,7 @@ class Receipt:
     scope: str
     key: str
     payload: Any
+    owner: str = ""
     ttl_seconds: int = ONE_DAY
 
     @property
@@ -122,8 +124,11 @@ class Receipt:
 
     @property
     def sk(self) -> str:
-        # Hashed: keys come from clients (any length, any characters).
-        return "KEY#" + hashlib.sha256(self.key.encode("utf-8")).hexdigest()
+        # Hashed: keys come from clients (any length, any characters). The parts are hashed as
+        # a JSON array, never joined with a separator: caller `w:1` with key `k` and caller `w`
+        # with key `1:k` are two receipts.
+        parts = json.dumps([self.scope, self.owner, self.key], ensure_ascii=False)
+        return "KEY#" + hashlib.sha256(parts.encode("utf-8")).hexdigest()
 
     def payload_hash(self) -> str:
         """SHA-256 of the payload as canonical JSON (key order does not matter)."""

@@ -13,6 +13,7 @@ from yiwang.people.access import ADMIN
 from yiwang.platform.errors import FieldError, ValidationFailed
 
 calendar_store = lazy("yiwang.calendar.calendar_store")
+validation = lazy("yiwang.platform.validation")
 
 routes = Blueprint(__name__)
 
@@ -32,6 +33,8 @@ def due() -> dict:
         start = datetime.fromisoformat(params.get("from", ""))
         if start.tzinfo is None:
             errors.append(FieldError("from", "give the time with its offset, e.g. +08:00"))
+        elif not validation.in_date_range(start.date()):  # year 1 or 9999 overflows
+            errors.append(validation.date_range_error("from"))
     except ValueError:
         errors.append(FieldError("from", "an ISO 8601 time with offset is required"))
     days = params.get("workingDays", "")

@@ -10,7 +10,6 @@ of its `jwks.json` and JWT_ISSUER its issuer name, so the tokens it signs are ve
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -19,6 +18,7 @@ from urllib.request import url2pathname
 from chalice import Blueprint, Response
 
 from chalicelib.problems import problem
+from chalicelib.requests import parse_json
 from yiwang.people.tokens import LocalIssuer, TrustedIssuer
 from yiwang.platform.config import ConfigurationError, Settings, settings
 from yiwang.platform.errors import FieldError, ValidationFailed
@@ -65,12 +65,7 @@ def _issuer(key_dir: str, issuer: str, audience: str | None) -> LocalIssuer:
 
 
 def _json_object(raw: bytes | None) -> dict[str, Any]:
-    if not raw:
-        raise ValidationFailed([FieldError("$", "a JSON body is required")])
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValidationFailed([FieldError("$", f"the body is not JSON: {error}")]) from error
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
     return body
