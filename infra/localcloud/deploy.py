@@ -19,11 +19,13 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 
 from infra.localcloud import packaging
 from infra.localcloud.server import REPO_ROOT
+from infra.localcloud.simulators import SimulatorUrls
 
 OUTPUTS_DIR = REPO_ROOT / ".local"
 DEPLOYMENT_BUCKET = "yiwang-deployment"
 REGION = "us-east-1"
 Progress = Callable[[str], None]
+LOCAL_CLOUD_TARGET = "local-cloud"
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -37,12 +39,17 @@ def client(service: str, endpoint: str) -> Any:
 def deploy(
     endpoint: str,
     *,
+    simulators: SimulatorUrls,
     stack_name: str = "yiwang-local",
     stage: str = "local",
     outputs_dir: Path = OUTPUTS_DIR,
     progress: Progress = print,
 ) -> dict[str, str]:
-    """Package, translate and deploy the template; return (and write) the stack outputs."""
+    """Package, translate and deploy the template; return (and write) the stack outputs.
+
+    The stack is a local-cloud one (`Target=local-cloud`, the only deploy that sets it): its
+    providers are the `simulators`, given as the template's local-cloud parameters; the AWS
+    provider URLs stay empty, as the template's Rules require."""
     s3 = client("s3", endpoint)
     s3.create_bucket(Bucket=DEPLOYMENT_BUCKET)
 
@@ -53,7 +60,9 @@ def deploy(
     packaged = packaging.package(packaging.load_template(), DEPLOYMENT_BUCKET, upload)
     progress("translating the SAM template")
     issuer = environment({}, outputs_dir, tokens_only=True)
-    parameters = {"Stage": stage, "JwksUrl": issuer["JWKS_URL"], "JwtIssuer": issuer["JWT_ISSUER"]}
+    parameters = {"Stage": stage, "Target": LOCAL_CLOUD_TARGET, "JwksUrl": issuer["JWKS_URL"],
+                  "JwtIssuer": issuer["JWT_ISSUER"], "PaymentProviderUrl": "",
+                  "CourierProviderUrl": "", **simulators.parameters()}
     template = packaging.translate(
         packaged, parameters, ManagedPolicyLoader(client("iam", endpoint)), REGION
     )

@@ -42,13 +42,15 @@ class Settings:
     max_token_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
     # Local stage only: where the local issuer keeps its key pair (POST /dev/token).
     local_issuer_dir: str | None = None
-    # Payments (API.md "Webhooks"): the provider's base URL (the local simulator's in the local
-    # stage) and the webhook secret, given directly or, in AWS, as a Secrets Manager ARN.
+    # Payments (API.md "Webhooks"): the provider's base URL (the simulator's in the local cloud;
+    # no default, ever) and the webhook secret, given directly or, in AWS, as a Secrets Manager
+    # ARN.
     payment_provider_url: str | None = None
     payment_webhook_secret: str | None = None
     payment_webhook_secret_arn: str | None = None
-    # Courier (API.md "Webhooks"): the provider's base URL (the local simulator's, optional) and
-    # the webhook secret, given directly or, in AWS, as a Secrets Manager ARN.
+    # Courier (API.md "Webhooks"): the provider's base URL (the simulator's in the local cloud;
+    # without it nothing is dispatched) and the webhook secret, given directly or, in AWS, as a
+    # Secrets Manager ARN.
     courier_provider_url: str | None = None
     courier_webhook_secret: str | None = None
     courier_webhook_secret_arn: str | None = None
