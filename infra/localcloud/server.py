@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.localcloud.emf import MetricData
+from infra.localcloud.gateway import answer_as_the_gateway_does
 from infra.localcloud.indexes import query_indexes_by_their_keys
 from infra.localcloud.kms import sign_digests_as_kms_does
 from infra.localcloud.patches import replace
@@ -480,6 +481,7 @@ class LocalCloud:
         keep_stream_records()
         sign_digests_as_kms_does()
         keep_environment_under_chalice_test_client()
+        answer_as_the_gateway_does()
         execute_state_machines(self.port)
         configure_stack_buckets(self.endpoint)
         route_lambda_to(self.runtime)
