@@ -28,7 +28,7 @@ from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
-from yiwang.people.access import APPLICANT, REVIEWER, WINDOW, Caller
+from yiwang.people.access import REVIEWER, WINDOW, Caller
 from yiwang.platform import workflow
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
 from yiwang.platform.observability import MetricUnit, logger, metrics
@@ -349,8 +349,7 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
 
 def supplement(caller: Caller, application_id: str, payload: Any, sfn: Any) -> TaskRecord:
     """The applicant has supplied what was missing: back to pre-review (the clock resumes)."""
-    caller.require(APPLICANT, WINDOW)
-    record = drafts.load_for(caller, application_id)
+    record = drafts.load_for(caller, application_id, "supplementApplication")
     if record.status != Status.NEEDS_SUPPLEMENT:
         raise Conflict(f"application {application_id} is {record.status}, nothing to supply")
     if isinstance(payload, dict) and isinstance(payload.get("form"), dict):

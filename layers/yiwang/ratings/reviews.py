@@ -53,7 +53,7 @@ from yiwang.applications.records import ApplicationRecord
 from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
-from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, Caller
+from yiwang.people.access import ADMIN, REVIEWER, Caller
 from yiwang.people.notices import Notice
 from yiwang.platform import validation
 from yiwang.platform.config import settings
@@ -110,12 +110,11 @@ def rate(caller: Caller, application_id: str, payload: Any,
          now: datetime | None = None) -> Outcome:
     """The applicant rates a COMPLETED application, once (a second rating, or a rating of an
     application not completed, is `Conflict`). A bad review opens its rectification."""
-    caller.require(APPLICANT)
+    record = drafts.load_for(caller, application_id, "rateApplication")
     body = _checked(_RATE, payload)
     level, comment = body["level"], (body.get("comment") or "").strip() or None
     if is_bad(level) and not comment:
         raise ValidationFailed([FieldError("comment", "a bad review says what went wrong")])
-    record = drafts.load_for(caller, application_id)
     if record.status != "COMPLETED":
         raise Conflict(f"application {application_id} is {record.status}; only a completed "
                        f"application is rated")
