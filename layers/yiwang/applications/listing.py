@@ -137,6 +137,10 @@ def _status_page(request: ListRequest) -> Page:
     if not request.status:
         raise ValidationFailed([FieldError(
             "status", "supervisors list the applications of one status at a time")])
+    if request.status == Status.DRAFT:
+        # A draft is its applicant's until submitted (the access policy's `getApplication`).
+        raise ValidationFailed([FieldError(
+            "status", "drafts are their applicants' own; list a status after submission")])
     partition = request.status
     _, start = _decode(request.next_token, [partition], _STATUS_KEYS)
     query = ApplicationRecord.by_status.query(partition, scan_index_forward=False,

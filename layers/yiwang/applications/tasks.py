@@ -28,6 +28,7 @@ from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
+from yiwang.people import policy
 from yiwang.people.access import REVIEWER, WINDOW, Caller
 from yiwang.platform import workflow
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -185,7 +186,9 @@ def _may_decide(caller: Caller, task: TaskRecord) -> bool:
 
 def decide(caller: Caller, identifier: str, payload: Any, sfn: Any,
            now: datetime | None = None) -> TaskRecord:
-    """Record a decision once and resume the execution; another department's task is 404."""
+    """Record a decision once and resume the execution; another department's task is 404, a
+    role that decides no task at all is refused (403, the access policy's `decideTask`)."""
+    policy.permit("decideTask", caller)
     task, clock = _task_and_clock(identifier)
     if not _may_decide(caller, task):
         raise NotFound(f"no task {identifier}")
