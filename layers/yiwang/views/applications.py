@@ -58,7 +58,7 @@ def applicant(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
     return shown
 
 
-def form(record: ApplicationRecord, caller: Caller) -> dict[str, Any] | None:
+def shown_form(record: ApplicationRecord, caller: Caller) -> dict[str, Any] | None:
     """The form as the caller sees it: the fields the item's schema marks personal
     (`"x-personal": true`) masked for those who do not see personal data."""
     if record.form is None or sees_personal_data(caller):
@@ -72,7 +72,7 @@ def form(record: ApplicationRecord, caller: Caller) -> dict[str, Any] | None:
             for name, value in record.form.items()}
 
 
-def delivery(record: ApplicationRecord, caller: Caller) -> dict[str, Any] | None:
+def shown_delivery(record: ApplicationRecord, caller: Caller) -> dict[str, Any] | None:
     """Where the certificate goes, as the caller sees it: the address (and any phone or name
     in it) masked for those who do not see personal data; the method shown to all."""
     if record.delivery is None or sees_personal_data(caller):
@@ -126,8 +126,8 @@ def present(record: ApplicationRecord, caller: Caller,
         audit = audit_of(record.application_id)
     return {
         **_head(record, caller),
-        "form": form(record, caller),
-        "delivery": delivery(record, caller),
+        "form": shown_form(record, caller),
+        "delivery": shown_delivery(record, caller),
         "attachments": [
             {"attachmentId": a.attachment_id, "materialId": a.material_id,
              "fileName": a.file_name, "sizeBytes": int(a.size_bytes), "status": a.status,
@@ -163,7 +163,7 @@ def detail(case: CaseFile, caller: Caller) -> dict[str, Any]:
         answer["pending"] = {"supplement": {"missing": latest.missing or [],
                                             "notice": latest.opinion}}
     answer["certificate"] = certificates.pointer_view(case.certificate)
-    answer["delivery"] = {**(delivery(record, caller) or {}),
+    answer["delivery"] = {**(shown_delivery(record, caller) or {}),
                           **delivery.tracking_from(record, case.shipment, case.pickup)}
     order = (payments.payable(case.orders) if record.status == Status.AWAITING_PAYMENT
              else None)
