@@ -20,7 +20,15 @@ import yaml
 from tests.support.data import CITIZEN_ID, DEPARTMENTS, OTHER_ID, PERMIT
 from tests.support.journeys import Flow, complete
 from yiwang.people import policy
-from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
+from yiwang.people.access import (
+    ADMIN,
+    APPLICANT,
+    REVIEWER,
+    ROLES,
+    SUPERVISOR,
+    WINDOW,
+    Caller,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -83,8 +91,13 @@ def test_every_operation_has_one_policy_row_at_its_route() -> None:
     assert set(documented) == set(policy.POLICY), (
         f"without a policy row: {sorted(set(documented) - set(policy.POLICY))}; "
         f"not in openapi.yaml: {sorted(set(policy.POLICY) - set(documented))}")
+    spec = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
     for operation, (method, path) in documented.items():
-        assert (policy.rule(operation).method, policy.rule(operation).path) == (method, path)
+        rule = policy.rule(operation)
+        assert (rule.method, rule.path) == (method, path)
+        answers = spec["paths"][path][method.lower()]["responses"]
+        if not (rule.public or rule.webhook) and ROLES - rule.roles():
+            assert "403" in answers, f"{operation} refuses roles (403) but does not say so"
 
 
 def expected(operation: str, who: Who, facts: policy.Facts) -> int:
