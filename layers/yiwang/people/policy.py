@@ -97,10 +97,11 @@ _STAFF = frozenset({Relation.STAFF})
 _ENTERED = frozenset({Relation.ENTERED})
 
 _READ_APPLICATION = {APPLICANT: _OWN, WINDOW: _ENTERED | _STAFF, REVIEWER: _HANDLING,
-                     SUPERVISOR: _STAFF, ADMIN: _STAFF}
+                     SUPERVISOR: frozenset({Relation.ANY}), ADMIN: _STAFF}
 """An application: its applicant; the window staff who entered it, and the window queue once
-submitted; its departments' reviewers once submitted; supervisors and administrators (masked)
-once submitted. A draft is its applicant's (and the window's who entered it) only."""
+submitted; its departments' reviewers once submitted; administrators once submitted;
+supervisors, who watch over every stage, all (all of them but the applicant and the handling
+staff see personal data masked). No other staff reads a draft."""
 _APPLICANT_ACTS = {APPLICANT: _OWN, WINDOW: _ENTERED}
 """What only the applicant (or the window staff who entered the application) does."""
 _COMPLAINT_DEPARTMENT = {REVIEWER: _HANDLING}

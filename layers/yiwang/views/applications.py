@@ -61,7 +61,7 @@ def applicant(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
 def shown_form(record: ApplicationRecord, caller: Caller) -> dict[str, Any] | None:
     """The form as the caller sees it: the fields the item's schema marks personal
     (`"x-personal": true`) masked for those who do not see personal data."""
-    if record.form is None or sees_personal_data(caller):
+    if not record.form or sees_personal_data(caller):
         return record.form
     from yiwang.catalogue.items import get_item
 
