@@ -48,7 +48,9 @@ def department_complaints() -> dict:
 
 @routes.route("/complaints/{complaint_id}", methods=["GET"], authorizer=bearer)
 def get_complaint(complaint_id: str) -> dict:
-    return _answer(records.ComplaintRecord.load(complaint_id))
+    """The complaint, for the complainant, the handling department and supervisors; anyone
+    else is told there is no such complaint (404)."""
+    return _answer(records.load_for(caller(), complaint_id))
 
 
 @routes.route("/complaints/{complaint_id}/accept", methods=["POST"], authorizer=bearer)
