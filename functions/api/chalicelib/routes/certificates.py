@@ -7,6 +7,7 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib import personal_data
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.lazy import lazy
@@ -23,9 +24,14 @@ def get_certificate(number: str) -> dict:
     """The signed envelope, for its holder (by identity number or credit code), the
     departments that handled it and the window; supervisors see it with the holder's identifier
     masked (`yiwang.views.certificates`); anyone else is told there is no such certificate
-    (404)."""
+    (404). A staff read leaves an access record."""
     who = caller()
-    return views.present(certificates.load_for(who, number), who)
+    why = personal_data.purpose(routes.current_request, who, "certificate")
+    record = certificates.load_for(who, number)
+    answer = views.present(record, who)
+    personal_data.record(who, why, [(personal_data.access_log.applicant_subject(
+        record.holder_code), "certificate", record.number)])
+    return answer
 
 
 class _DuplicateKey(Exception):  # not a ValueError: parse_json answers those as 400
