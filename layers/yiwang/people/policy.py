@@ -167,6 +167,7 @@ POLICY: dict[str, Rule] = {
     "revisitComplaint": Rule("POST", "/complaints/{id}/revisit",
                              {APPLICANT: _OWN, WINDOW: _ENTERED}),
     "supervisionCards": Rule("GET", "/supervision/cards", _roles(SUPERVISOR, ADMIN)),
+    "accessLog": Rule("GET", "/supervision/access-log", _roles(SUPERVISOR, ADMIN)),
     "applicationStats": Rule("GET", "/stats/applications",
                              _roles(WINDOW, REVIEWER, SUPERVISOR, ADMIN)),
     "listRatings": Rule("GET", "/ratings", _roles(REVIEWER, SUPERVISOR, ADMIN)),

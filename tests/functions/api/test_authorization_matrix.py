@@ -58,7 +58,8 @@ RESOURCE = {
 FIXED = {"/items/{code}": f"/items/{PERMIT}", "/departments/{code}": f"/departments/{HANDLING}",
          "{year}": "2026"}
 QUERY = {"listApplications": "?status=COMPLETED", "listComplaints": f"?department={HANDLING}",
-         "dueDate": "?from=2026-03-02T09:00:00%2B08:00&workingDays=3"}
+         "dueDate": "?from=2026-03-02T09:00:00%2B08:00&workingDays=3",
+         "accessLog": f"?subject={CITIZEN_ID}"}
 
 
 @dataclass(frozen=True)
