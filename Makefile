@@ -44,7 +44,9 @@ lint: venv
 package: venv
 	$(BIN)/python -m infra.package --out build
 
-deploy: package
+# Checks the parameters first (a local stage, loopback or missing provider URLs are refused),
+# then packages and deploys. PAYMENT_PROVIDER_URL and COURIER_PROVIDER_URL are required.
+deploy: venv
 	$(BIN)/python -m infra.package --out build --deploy --stage $${STAGE:-dev}
 
 deploy-localstack: venv

@@ -224,7 +224,8 @@ def main() -> None:
     server = LocalCloud(port=port)
     server.start()
     outputs_dir = Path(tempfile.mkdtemp(prefix="yiwang-bench-"))
-    outputs = deploy.deploy(server.endpoint, outputs_dir=outputs_dir, progress=lambda _: None)
+    outputs = deploy.deploy(server.endpoint, simulators=server.simulators.urls,
+                            outputs_dir=outputs_dir, progress=lambda _: None)
     env = {**deploy.environment(deploy.read_outputs(outputs_dir), outputs_dir), "STAGE": "local"}
     with mock.patch.dict(os.environ, env):
         seed({**outputs, "Endpoint": server.endpoint}, progress=lambda _: None)

@@ -118,7 +118,8 @@ def main() -> None:
     server.start()
     try:
         outputs_dir = Path(tempfile.mkdtemp(prefix="yiwang-bench-"))
-        deploy.deploy(server.endpoint, outputs_dir=outputs_dir, progress=lambda _: None)
+        deploy.deploy(server.endpoint, simulators=server.simulators.urls,
+                      outputs_dir=outputs_dir, progress=lambda _: None)
         env = deploy.environment(deploy.read_outputs(outputs_dir), outputs_dir)
         with mock.patch.dict(os.environ, env):
             from yiwang.platform.config import settings

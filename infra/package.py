@@ -2,9 +2,15 @@
 
 `chalice package --merge-template` merges `infra/template.yaml` (paths made absolute) and the
 API function's wiring (layer, environment, role) into Chalice's own template; the result,
-`build/template.yaml`, is linted with cfn-lint. `--deploy` uploads the code (the layer built
-with its dependencies for Lambda's platform) to `DEPLOY_BUCKET` and creates or updates the
-stack `yiwang-<stage>`; CloudFormation runs the SAM transform.
+`build/template.yaml`, is linted with cfn-lint. The API's edge on AWS (throttling, WAF,
+access logs, gateway responses: `infra/api_edge.yaml`) names Chalice's `RestAPI`, so it is
+merged here too, never deployed to the local cloud.
+
+`--deploy` first checks the stack's parameters (`refusals`: no `local` stage, no local-cloud
+target, the providers' URLs given and public https; then the template's own patterns and
+Rules), and refuses with every reason at once; then it uploads the code (the layer built with
+its dependencies for Lambda's platform) to `DEPLOY_BUCKET` and creates or updates the stack
+`yiwang-<stage>`; CloudFormation runs the SAM transform (and checks the Rules again).
 
 Bytecode: Lambda cannot write `__pycache__` (the code is read-only), so a package without
 bytecode compiles every module it imports, the layer's dependencies included, at every cold
@@ -16,15 +22,19 @@ one they ship as source, as before, and the build says so.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import yaml
@@ -34,6 +44,12 @@ from infra.localcloud import packaging
 from infra.localcloud.server import REPO_ROOT
 
 API_DIR = REPO_ROOT / "functions" / "api"
+EDGE_PATH = REPO_ROOT / "infra" / "api_edge.yaml"
+AWS_TARGET = "aws"
+PROVIDER_URLS = {"PaymentProviderUrl": "PAYMENT_PROVIDER_URL",
+                 "CourierProviderUrl": "COURIER_PROVIDER_URL"}
+"""The providers' URL parameters, and the variables `make deploy` reads them from."""
+LOCAL_CLOUD_URLS = ("LocalCloudPaymentProviderUrl", "LocalCloudCourierProviderUrl")
 _LOCAL_PATH_KEYS = {"CodeUri", "ContentUri", "DefinitionUri"}
 LAMBDA_PYTHON = "3.12"
 """The functions' runtime (`python3.12`): the Python their bytecode is compiled for."""
@@ -155,6 +171,9 @@ def build(out: Path, stage: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     merge = absolute_paths(packaging.load_template(), packaging.TEMPLATE_PATH.parent)
     merge["Resources"].update(api_wiring())
+    edge = packaging.load_template(EDGE_PATH)
+    merge["Parameters"].update(edge["Parameters"])
+    merge["Resources"].update(edge["Resources"])
     merge_path = out / "merge.json"
     merge_path.write_text(json.dumps(merge, ensure_ascii=False, indent=1))
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "layers"),
@@ -181,8 +200,103 @@ def lint(path: Path) -> None:
     subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(path)], check=True)
 
 
-def deploy_to_aws(template_path: Path, stage: str, bucket: str) -> None:
-    """Upload code and create or update the stack; CloudFormation runs the SAM transform."""
+def deploy_parameters(stage: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The stack parameters `make deploy` gives: the stage, the target (`TARGET`, AWS unless
+    set) and the providers' URLs (`PAYMENT_PROVIDER_URL`, `COURIER_PROVIDER_URL`)."""
+    return {"Stage": stage, "Target": environ.get("TARGET") or AWS_TARGET,
+            **{name: environ.get(variable, "") for name, variable in PROVIDER_URLS.items()}}
+
+
+def refusals(parameters: Mapping[str, str], template: Mapping[str, Any]) -> list[str]:
+    """Every reason not to deploy `parameters` to AWS (empty: deploy). The checks the
+    template cannot make (an address's kind, by `ipaddress`), then the template's own."""
+    problems = []
+    if parameters.get("Stage") == "local":
+        problems.append("STAGE=local is the local cloud's stage (POST /dev/token signs tokens "
+                        "for anyone); `make run` runs it. Choose another stage for AWS.")
+    if parameters.get("Target", AWS_TARGET) != AWS_TARGET:
+        problems.append(f"TARGET={parameters['Target']} is only for the local cloud's deploy; "
+                        f"`make deploy` deploys to AWS (Target={AWS_TARGET}).")
+    for name, variable in PROVIDER_URLS.items():
+        if problem := public_url_problem(parameters.get(name, "")):
+            problems.append(f"{variable} ({name}) {problem}")
+    problems += [f"{name} is the local cloud's (its simulators); not for AWS"
+                 for name in LOCAL_CLOUD_URLS if parameters.get(name)]
+    return problems + template_violations(template, parameters)
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a provider's URL on AWS, or None: it must be https and name a
+    public host, never localhost or a loopback, private, link-local or reserved address."""
+    if not url:
+        return "is required: the platform has no provider of its own to fall back on"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return f"is not a URL: {url!r}"
+    if parts.scheme != "https" or not host:
+        return f"must be an https:// URL with a host, not {url!r}"
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"names this machine ({host}), which no AWS function can reach"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None  # a name: public DNS is the provider's to keep
+    if not address.is_global:
+        return f"names a loopback, private or reserved address ({host})"
+    return None
+
+
+def template_violations(template: Mapping[str, Any], parameters: Mapping[str, str]) -> list[str]:
+    """What CloudFormation would refuse in `parameters` (defaults filled in): a value outside
+    a parameter's AllowedValues or AllowedPattern, or a Rule's failed assertion."""
+    declared = template.get("Parameters", {})
+    values = {name: str(parameters.get(name, spec.get("Default", "")))
+              for name, spec in declared.items()}
+    problems = []
+    for name, spec in declared.items():
+        allowed = spec.get("AllowedValues")
+        if allowed is not None and values[name] not in [str(v) for v in allowed]:
+            problems.append(f"{name}={values[name]!r} is not one of {allowed}")
+        pattern = spec.get("AllowedPattern")
+        if pattern is not None and not re.fullmatch(pattern, values[name]):
+            problems.append(f"{name}={values[name]!r} {spec.get('ConstraintDescription', '')}"
+                            f" (AllowedPattern)".replace("  ", " "))
+    for name, rule in template.get("Rules", {}).items():
+        if _holds(rule.get("RuleCondition", True), values):
+            problems += [f"{name}: {assertion['AssertDescription']}"
+                         for assertion in rule["Assertions"]
+                         if not _holds(assertion["Assert"], values)]
+    return problems
+
+
+def _holds(condition: Any, values: Mapping[str, str]) -> Any:
+    """A rule's condition or assertion evaluated on the parameters' values (the rule
+    functions this template uses: Ref, Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::Contains)."""
+    if not isinstance(condition, dict):
+        return condition
+    (function, argument), = condition.items()
+    if function == "Ref":
+        return values[argument]
+    operands = [_holds(a, values) for a in argument]
+    if function == "Fn::Equals":
+        return str(operands[0]) == str(operands[1])
+    if function == "Fn::Not":
+        return not operands[0]
+    if function == "Fn::And":
+        return all(operands)
+    if function == "Fn::Or":
+        return any(operands)
+    if function == "Fn::Contains":
+        return str(operands[1]) in [str(v) for v in operands[0]]
+    raise ValueError(f"a rule function this check does not know: {function}")
+
+
+def deploy_to_aws(template_path: Path, stage: str, bucket: str,
+                  parameters: Mapping[str, str]) -> None:
+    """Upload code and create or update the stack with `parameters`; CloudFormation runs the
+    SAM transform."""
     s3 = boto3.client("s3")
 
     def upload(key: str, body: bytes) -> None:
@@ -203,7 +317,7 @@ def deploy_to_aws(template_path: Path, stage: str, bucket: str) -> None:
     change_set = cfn.create_change_set(
         StackName=name, ChangeSetName=f"deploy-{os.getpid()}", ChangeSetType=change_type,
         TemplateURL=f"https://{bucket}.s3.amazonaws.com/{key}",
-        Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
     cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=change_set["Id"])
@@ -227,15 +341,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--deploy", action="store_true")
     args = parser.parse_args(argv)
+    if args.deploy:
+        # Before anything is built or uploaded: a refused deploy costs nothing.
+        parameters = deploy_parameters(args.stage, os.environ)
+        problems = refusals(parameters, packaging.load_template())
+        bucket = os.environ.get("DEPLOY_BUCKET")
+        if not bucket:
+            problems.append("set DEPLOY_BUCKET to an S3 bucket for the code")
+        if problems:
+            print("error: refusing to deploy:\n" + "\n".join(f"  - {p}" for p in problems),
+                  file=sys.stderr)
+            return 2
     path = build(args.out, args.stage)
     lint(path)
     print(f"{path} is cfn-lint clean")
     if args.deploy:
-        bucket = os.environ.get("DEPLOY_BUCKET")
-        if not bucket:
-            print("error: set DEPLOY_BUCKET to an S3 bucket for the code", file=sys.stderr)
-            return 2
-        deploy_to_aws(path, args.stage, bucket)
+        deploy_to_aws(path, args.stage, bucket, parameters)
     return 0
 
 

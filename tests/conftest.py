@@ -45,7 +45,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     server = LocalCloud(port=free_port())
     server.start()
     outputs_dir: Path = tmp_path_factory.mktemp("outputs")
-    outputs = deploy.deploy(server.endpoint, outputs_dir=outputs_dir, progress=lambda _: None)
+    outputs = deploy.deploy(server.endpoint, simulators=server.simulators.urls,
+                            outputs_dir=outputs_dir, progress=lambda _: None)
     yield Cloud(server.endpoint, {**outputs, "OutputsDir": str(outputs_dir)}, server)
     server.stop()
 

@@ -101,3 +101,13 @@ def test_errors_are_problems_with_every_code_the_api_answers(
 
     documented_codes = set(components["schemas"]["Problem"]["properties"]["code"]["enum"])
     assert codes(DomainError) | {"MISCONFIGURED"} <= documented_codes
+
+
+def test_the_gateways_own_problems_use_codes_the_contract_lists() -> None:
+    # On AWS, API Gateway answers some requests itself (throttled, blocked, no route); its
+    # problem bodies are written in infra/api_edge.yaml and must speak the same codes.
+    edge = (SPEC.parent / "infra" / "api_edge.yaml").read_text(encoding="utf-8")
+    gateway_codes = set(re.findall(r'"code": "([A-Z_]+)"', edge))
+    listed = set(yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+                 ["components"]["schemas"]["Problem"]["properties"]["code"]["enum"])
+    assert gateway_codes and gateway_codes <= listed, gateway_codes - listed

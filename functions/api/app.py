@@ -35,6 +35,7 @@ from chalicelib.routes import (
     supervision,
     tasks,
 )
+from yiwang.people import policy
 from yiwang.platform.errors import DomainError
 from yiwang.platform.observability import flush_pending_metrics, logger
 
@@ -144,6 +145,31 @@ def flushing_metrics(view: Callable[..., Any]) -> Callable[..., Any]:
     return flushing
 
 
-for _methods in app.routes.values():
-    for _entry in _methods.values():
-        _entry.view_function = flushing_metrics(answering_domain_errors(_entry.view_function))
+def permitted_roles(operation_id: str, view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view that first refuses (403) a caller whose role may not call the operation at all
+    (`yiwang.people.policy`), before anything is read, so an unknown id answers the same; the
+    caller's relation to the resource is checked by the domain once it is read. Public and
+    webhook operations have no bearer caller to check."""
+    rule = policy.rule(operation_id)
+    if rule.public or rule.webhook:
+        return view
+
+    @functools.wraps(view)
+    def permitting(*args: Any, **kwargs: Any) -> Any:
+        policy.permit(operation_id, auth.caller())
+        return view(*args, **kwargs)
+
+    return permitting
+
+
+def _operation(path: str, method: str) -> str:
+    operation = policy.operation_at(method, path)
+    if operation is None:  # every route has its row in the access policy, or none is served
+        raise RuntimeError(f"{method} {path} has no row in yiwang.people.policy.POLICY")
+    return operation
+
+
+for _path, _methods in app.routes.items():
+    for _method, _entry in _methods.items():
+        _entry.view_function = flushing_metrics(answering_domain_errors(
+            permitted_roles(_operation(_path, _method), _entry.view_function)))

@@ -33,6 +33,7 @@ from infra.localcloud.server import (
     ensure_port_free,
     record_metrics,
 )
+from infra.providers import DEFAULT_API
 
 API_DIR = REPO_ROOT / "functions" / "api"
 LOG_NAME = "run.log"
@@ -52,20 +53,24 @@ def _say(message: str = "") -> None:
 
 
 def start_cloud(
-    host: str, port: int, stage: str, outputs_dir: Path, console: Console | None = None
+    host: str, port: int, stage: str, outputs_dir: Path, console: Console | None = None,
+    api: str = DEFAULT_API,
 ) -> tuple[LocalCloud, Scheduler, dict[str, str]]:
-    """Start the server, deploy the template, start the scheduler; raise if the port is taken.
+    """Start the server and the provider simulators (their callbacks to `api`), deploy the
+    template, start the scheduler; raise if the port is taken.
 
     With `console`, its messages and one line per workflow step go there."""
     say: Callable[[str], None] = console.say if console else _say
     started = time.perf_counter()
-    cloud = LocalCloud(host, port)
+    cloud = LocalCloud(host, port, api)
     if console is not None:
         cloud.runtime.listeners.append(console.step)
     cloud.start()
     say(f"local cloud listening on {cloud.endpoint}")
-    outputs = deploy.deploy(cloud.endpoint, stage=stage, outputs_dir=outputs_dir,
-                            progress=lambda message: say(f"  {message}"))
+    urls = cloud.simulators.urls
+    say(f"payment simulator on {urls.payment}, courier simulator on {urls.courier}")
+    outputs = deploy.deploy(cloud.endpoint, simulators=urls, stage=stage,
+                            outputs_dir=outputs_dir, progress=lambda message: say(f"  {message}"))
     scheduler = Scheduler(partial(deploy.client, endpoint=cloud.endpoint))
     scheduler.tick()
     scheduler.start()
@@ -158,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     console.capture_process_output()
     try:
         cloud, scheduler, outputs = start_cloud(args.host, args.port, args.stage,
-                                                args.outputs_dir, console)
+                                                args.outputs_dir, console,
+                                                f"http://{args.host}:{args.api_port}")
     except PortTakenError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from typing import Any
 from chalice.local import ChaliceRequestHandler
 
 from infra.localcloud.console import request_line
+from infra.localcloud.gateway import answer_as_the_gateway_does
 
 
 class DescribedRequestHandler(ChaliceRequestHandler):
@@ -64,6 +65,7 @@ def serve(host: str, port: int, stage: str) -> None:
     factory = CLIFactory(os.getcwd(), False, environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=stage)
     validate_routes(config.chalice_app.routes)
+    answer_as_the_gateway_does()
     server = create_local_server(config.chalice_app, config, host, port)
     describe_requests(server, config)
     server.serve_forever()

@@ -19,11 +19,13 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 
 from infra.localcloud import packaging
 from infra.localcloud.server import REPO_ROOT
+from infra.localcloud.simulators import SimulatorUrls
 
 OUTPUTS_DIR = REPO_ROOT / ".local"
 DEPLOYMENT_BUCKET = "yiwang-deployment"
 REGION = "us-east-1"
 Progress = Callable[[str], None]
+LOCAL_CLOUD_TARGET = "local-cloud"
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -37,12 +39,15 @@ def client(service: str, endpoint: str) -> Any:
 def deploy(
     endpoint: str,
     *,
+    simulators: SimulatorUrls,
     stack_name: str = "yiwang-local",
     stage: str = "local",
     outputs_dir: Path = OUTPUTS_DIR,
     progress: Progress = print,
 ) -> dict[str, str]:
-    """Package, translate and deploy the template; return (and write) the stack outputs."""
+    """Package, translate and deploy the template; return (and write) the stack outputs.
+
+    The stack is a local-cloud one (`stack_parameters`): its providers are the `simulators`."""
     s3 = client("s3", endpoint)
     s3.create_bucket(Bucket=DEPLOYMENT_BUCKET)
 
@@ -52,8 +57,7 @@ def deploy(
     progress("packaging functions, layer and state machines")
     packaged = packaging.package(packaging.load_template(), DEPLOYMENT_BUCKET, upload)
     progress("translating the SAM template")
-    issuer = environment({}, outputs_dir, tokens_only=True)
-    parameters = {"Stage": stage, "JwksUrl": issuer["JWKS_URL"], "JwtIssuer": issuer["JWT_ISSUER"]}
+    parameters = stack_parameters(stage, simulators, outputs_dir)
     template = packaging.translate(
         packaged, parameters, ManagedPolicyLoader(client("iam", endpoint)), REGION
     )
@@ -62,6 +66,16 @@ def deploy(
     outputs = _apply_stack(cfn, stack_name, template, parameters)
     write_outputs(outputs, outputs_dir, endpoint)
     return outputs
+
+
+def stack_parameters(stage: str, simulators: SimulatorUrls, outputs_dir: Path) -> dict[str, str]:
+    """A local-cloud stack's parameters: the only deploy that sets `Target=local-cloud`; the
+    simulators' URLs in the local-cloud parameters, the AWS providers' left empty (the
+    template's Rules require both), and the local issuer's JWKS."""
+    issuer = environment({}, outputs_dir, tokens_only=True)
+    return {"Stage": stage, "Target": LOCAL_CLOUD_TARGET, "JwksUrl": issuer["JWKS_URL"],
+            "JwtIssuer": issuer["JWT_ISSUER"], "PaymentProviderUrl": "",
+            "CourierProviderUrl": "", **simulators.parameters()}
 
 
 def _apply_stack(

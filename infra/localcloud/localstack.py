@@ -3,6 +3,8 @@
 Uses localstack-client's endpoint for the CloudFormation, S3 and IAM APIs and the same
 packaging and deploy steps as the embedded local cloud; outputs go to `.local/outputs.json`.
 LocalStack runs Lambda functions in Docker, so it needs Docker; it is not part of CI.
+Its functions are given the provider simulators at their usual ports on the Docker host
+(`python -m infra.providers.payment serve`, `python -m infra.providers.courier serve`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ import urllib.request
 import localstack_client.config
 
 from infra.localcloud import deploy
+from infra.localcloud.simulators import SimulatorUrls
+from infra.providers import courier, payment
+
+# Lambda runs in Docker there: the simulators on this machine are the Docker host.
+SIMULATORS = SimulatorUrls(payment=f"http://host.docker.internal:{payment.DEFAULT_PORT}",
+                           courier=f"http://host.docker.internal:{courier.DEFAULT_PORT}")
 
 
 def main() -> int:
@@ -23,7 +31,8 @@ def main() -> int:
         print(f"error: no LocalStack answers at {endpoint} ({error}). Start it first "
               f"(`localstack start` or its Docker image).", file=sys.stderr)
         return 2
-    outputs = deploy.deploy(endpoint, stack_name="yiwang-localstack", stage="local")
+    outputs = deploy.deploy(endpoint, simulators=SIMULATORS, stack_name="yiwang-localstack",
+                            stage="local")
     for key, value in outputs.items():
         print(f"  {key:26} {value}")
     return 0

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.localcloud.emf import MetricData
+from infra.localcloud.gateway import answer_as_the_gateway_does
 from infra.localcloud.indexes import query_indexes_by_their_keys
 from infra.localcloud.kms import sign_digests_as_kms_does
 from infra.localcloud.patches import replace
@@ -39,6 +40,7 @@ from infra.localcloud.runtime import (
     LocalRuntime,
     keep_environment_under_chalice_test_client,
 )
+from infra.localcloud.simulators import Simulators
 from infra.localcloud.streams import StreamPoller, keep_stream_records
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -429,15 +431,18 @@ _SERVED = False
 
 
 class LocalCloud:
-    """The moto server with the runtime wired in; `start()` returns once it listens.
+    """The moto server with the runtime wired in, and the providers' simulators beside it
+(`simulators`, their callbacks to the API at `api`); `start()` returns once all listen.
 
     One at a time per process: moto's backends, its patched classes and `MOTO_PORT` are the
     process's. Another may start after `stop()`, and finds a cloud as fresh as the first.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566,
+                 api: str = "http://127.0.0.1:8000") -> None:
         self.host = host
         self.port = port
+        self.simulators = Simulators(host, api)
         self.runtime = LocalRuntime(endpoint=self.endpoint, metrics=function_metrics)
         self._server: Any = None
         # DynamoDB stream records reach their functions as Lambda's poller delivers them.
@@ -476,6 +481,7 @@ class LocalCloud:
         keep_stream_records()
         sign_digests_as_kms_does()
         keep_environment_under_chalice_test_client()
+        answer_as_the_gateway_does()
         execute_state_machines(self.port)
         configure_stack_buckets(self.endpoint)
         route_lambda_to(self.runtime)
@@ -485,8 +491,10 @@ class LocalCloud:
         _SERVING.append(self)
         _SERVED = True
         self.streams.start()
+        self.simulators.start()
 
     def stop(self) -> None:
+        self.simulators.stop()
         self.streams.stop()
         if self._server is not None:
             self._server.stop()

@@ -46,9 +46,11 @@ def test_the_api_imports_only_the_domain_every_request_needs() -> None:
     # Modules only: a subpackage's `__init__` comes with any module of it and holds nothing.
     domain = {m for m in imported_at_cold_start("api")
               if m.startswith("yiwang.") and m.count(".") > 1}
-    # What every request needs: the caller (tokens, access), errors, settings, and the X-Ray
-    # patch with the logger's redaction (observability, identity). See `chalicelib.lazy`.
-    assert domain == {"yiwang.people.access", "yiwang.people.tokens", "yiwang.platform.config",
+    # What every request needs: the caller (tokens, access), the access policy that refuses a
+    # role before the view runs (policy), errors, settings, and the X-Ray patch with the
+    # logger's redaction (observability, identity). See `chalicelib.lazy`.
+    assert domain == {"yiwang.people.access", "yiwang.people.policy", "yiwang.people.tokens",
+                      "yiwang.platform.config",
                       "yiwang.platform.errors", "yiwang.platform.identity",
                       "yiwang.platform.observability"}
 

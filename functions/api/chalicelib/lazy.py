@@ -19,7 +19,8 @@ patches or reloads the real module is seen through it. Types in annotations stay
 (`from __future__ import annotations`) and are never evaluated.
 
 Eager in the API, because every request needs them: `yiwang.platform.errors`,
-`yiwang.people.access`, `yiwang.platform.config` (through `chalicelib.auth`) and
+`yiwang.people.access`, `yiwang.people.policy` (`app.py` refuses a role before the view runs),
+`yiwang.platform.config` (through `chalicelib.auth`) and
 `yiwang.platform.observability` (the X-Ray patch of botocore must be in place before any AWS
 call; `app.py`).
 """

@@ -2,8 +2,8 @@
 
 The applicant (or window staff on their behalf) drafts an application against the published
 version of an item; the form is checked against that version's JSON Schema and the identity
-number against its check character. Applicants see their own applications, reviewers their
-departments', other staff all (`can_see`).
+number against its check character. Who may see or act on an application is the access
+policy's (`yiwang.people.policy`): `can_see`, `check`, `load_for`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pynamodb.transactions import TransactWrite
 
 from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
-from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
+from yiwang.people import policy
+from yiwang.people.access import APPLICANT, REVIEWER, WINDOW, Caller
 from yiwang.platform import identity, validation
 from yiwang.platform.errors import (
     ApplicationNotFound,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 
 Presenter = Callable[[ApplicationRecord, AuditRecord, Caller], dict[str, Any]]
 """How a new draft is shown (the presentation lives above this module, in `yiwang.views`)."""
+READ = "getApplication"
+"""The operation whose rule says who may read an application."""
 CREATE_SCOPE = "create-application"
 """Idempotency scope of `POST /applications` (receipts keyed by caller and Idempotency-Key)."""
 
@@ -188,23 +191,44 @@ def _write_draft(record: ApplicationRecord, audit: AuditRecord, receipt: Receipt
             receipt.write_in(transaction, answer or {})
 
 
-def can_see(caller: Caller, record: ApplicationRecord, item: ItemVersion | None = None) -> bool:
-    """Applicants see their own; reviewers their departments'; other staff all."""
-    if caller.role == APPLICANT:
-        code = _applicant_code(record.applicant or {})
-        return caller.sub == record.owner_sub or code in {caller.id_number, caller.credit_code}
-    if caller.role == REVIEWER:
+def facts_of(record: ApplicationRecord, caller: Caller,
+             item: ItemVersion | None = None) -> policy.Facts:
+    """What the access policy needs of an application (`yiwang.people.policy`): its applicant
+    (by subject and identifier), who entered it, and, once submitted, its departments (read
+    from the item only for a reviewer, the one role that needs them)."""
+    submitted = record.status != Status.DRAFT
+    departments: frozenset[str] = frozenset()
+    if submitted and caller.role == REVIEWER:
         if item is None:
             from yiwang.catalogue.items import get_item
 
             item = get_item(record.item_code, int(record.item_version))
-        return caller.dept in item.departments
-    return caller.role in {WINDOW, SUPERVISOR, ADMIN}
+        departments = frozenset(item.departments)
+    code = _applicant_code(record.applicant or {})
+    return policy.Facts(owner_subs=frozenset({record.owner_sub}),
+                        owner_codes=frozenset({code} if code else ()),
+                        entered_by=record.owner_sub, departments=departments,
+                        with_staff=submitted)
 
 
-def load_for(caller: Caller, application_id: str) -> ApplicationRecord:
-    """The application, if the caller may see it; otherwise (or if none) `ApplicationNotFound`."""
-    record = ApplicationRecord.load(application_id)
-    if not can_see(caller, record):
-        raise ApplicationNotFound(f"no application {application_id}")
+def can_see(caller: Caller, record: ApplicationRecord, item: ItemVersion | None = None) -> bool:
+    """Whether the caller may read the application (`getApplication` in the access policy):
+    its applicant; once submitted, its departments' reviewers and the staff who oversee
+    applications; a draft only its applicant and the window staff who entered it."""
+    return policy.allows(READ, caller, facts_of(record, caller, item))
+
+
+def check(operation_id: str, caller: Caller, record: ApplicationRecord) -> ApplicationRecord:
+    """The application, if the caller may call `operation_id` on it; otherwise `Forbidden`
+    (their role may not at all) or `ApplicationNotFound` (not theirs: as for an unknown id)."""
+    policy.check(operation_id, caller, facts_of(record, caller),
+                 ApplicationNotFound(f"no application {record.application_id}"))
     return record
+
+
+def load_for(caller: Caller, application_id: str, operation_id: str = "getApplication"
+             ) -> ApplicationRecord:
+    """The application, if the caller may call `operation_id` on it (by default: read it);
+    otherwise (or if none) `ApplicationNotFound`, or `Forbidden` for a role that may not."""
+    policy.permit(operation_id, caller)
+    return check(operation_id, caller, ApplicationRecord.load(application_id))

@@ -16,7 +16,7 @@ from pynamodb.transactions import TransactWrite
 from yiwang.applications.drafts import load_for
 from yiwang.applications.records import ApplicationRecord, application_stub, new_audit
 from yiwang.applications.status import Status, check_move
-from yiwang.people.access import APPLICANT, WINDOW, Caller
+from yiwang.people.access import Caller
 from yiwang.platform import workflow
 from yiwang.platform.errors import Conflict
 from yiwang.platform.observability import MetricUnit, metrics
@@ -38,8 +38,7 @@ def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str
     Step Functions answers with the running execution (same name, same input), so an earlier
     submit that failed between the transaction and the start is completed, never doubled.
     """
-    record = load_for(caller, application_id)
-    caller.require(APPLICANT, WINDOW)
+    record = load_for(caller, application_id, "submitApplication")
     if record.status == Status.SUBMITTED and record.execution_arn:
         _start_lifecycle(sfn, state_machine_arn, application_id)
         return record

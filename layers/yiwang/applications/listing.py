@@ -110,7 +110,7 @@ def list_applications(caller: Caller, request: ListRequest) -> Page:
             raise Forbidden("a reviewer's token names their department")
         return _department_page(f"DEPT#{department}", request)
     if caller.role in {SUPERVISOR, ADMIN}:
-        return _status_page(request)
+        return _status_page(caller, request)
     raise Forbidden(f"role '{caller.role}' lists no applications")
 
 
@@ -133,10 +133,15 @@ def _applicants_page(caller: Caller, request: ListRequest) -> Page:
     return _page(rows(), request.limit)
 
 
-def _status_page(request: ListRequest) -> Page:
+def _status_page(caller: Caller, request: ListRequest) -> Page:
     if not request.status:
         raise ValidationFailed([FieldError(
             "status", "supervisors list the applications of one status at a time")])
+    if request.status == Status.DRAFT and caller.role != SUPERVISOR:
+        # A draft is its applicant's (the access policy's `getApplication`): of the staff who
+        # list by status, only supervisors read drafts (masked).
+        raise ValidationFailed([FieldError(
+            "status", "drafts are their applicants' own; list a status after submission")])
     partition = request.status
     _, start = _decode(request.next_token, [partition], _STATUS_KEYS)
     query = ApplicationRecord.by_status.query(partition, scan_index_forward=False,

@@ -28,7 +28,8 @@ from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
-from yiwang.people.access import APPLICANT, REVIEWER, WINDOW, Caller
+from yiwang.people import policy
+from yiwang.people.access import REVIEWER, WINDOW, Caller
 from yiwang.platform import validation, workflow
 from yiwang.platform.errors import Conflict, FieldError, NotFound, Unavailable, ValidationFailed
 from yiwang.platform.observability import MetricUnit, logger, metrics
@@ -207,7 +208,9 @@ def _may_decide(caller: Caller, task: TaskRecord) -> bool:
 
 def decide(caller: Caller, identifier: str, payload: Any, sfn: Any,
            now: datetime | None = None) -> TaskRecord:
-    """Record a decision once and resume the execution; another department's task is 404."""
+    """Record a decision once and resume the execution; another department's task is 404, a
+    role that decides no task at all is refused (403, the access policy's `decideTask`)."""
+    policy.permit("decideTask", caller)
     task, clock = _task_and_clock(identifier)
     if not _may_decide(caller, task):
         raise NotFound(f"no task {identifier}")
@@ -421,8 +424,7 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
 
 def supplement(caller: Caller, application_id: str, payload: Any, sfn: Any) -> TaskRecord:
     """The applicant has supplied what was missing: back to pre-review (the clock resumes)."""
-    caller.require(APPLICANT, WINDOW)
-    record = drafts.load_for(caller, application_id)
+    record = drafts.load_for(caller, application_id, "supplementApplication")
     if record.status != Status.NEEDS_SUPPLEMENT:
         raise Conflict(f"application {application_id} is {record.status}, nothing to supply")
     if isinstance(payload, dict) and isinstance(payload.get("form"), dict):

@@ -18,27 +18,33 @@ from typing import Any
 from pynamodb.exceptions import PutError
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications.drafts import can_see, load_for
+from yiwang.applications.drafts import check, load_for
 from yiwang.applications.records import (
     ApplicationRecord,
     AttachmentRecord,
     AttachmentStatus,
     application_stub,
+    new_audit,
 )
 from yiwang.applications.status import Status
-from yiwang.people.access import APPLICANT, WINDOW, Caller
+from yiwang.people import policy
+from yiwang.people.access import Caller
 from yiwang.platform import validation
 from yiwang.platform.errors import (
     ApplicationNotFound,
     Conflict,
     FieldError,
-    Forbidden,
     ValidationFailed,
 )
-from yiwang.table.records import connection
+from yiwang.table.records import AuditRecord, connection
 from yiwang.table.writes import condition_failed, write_if
 
 MiB = 1024 * 1024
+COMPLETE = "completeAttachmentUpload"
+"""The operation whose rule says who completes an upload (the applicant, or the window staff
+who entered the application)."""
+COMPLETED = "UPLOAD_COMPLETED"
+"""The audit event of a completed upload: who completed which attachment."""
 PART_SIZE = 64 * MiB
 """Multipart part size: 32 parts for a 2 GiB drawing, each well above S3's 5 MiB minimum."""
 INLINE_CHECK_LIMIT = 64 * MiB
@@ -78,8 +84,10 @@ def attachments_of(application_id: str) -> list[AttachmentRecord]:
 
 def _load_attachment_for(caller: Caller, application_id: str,
                          attachment_id: str) -> tuple[ApplicationRecord, AttachmentRecord]:
-    """The application (if the caller may see it, as `load_for`) and one of its attachments,
-    read together (one TransactGetItems); `ApplicationNotFound` for either missing."""
+    """The application (if the caller may complete its uploads: its applicant, or the window
+    staff who entered it) and one of its attachments, read together (one TransactGetItems);
+    `ApplicationNotFound` for either missing, `Forbidden` for a role that never may."""
+    policy.permit(COMPLETE, caller)
     key = ApplicationRecord.key(application_id)
     with TransactGet(connection=connection()) as read:
         found = read.get(ApplicationRecord, key, "META")
@@ -88,8 +96,7 @@ def _load_attachment_for(caller: Caller, application_id: str,
         record = found.get()
     except ApplicationRecord.DoesNotExist as missing:
         raise ApplicationNotFound(f"no application {application_id}") from missing
-    if not can_see(caller, record):
-        raise ApplicationNotFound(f"no application {application_id}")
+    check(COMPLETE, caller, record)
     try:
         return record, upload.get()
     except AttachmentRecord.DoesNotExist as missing:
@@ -108,9 +115,7 @@ class UploadPlan:
 def request_upload(caller: Caller, application_id: str, payload: Any, s3: Any, bucket: str,
                    now: datetime | None = None) -> UploadPlan:
     """Presigned URLs for one material file (multipart above one part)."""
-    record = load_for(caller, application_id)
-    if record.owner_sub != caller.sub and caller.role not in {WINDOW, APPLICANT}:
-        raise Forbidden("only the applicant or window staff upload materials")
+    record = load_for(caller, application_id, "requestAttachmentUpload")
     if record.status not in {Status.DRAFT, Status.NEEDS_SUPPLEMENT}:
         raise Conflict(f"materials cannot be added while the application is {record.status}")
     errors = validation.errors(_UPLOAD, payload)
@@ -173,16 +178,22 @@ def complete_upload(caller: Caller, application_id: str, attachment_id: str, pay
     record, attachment = _load_attachment_for(caller, application_id, attachment_id)
     if attachment.status != AttachmentStatus.UPLOADING:
         return attachment  # completing twice changes nothing
+    # 全程留痕: who completed the upload, written with the check's outcome where there is one.
+    audit = new_audit(application_id, caller.sub, COMPLETED, record.status, record.status,
+                      {"attachmentId": attachment.attachment_id,
+                       "materialId": attachment.material_id})
     if attachment.upload_id:
         parts = (payload or {}).get("parts") if isinstance(payload, dict) else None
         if not isinstance(parts, list) or not parts:
             raise ValidationFailed([FieldError("parts", "list every part with its etag")])
         if attachment.size_bytes > INLINE_CHECK_LIMIT:
-            return complete_for_check(attachment, parts, s3, bucket)
+            checking = complete_for_check(attachment, parts, s3, bucket)
+            audit.save()
+            return checking
         _complete_on_s3(attachment, parts, s3, bucket)
     if attachment.size_bytes <= INLINE_CHECK_LIMIT:
         try:
-            return check_content(attachment, s3, bucket, record.stored_materials)
+            return check_content(attachment, s3, bucket, record.stored_materials, audit)
         except s3.exceptions.NoSuchKey as error:
             raise Conflict("nothing has been uploaded for this attachment yet") from error
     try:
@@ -192,28 +203,30 @@ def complete_upload(caller: Caller, application_id: str, attachment_id: str, pay
     if head["ContentLength"] != attachment.size_bytes:
         return _finish(attachment, AttachmentStatus.REJECTED,
                        f"uploaded {head['ContentLength']} bytes, "
-                       f"declared {attachment.size_bytes}")
+                       f"declared {attachment.size_bytes}", audit=audit)
     if attachment.size_bytes > INLINE_CHECK_LIMIT:
         attachment.status = AttachmentStatus.VERIFYING
         attachment.save()
+        audit.save()
         return attachment
-    return check_content(attachment, s3, bucket)
+    return check_content(attachment, s3, bucket, audit=audit)
 
 
 def check_content(attachment: AttachmentRecord, s3: Any, bucket: str,
-                  stored_materials: list[str] | None = None) -> AttachmentRecord:
+                  stored_materials: list[str] | None = None,
+                  audit: AuditRecord | None = None) -> AttachmentRecord:
     """Stream the object once: its size, SHA-256 and leading bytes must match what was
     declared. Memory stays at one chunk whatever the size of the object.
 
     `stored_materials` is the application's list when the caller has read it (see
-    `_finish`)."""
+    `_finish`); `audit`, the completion's audit record, is written with the outcome."""
     stored = s3.get_object(Bucket=bucket, Key=attachment.s3_key)
     body = stored["Body"]
     if stored["ContentLength"] != attachment.size_bytes:
         body.close()
         return _finish(attachment, AttachmentStatus.REJECTED,
                        f"uploaded {stored['ContentLength']} bytes, "
-                       f"declared {attachment.size_bytes}")
+                       f"declared {attachment.size_bytes}", audit=audit)
     digest = hashlib.sha256()
     head = b""
     for chunk in body.iter_chunks(chunk_size=MiB):
@@ -222,13 +235,13 @@ def check_content(attachment: AttachmentRecord, s3: Any, bucket: str,
         digest.update(chunk)
     if digest.hexdigest() != attachment.sha256:
         return _finish(attachment, AttachmentStatus.REJECTED,
-                       "SHA-256 of the upload differs from the declared")
+                       "SHA-256 of the upload differs from the declared", audit=audit)
     extension = attachment.s3_key.rsplit("/", 1)[-1]
     magic = _MAGIC.get(extension)
     if magic and not any(head.startswith(m) for m in magic):
         return _finish(attachment, AttachmentStatus.REJECTED,
-                       f"the content is not a {extension} file")
-    return _finish(attachment, AttachmentStatus.STORED, None, stored_materials)
+                       f"the content is not a {extension} file", audit=audit)
+    return _finish(attachment, AttachmentStatus.STORED, None, stored_materials, audit)
 
 
 def check_pending_upload(key: str, s3: Any, bucket: str) -> str | None:
@@ -256,11 +269,13 @@ def check_pending_upload(key: str, s3: Any, bucket: str) -> str | None:
 
 
 def _finish(attachment: AttachmentRecord, status: AttachmentStatus, problem: str | None,
-            stored_materials: list[str] | None = None) -> AttachmentRecord:
-    """Save the check's outcome. A STORED material also joins the application's stored
-    materials, in the same transaction (appended on the condition that it is not there yet,
-    so nothing is read first and concurrent uploads add it once); `stored_materials`, when
-    given, saves that part if the material is already there."""
+            stored_materials: list[str] | None = None,
+            audit: AuditRecord | None = None) -> AttachmentRecord:
+    """Save the check's outcome (and `audit`, the completion's record, with it). A STORED
+    material also joins the application's stored materials, in the same transaction (appended
+    on the condition that it is not there yet, so nothing is read first and concurrent uploads
+    add it once); `stored_materials`, when given, saves that part if the material is already
+    there."""
     attachment.status = status
     attachment.problem = problem
     material = attachment.material_id
@@ -277,12 +292,16 @@ def _finish(attachment: AttachmentRecord, status: AttachmentStatus, problem: str
                     condition=ApplicationRecord.pk.exists()
                     & ~ApplicationRecord.stored_materials.contains({"S": material}),
                     add_version_condition=False)
+                if audit is not None:
+                    transaction.save(audit)
 
         if write_if(write):
             return attachment
         # The material was stored meanwhile, or the attachment changed: the writes one by
         # one below sort it out (and raise PutError for the latter, as before).
     attachment.save()
+    if audit is not None:
+        audit.save()
     if status == AttachmentStatus.STORED:
         application = ApplicationRecord.get(attachment.pk, "META")
         if attachment.material_id not in (application.stored_materials or []):

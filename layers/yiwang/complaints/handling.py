@@ -28,6 +28,7 @@ from yiwang.calendar.workdays import local_time
 from yiwang.complaints.records import (
     ComplaintNotFound,
     ComplaintRecord,
+    load_for,
     new_complaint_id,
     unchanged,
     write,
@@ -48,7 +49,8 @@ from yiwang.complaints.routing import (
 from yiwang.complaints.status import INITIAL, OPEN, ComplaintStatus, check_move
 from yiwang.complaints.steps import DEEM_ACCEPTED, catch_up, move
 from yiwang.deadlines import clocks
-from yiwang.people.access import REVIEWER, SUPERVISOR, WINDOW, Caller
+from yiwang.people import policy
+from yiwang.people.access import SUPERVISOR, WINDOW, Caller
 from yiwang.platform import validation, workflow
 from yiwang.platform.errors import (
     Conflict,
@@ -221,7 +223,7 @@ def _start_clocks(record: ComplaintRecord) -> None:
 def accept(caller: Caller, complaint_id: str, sfn: Any,
            now: datetime | None = None) -> ComplaintRecord:
     """签收: the handling department takes the complaint on (ROUTED → ACCEPTED)."""
-    record = _for_department(caller, complaint_id)
+    record = load_for(caller, complaint_id, "acceptComplaint")
     now = now or datetime.now(UTC)
     moved = move(record, ComplaintStatus.ACCEPTED, caller.sub, "ACCEPTED", sfn)
     clocks.stop(record.pk, ACCEPTANCE_CLOCK, now, reason=ComplaintStatus.ACCEPTED.value)
@@ -232,8 +234,8 @@ def return_(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
             now: datetime | None = None) -> ComplaintRecord:
     """退回: not the department's business, with the reason, within 1 working day of routing
     (later it is deemed accepted: `Conflict`). A supervisor then reroutes it."""
+    record = load_for(caller, complaint_id, "returnComplaint")
     body = _valid(_REASON, payload)
-    record = _for_department(caller, complaint_id)
     now = now or datetime.now(UTC)
     if record.status == ComplaintStatus.ROUTED and now > record.return_by:
         raise Conflict(f"the return window closed at {local_time(record.return_by)}; the "
@@ -249,8 +251,8 @@ def extend(caller: Caller, complaint_id: str, payload: Any,
            now: datetime | None = None) -> ComplaintRecord:
     """延期: once, with a reason, by at most the complaint's limit (art. 32 (五)); the handling
     clock's deadline moves with it. Twice is `Conflict`; too long `Unprocessable`."""
+    record = load_for(caller, complaint_id, "extendComplaint")
     body = _valid(_EXTEND, payload)
-    record = _for_department(caller, complaint_id)
     now = now or datetime.now(UTC)
     if record.extended:
         raise Conflict("a complaint is extended once at most")
@@ -277,8 +279,8 @@ def resolve(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
             now: datetime | None = None) -> ComplaintRecord:
     """办结: the result (ACCEPTED → RESOLVED); the handling clock stops and the complainant is
     asked for the revisit."""
+    record = load_for(caller, complaint_id, "resolveComplaint")
     body = _valid(_RESOLVE, payload)
-    record = _for_department(caller, complaint_id)
     now = now or datetime.now(UTC)
     result = {"result": body["result"].strip(), "by": record.department,
               "at": local_time(now)}
@@ -289,13 +291,6 @@ def resolve(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
     return moved
 
 
-def _for_department(caller: Caller, complaint_id: str) -> ComplaintRecord:
-    record = ComplaintRecord.load(complaint_id)
-    if caller.role != REVIEWER or caller.dept != record.department:
-        raise Forbidden("only the handling department does this")
-    return record
-
-
 # ---------------------------------------------------------------------------------------------
 # Supervisors: reroute, grade, refuse, merge
 
@@ -304,7 +299,7 @@ def reroute(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
             now: datetime | None = None) -> ComplaintRecord:
     """改派: a returned complaint goes to another department (RETURNED → ROUTED, next round),
     with a fresh return window and handling period."""
-    caller.require(SUPERVISOR)
+    policy.permit("routeComplaint", caller)
     department = _department(_valid(_ROUTE, payload)["department"])
     record = ComplaintRecord.load(complaint_id)
     now = now or datetime.now(UTC)
@@ -329,7 +324,7 @@ def grade(caller: Caller, complaint_id: str, payload: Any,
     """分级: the supervisor grades the urgency, which then sets the limit (art. 32 (一)-(三));
     the deadline is counted again from routing. Not after an extension (`Conflict`): that was
     granted against the old limit."""
-    caller.require(SUPERVISOR)
+    policy.permit("gradeComplaint", caller)
     urgency = _valid(_URGENCY, payload)["urgency"]
     record = ComplaintRecord.load(complaint_id)
     now = now or datetime.now(UTC)
@@ -359,7 +354,7 @@ def grade(caller: Caller, complaint_id: str, payload: Any,
 def reject(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
            now: datetime | None = None) -> ComplaintRecord:
     """不予受理, with one of the reason codes of art. 31 (→ NOT_ACCEPTED); its clocks stop."""
-    caller.require(SUPERVISOR)
+    policy.permit("rejectComplaint", caller)
     body = _valid(_REJECT, payload)
     record = ComplaintRecord.load(complaint_id)
     now = now or datetime.now(UTC)
@@ -376,7 +371,7 @@ def merge(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
           now: datetime | None = None) -> ComplaintRecord:
     """合并: the same matter raised through several channels is handled once (art. 33). This
     complaint becomes MERGED (its complainant sees where it went); the target lists it."""
-    caller.require(SUPERVISOR)
+    policy.permit("mergeComplaint", caller)
     into = _valid(_MERGE, payload)["intoId"]
     record = ComplaintRecord.load(complaint_id)
     now = now or datetime.now(UTC)
@@ -418,11 +413,8 @@ def merge(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
 def revisit(caller: Caller, complaint_id: str, payload: Any, sfn: Any) -> ComplaintRecord:
     """回访: the complainant says whether the result satisfies them (RESOLVED → CLOSED). Phone
     and visit complainants are revisited by window staff, who record the answer (art. 34)."""
+    record = load_for(caller, complaint_id, "revisitComplaint")
     body = _valid(_REVISIT, payload)
-    record = ComplaintRecord.load(complaint_id)
-    by_window = caller.role == WINDOW and record.channel in STAFF_CHANNELS
-    if not (record.owner_sub and caller.sub == record.owner_sub) and not by_window:
-        raise Forbidden("the complainant answers the revisit")
     answer = {"satisfied": body["satisfied"], "comment": (body.get("comment") or "").strip()}
     moved = move(record, ComplaintStatus.CLOSED, caller.sub, "REVISITED", sfn,
                  actions=[ComplaintRecord.revisit.set(answer)], detail=answer)

@@ -29,6 +29,7 @@ from pynamodb.transactions import TransactWrite
 
 from yiwang.calendar.workdays import SHANGHAI
 from yiwang.complaints.status import ComplaintStatus
+from yiwang.people import policy
 from yiwang.people.access import REVIEWER, SUPERVISOR, Caller
 from yiwang.platform.errors import FieldError, NotFound, ValidationFailed
 from yiwang.table.records import AuditRecord, ListIndex, TableMeta, connection
@@ -142,6 +143,26 @@ def write(record: ComplaintRecord, actions: list[Any], condition: Any,
             transaction.save(audit)
 
     write_or_conflict(transact, f"complaint {record.complaint_id} changed meanwhile")
+
+
+def facts_of(record: ComplaintRecord) -> policy.Facts:
+    """What the access policy needs of a complaint: its complainant, the window staff who took
+    it down, its handling department."""
+    return policy.Facts(owner_subs=frozenset({record.owner_sub} if record.owner_sub else ()),
+                        entered_by=record.registered_by,
+                        departments=frozenset({record.department}))
+
+
+def load_for(caller: Caller, complaint_id: str,
+             operation_id: str = "getComplaint") -> ComplaintRecord:
+    """The complaint, if the caller may call `operation_id` on it (by default: read it);
+    `Forbidden` if their role may not at all, `ComplaintNotFound` if it is not theirs (the
+    complainant's, their department's, a supervisor's) or there is none."""
+    policy.permit(operation_id, caller)
+    record = ComplaintRecord.load(complaint_id)
+    policy.check(operation_id, caller, facts_of(record),
+                 ComplaintNotFound(f"no complaint {complaint_id}"))
+    return record
 
 
 def for_department(caller: Caller, department: str | None = None,

@@ -61,6 +61,8 @@ from yiwang.fulfilment.certificate_numbers import (
     make_number,
     parse_number,
 )
+from yiwang.people import policy
+from yiwang.people.access import REVIEWER, Caller
 from yiwang.platform.clients import client
 from yiwang.platform.config import ConfigurationError, settings
 from yiwang.platform.errors import Conflict, NotFound
@@ -95,6 +97,10 @@ def canonical_bytes(document: dict[str, Any]) -> bytes:
     `ValueError` for what JSON cannot carry exactly (NaN, infinities)."""
     return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                       allow_nan=False).encode("utf-8")
+
+
+GET = "getCertificate"
+"""The operation whose rule says who may read a certificate."""
 
 
 def issuing_body(department: str) -> dict[str, str]:
@@ -270,6 +276,27 @@ def load(number: str) -> CertificateRecord:
         return CertificateRecord.get(CertificateRecord.key(number), "META", consistent_read=True)
     except CertificateRecord.DoesNotExist as missing:
         raise NotFound(f"no certificate {number}") from missing
+
+
+def facts_of(record: CertificateRecord, caller: Caller) -> policy.Facts:
+    """What the access policy needs of a certificate: its holder (by identity number or
+    credit code) and the departments that handled its item (read only for a reviewer, the one
+    role that needs them)."""
+    departments: frozenset[str] = frozenset()
+    if caller.role == REVIEWER:
+        version = json.loads(record.document)["item"]["version"]
+        departments = frozenset(get_item(record.item_code, int(version)).departments)
+    return policy.Facts(owner_codes=frozenset({record.holder_code}), departments=departments)
+
+
+def load_for(caller: Caller, number: str) -> CertificateRecord:
+    """The certificate, for its holder, the issuing department, the window that hands it over
+    and supervisors (`getCertificate`); `Forbidden` for a role that may not read certificates,
+    `NotFound` for anyone else, as for a number that does not exist."""
+    policy.permit(GET, caller)
+    record = load(number)
+    policy.check(GET, caller, facts_of(record, caller), NotFound(f"no certificate {number}"))
+    return record
 
 
 def envelope(record: CertificateRecord) -> dict[str, Any]:

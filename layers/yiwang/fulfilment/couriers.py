@@ -6,9 +6,7 @@ The shipments themselves, and what a courier's event does, are `yiwang.fulfilmen
 
 from __future__ import annotations
 
-import functools
 import json
-import secrets
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,16 +28,16 @@ class Courier(Protocol):
 
 @dataclass(frozen=True)
 class LocalCourier:
-    """The courier of the local stage and tests: waybill numbers in SF Express's format
-    (`SF` + 12 digits), made up here or, when `provider_url` is set, by the courier simulator
-    (`python -m infra.providers.courier serve`, `POST <url>/waybills`)."""
+    """The courier API the local simulator speaks (`python -m infra.providers.courier serve`,
+    `POST <url>/waybills`), waybill numbers in SF Express's format (`SF` + 12 digits).
 
-    provider_url: str | None = None
+    Every waybill number comes from the courier at `provider_url`: the platform never makes
+    one up, since a number no courier knows would leave the certificate undelivered."""
+
+    provider_url: str
     carrier: str = "SF"
 
     def create_waybill(self, application_id: str, address: Any, contents: str) -> str:
-        if not self.provider_url:
-            return f"{self.carrier}{secrets.randbelow(10**12):012d}"
         request = urllib.request.Request(
             self.provider_url.rstrip("/") + "/waybills", method="POST",
             headers={"Content-Type": "application/json"},
@@ -49,10 +47,13 @@ class LocalCourier:
             return str(json.load(answer)["waybillNo"])
 
 
-@functools.cache
 def courier_from_settings() -> Courier:
-    """The courier this deployment uses (only the local one exists so far)."""
-    return LocalCourier(settings().courier_provider_url)
+    """The courier this deployment is configured for (only the simulator's API exists so far);
+    `ConfigurationError` naming COURIER_PROVIDER_URL when none is: nothing is dispatched.
+
+    Not cached beyond the settings: a courier remembered from another configuration (a
+    process that runs several functions, as the local cloud does) would dispatch anyway."""
+    return LocalCourier(settings().require("courier_provider_url"))
 
 
 def courier_webhook_secret(config: Settings) -> bytes:

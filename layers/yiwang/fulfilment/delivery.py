@@ -43,7 +43,7 @@ from pynamodb.transactions import TransactGet, TransactWrite
 from yiwang.applications import drafts, lifecycle
 from yiwang.applications.records import ApplicationRecord, application_stub, new_audit
 from yiwang.applications.status import Status, check_move
-from yiwang.people.access import WINDOW, Caller
+from yiwang.people.access import Caller
 from yiwang.platform import validation, workflow
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
 from yiwang.platform.observability import MetricUnit, logger
@@ -286,12 +286,11 @@ def complete_pickup(caller: Caller, application_id: str, payload: Any, sfn: Any,
     """Window staff hand the certificate over (`{"collectedBy","note"?}`): READY_FOR_PICKUP →
     COMPLETED, audited, and the waiting execution resumes. Only once: a second one is a
     `Conflict`."""
-    caller.require(WINDOW)
+    record = drafts.load_for(caller, application_id, "recordPickup")
     errors = validation.errors(_PICKUP, payload)
     if errors:
         raise ValidationFailed(errors)
     now = now or datetime.now(UTC)
-    record = drafts.load_for(caller, application_id)
     if record.status != Status.READY_FOR_PICKUP:
         raise Conflict(f"application {application_id} is {record.status}, not "
                        f"{Status.READY_FOR_PICKUP}")

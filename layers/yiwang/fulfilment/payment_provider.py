@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Protocol
 from urllib.parse import quote, urlencode
 
-from yiwang.platform.config import ConfigurationError, Settings
+from yiwang.platform.config import Settings
 from yiwang.platform.signatures import provider_secret, verify
 
 
@@ -37,10 +37,9 @@ class LocalPaymentProvider:
 
 
 def provider_for(config: Settings) -> PaymentProvider:
-    """The provider this stack is configured for (only the local simulator exists so far)."""
-    if config.payment_provider_url:
-        return LocalPaymentProvider(config.payment_provider_url)
-    raise ConfigurationError("PAYMENT_PROVIDER_URL is not set for this function")
+    """The provider this stack is configured for (only the local simulator exists so far);
+    `ConfigurationError` naming PAYMENT_PROVIDER_URL when none is: no order is opened."""
+    return LocalPaymentProvider(config.require("payment_provider_url"))
 
 
 def webhook_secret(config: Settings) -> bytes:

@@ -33,7 +33,11 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from yiwang.people.access import APPLICANT, REVIEWER, ROLES, Caller
-from yiwang.platform.config import ConfigurationError, Settings
+from yiwang.platform.config import (
+    DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+    ConfigurationError,
+    Settings,
+)
 from yiwang.platform.errors import FieldError, Unauthenticated, ValidationFailed
 from yiwang.platform.identity import InvalidIdentifier, validate_credit_code, validate_resident_id
 
@@ -63,24 +67,31 @@ CLAIMS: Final = ("sub", "role", "dept", "region", "idNumber", "creditCode")
 _COGNITO_PREFIX: Final = "custom:"
 _KEY_FILE: Final = "private_key.pem"
 _JWKS_FILE: Final = "jwks.json"
+CLOCK_LEEWAY_SECONDS: Final = 60
+"""How far in the future `iat` or `nbf` may lie: the issuer's clock may run a little ahead."""
+_DEFAULT_TTL_SECONDS: Final = 3600
 
 
 @dataclass(frozen=True)
 class TrustedIssuer:
-    """Whose tokens the API accepts: the JWKS URL, the `iss` and, if set, the audiences."""
+    """Whose tokens the API accepts: the JWKS URL, the `iss`, if set the audiences, and the
+    longest lifetime (`exp - iat`) a token may have."""
 
     jwks_url: str
     issuer: str
     audiences: tuple[str, ...] = ()
+    max_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrustedIssuer:
-        """From JWKS_URL, JWT_ISSUER and the optional JWT_AUDIENCE (comma-separated)."""
+        """From JWKS_URL, JWT_ISSUER, the optional JWT_AUDIENCE (comma-separated) and
+        MAX_TOKEN_LIFETIME_SECONDS."""
         audience = settings.jwt_audience or ""
         return cls(
             jwks_url=settings.require("jwks_url"),
             issuer=settings.require("jwt_issuer"),
             audiences=tuple(a.strip() for a in audience.split(",") if a.strip()),
+            max_lifetime_seconds=settings.max_token_lifetime_seconds,
         )
 
 
@@ -88,8 +99,10 @@ def verify(token: str, trusted: TrustedIssuer) -> Caller:
     """The caller a bearer token speaks for; `Unauthenticated` if it is not to be trusted.
 
     Checks the RS256 signature against the issuer's JWKS (by the token's `kid`), `iss`, `exp`,
-    `iat`, the audience when `trusted.audiences` is set, `token_use` when present (Cognito:
-    only ID tokens carry the caller's attributes), then the claims (`caller_from_claims`).
+    the audience when `trusted.audiences` is set, the times (`_check_times`: `iat` required,
+    neither `iat` nor `nbf` in the future, a lifetime within `trusted.max_lifetime_seconds`),
+    `token_use` when present (Cognito: only ID tokens carry the caller's attributes), then the
+    claims (`caller_from_claims`).
     """
     if not token:
         raise Unauthenticated("no bearer token was given")
@@ -115,6 +128,9 @@ def verify(token: str, trusted: TrustedIssuer) -> Caller:
             options={
                 "require": ["exp", "iat", "iss", "sub"],
                 "verify_aud": bool(trusted.audiences),
+                # Checked by _check_times, with a leeway that `exp` does not get.
+                "verify_iat": False,
+                "verify_nbf": False,
             },
         )
     except jwt.PyJWKClientConnectionError:
@@ -123,10 +139,29 @@ def verify(token: str, trusted: TrustedIssuer) -> Caller:
         raise Unauthenticated("the bearer token was signed with an unknown key") from None
     except jwt.InvalidTokenError as error:
         raise Unauthenticated(_refusal(error)) from None
+    _check_times(claims, trusted.max_lifetime_seconds, time.time())
     token_use = claims.get("token_use")
     if token_use is not None and token_use != "id":
         raise Unauthenticated("only ID tokens are accepted (token_use must be 'id')")
     return caller_from_claims(claims)
+
+
+def _check_times(claims: Mapping[str, Any], max_lifetime: int, now: float) -> None:
+    """`Unauthenticated` unless `iat` (and `nbf`, when present) are times not beyond
+    `now` plus the leeway, and the token lives (`exp - iat`) at most `max_lifetime`."""
+    times = {name: claims.get(name) for name in ("exp", "iat", "nbf")}
+    for name, value in times.items():
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, int | float)):
+            raise Unauthenticated(f"the bearer token's '{name}' must be a time in seconds")
+    issued, expires, not_before = times["iat"], times["exp"], times["nbf"]
+    if issued > now + CLOCK_LEEWAY_SECONDS:
+        raise Unauthenticated("the bearer token was issued in the future (iat)")
+    if not_before is not None and not_before > now + CLOCK_LEEWAY_SECONDS:
+        raise Unauthenticated("the bearer token is not valid yet (nbf)")
+    if expires - issued > max_lifetime:
+        raise Unauthenticated(f"the bearer token lives longer than the {max_lifetime} seconds "
+                              "a token may (exp - iat)")
 
 
 def _refusal(error: jwt.InvalidTokenError) -> str:
@@ -293,11 +328,13 @@ class LocalIssuer:
     """
 
     def __init__(
-        self, key_dir: Path, issuer: str = LOCAL_ISSUER, audience: str | None = None
+        self, key_dir: Path, issuer: str = LOCAL_ISSUER, audience: str | None = None,
+        max_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
     ) -> None:
         self.key_dir = Path(key_dir)
         self.issuer = issuer
         self.audience = audience
+        self.max_lifetime_seconds = max_lifetime_seconds
         self._lock = threading.Lock()
         self._signing: tuple[rsa.RSAPrivateKey, str] | None = None
 
@@ -309,20 +346,27 @@ class LocalIssuer:
     @property
     def trusted(self) -> TrustedIssuer:
         """How a verifier trusts this issuer."""
-        return TrustedIssuer(self.jwks_url, self.issuer, (self.audience,) if self.audience else ())
+        return TrustedIssuer(self.jwks_url, self.issuer, (self.audience,) if self.audience else (),
+                             self.max_lifetime_seconds)
 
     def issue(
-        self, claims: Mapping[str, Any], ttl_seconds: int = 3600, *, now: int | None = None
+        self, claims: Mapping[str, Any], ttl_seconds: int | None = None, *,
+        now: int | None = None,
     ) -> str:
         """A signed ID token for the caller `claims` describe (by their API names: sub, role,
         dept, region, idNumber, creditCode), valid `ttl_seconds` from `now` (default: now).
+        `ttl_seconds` defaults to an hour (or the cap, if shorter) and may not exceed the cap
+        (`max_lifetime_seconds`): the issuer never signs what a verifier would refuse.
 
         The claims are checked as a verifier checks them; every problem is reported at once as
         `ValidationFailed` (unknown names, an unknown role, a reviewer without dept, an
         applicant without a valid idNumber or creditCode). Identity numbers are normalised.
         """
-        if ttl_seconds <= 0:
-            raise ValueError("ttl_seconds must be positive")
+        if ttl_seconds is None:
+            ttl_seconds = min(_DEFAULT_TTL_SECONDS, self.max_lifetime_seconds)
+        if not 0 < ttl_seconds <= self.max_lifetime_seconds:
+            raise ValueError(f"ttl_seconds must be positive and at most "
+                             f"{self.max_lifetime_seconds} (the cap)")
         unknown = sorted(set(claims) - set(CLAIMS))
         errors = [FieldError(name, "is not a claim this platform knows") for name in unknown]
         caller, problems = _caller({k: v for k, v in claims.items() if k in CLAIMS})

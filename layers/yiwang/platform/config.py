@@ -17,6 +17,11 @@ class ConfigurationError(RuntimeError):
     """The environment lacks a variable the platform needs, or holds a bad value."""
 
 
+DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 12 * 3600
+TOKEN_LIFETIME_BOUNDS = (300, 24 * 3600)
+"""The cap's own bounds, in seconds: Cognito's ID tokens live 5 minutes to a day."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """What a function needs to know about the stack it runs in."""
@@ -32,15 +37,20 @@ class Settings:
     jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # The longest a bearer token may live (`exp - iat`, seconds): a token minted for longer is
+    # refused however valid its signature, so a leaked one cannot outlive a working day.
+    max_token_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
     # Local stage only: where the local issuer keeps its key pair (POST /dev/token).
     local_issuer_dir: str | None = None
-    # Payments (openapi.yaml, tag webhooks): the provider's base URL (the local simulator's in
-    # the local stage) and the webhook secret, given directly or, in AWS, as a Secrets Manager ARN.
+    # Payments (openapi.yaml, tag webhooks): the provider's base URL (the simulator's in the
+    # local cloud; no default, ever) and the webhook secret, given directly or, in AWS, as a
+    # Secrets Manager ARN.
     payment_provider_url: str | None = None
     payment_webhook_secret: str | None = None
     payment_webhook_secret_arn: str | None = None
-    # Courier (openapi.yaml, tag webhooks): the provider's base URL (the local simulator's,
-    # optional) and the webhook secret, given directly or, in AWS, as a Secrets Manager ARN.
+    # Courier (openapi.yaml, tag webhooks): the provider's base URL (the simulator's in the
+    # local cloud; without it nothing is dispatched) and the webhook secret, given directly or,
+    # in AWS, as a Secrets Manager ARN.
     courier_provider_url: str | None = None
     courier_webhook_secret: str | None = None
     courier_webhook_secret_arn: str | None = None
@@ -71,6 +81,7 @@ _ENV_NAMES = {
     "jwks_url": "JWKS_URL",
     "jwt_issuer": "JWT_ISSUER",
     "jwt_audience": "JWT_AUDIENCE",
+    "max_token_lifetime_seconds": "MAX_TOKEN_LIFETIME_SECONDS",
     "local_issuer_dir": "LOCAL_ISSUER_DIR",
     "payment_provider_url": "PAYMENT_PROVIDER_URL",
     "payment_webhook_secret": "PAYMENT_WEBHOOK_SECRET",
@@ -93,6 +104,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
                                  for field, name in _ENV_NAMES.items()}
     for field, default in _WORKING_DAYS.items():
         values[field] = _working_days(_ENV_NAMES[field], values[field], default)
+    values["max_token_lifetime_seconds"] = _token_lifetime(values["max_token_lifetime_seconds"])
     return Settings(**values)  # type: ignore[arg-type]
 
 
@@ -110,6 +122,21 @@ def _working_days(name: str, text: object, default: int) -> int:
                                  f"not {text!r}") from None
     if value < 1:
         raise ConfigurationError(f"{name} must be at least 1 working day, not {value}")
+    return value
+
+
+def _token_lifetime(text: object) -> int:
+    name = _ENV_NAMES["max_token_lifetime_seconds"]
+    if text is None:
+        return DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
+    try:
+        value = int(str(text))
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number of seconds, "
+                                 f"not {text!r}") from None
+    low, high = TOKEN_LIFETIME_BOUNDS
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high} seconds, not {value}")
     return value
 
 

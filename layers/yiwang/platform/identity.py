@@ -183,6 +183,17 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
+def mask_personal(value: str) -> str:
+    """Mask any personal value shown to someone who does not need it: an identity number or
+    credit code as `mask_identifier`, a mobile number as `mask_phone`, any other text (a name,
+    an address) all but its first character."""
+    if _EIGHTEEN_RE.fullmatch(value) or _LEGACY_ID_RE.fullmatch(value):
+        return mask_identifier(value)
+    if _MOBILE_RE.fullmatch(value):
+        return redact(value)
+    return value[:1] + "*" * (len(value) - 1)
+
+
 # Boundaries are explicit ASCII lookarounds, not \b: in Python's Unicode regexes Chinese
 # characters are word characters, so "身份证号110101…" would have no \b before the digits.
 _NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z])"

@@ -20,7 +20,8 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, Caller
+from yiwang.people import policy
+from yiwang.people.access import ADMIN, REVIEWER, SUPERVISOR, Caller
 from yiwang.platform.errors import FieldError, NotFound, ValidationFailed
 from yiwang.ratings.status import RatingStatus
 from yiwang.table.records import AuditRecord, ListIndex, TableMeta
@@ -90,20 +91,25 @@ def load(rating_id: str) -> RatingRecord:
         raise NotFound(f"no rating {rating_id}") from missing
 
 
+def facts_of(rating: RatingRecord) -> policy.Facts:
+    """What the access policy needs of a rating: its rater and the department rated."""
+    return policy.Facts(owner_subs=frozenset({rating.rater_sub}),
+                        departments=frozenset({rating.department}))
+
+
 def can_see(caller: Caller, rating: RatingRecord) -> bool:
-    """The rater, the handling department, supervisors and rating administrators."""
-    if caller.role == APPLICANT:
-        return caller.sub == rating.rater_sub
-    if caller.role == REVIEWER:
-        return caller.dept == rating.department
-    return caller.role in {SUPERVISOR, ADMIN}
+    """The rater, the handling department, supervisors and rating administrators
+    (`getRating` in the access policy)."""
+    return policy.allows("getRating", caller, facts_of(rating))
 
 
-def load_for(caller: Caller, rating_id: str) -> RatingRecord:
-    """The rating, if the caller may see it; otherwise (or if none) `NotFound`."""
+def load_for(caller: Caller, rating_id: str, operation_id: str = "getRating") -> RatingRecord:
+    """The rating, if the caller may call `operation_id` on it (by default: read it);
+    `Forbidden` if their role may not at all, `NotFound` if it is not theirs or there is
+    none."""
+    policy.permit(operation_id, caller)
     rating = load(rating_id)
-    if not can_see(caller, rating):
-        raise NotFound(f"no rating {rating_id}")
+    policy.check(operation_id, caller, facts_of(rating), NotFound(f"no rating {rating_id}"))
     return rating
 
 

@@ -53,7 +53,7 @@ from yiwang.applications.records import ApplicationRecord
 from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
-from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, Caller
+from yiwang.people.access import Caller
 from yiwang.people.notices import Notice
 from yiwang.platform import validation
 from yiwang.platform.config import settings
@@ -111,12 +111,11 @@ def rate(caller: Caller, application_id: str, payload: Any,
          now: datetime | None = None) -> Outcome:
     """The applicant rates a COMPLETED application, once (a second rating, or a rating of an
     application not completed, is `Conflict`). A bad review opens its rectification."""
-    caller.require(APPLICANT)
+    record = drafts.load_for(caller, application_id, "rateApplication")
     body = _checked(_RATE, payload)
     level, comment = body["level"], (body.get("comment") or "").strip() or None
     if is_bad(level) and not comment:
         raise ValidationFailed([FieldError("comment", "a bad review says what went wrong")])
-    record = drafts.load_for(caller, application_id)
     if record.status != "COMPLETED":
         raise Conflict(f"application {application_id} is {record.status}; only a completed "
                        f"application is rated")
@@ -174,10 +173,9 @@ def _save_first(rating: RatingRecord, now: datetime) -> None:
 # Handling a bad review
 
 
-def _handling(caller: Caller, rating_id: str) -> RatingRecord:
+def _handling(caller: Caller, rating_id: str, operation_id: str) -> RatingRecord:
     """The bad review, for its handling department (others: 404, as for any record)."""
-    caller.require(REVIEWER)
-    rating = load_for(caller, rating_id)
+    rating = load_for(caller, rating_id, operation_id)
     if not rating.bad:
         raise Conflict(f"rating {rating_id} is not a bad review; nothing to handle")
     return rating
@@ -225,7 +223,7 @@ def verify(caller: Caller, rating_id: str, payload: Any,
            now: datetime | None = None) -> Outcome:
     """调查核实 by the handling department: valid → rectification; not valid (false, mistaken
     or malicious) → proposed invalid, for the rating administrators to review."""
-    rating = _handling(caller, rating_id)
+    rating = _handling(caller, rating_id, "verifyRating")
     body = _checked(_VERIFY, payload)
     _require_status(rating, RatingStatus.VERIFYING)
     now = now or datetime.now(UTC)
@@ -244,9 +242,8 @@ def invalidate(caller: Caller, rating_id: str, payload: Any,
                now: datetime | None = None) -> Outcome:
     """复核 by the rating administrators of a review the department proposed invalid:
     approved → 无效差评 (not counted, the rectification ends); refused → rectification."""
-    caller.require(ADMIN)
+    rating = load_for(caller, rating_id, "invalidateRating")
     body = _checked(_INVALIDATE, payload)
-    rating = load(rating_id)
     _require_status(rating, RatingStatus.INVALIDATION_REQUESTED)
     now = now or datetime.now(UTC)
     entry = _entry(caller, now, approved=body["approve"], note=body["note"].strip())
@@ -266,7 +263,7 @@ def extend(caller: Caller, rating_id: str, payload: Any,
            now: datetime | None = None) -> Outcome:
     """延期, once, with a reason: the clock runs `workingDays` longer (at most the original
     limit, else `Unprocessable`); the rater is told why."""
-    rating = _handling(caller, rating_id)
+    rating = _handling(caller, rating_id, "extendRating")
     body = _checked(_EXTEND, payload)
     _require_status(rating, RatingStatus.VERIFYING, RatingStatus.RECTIFYING)
     if rating.extension:
@@ -292,7 +289,7 @@ def rectify(caller: Caller, rating_id: str, payload: Any,
             now: datetime | None = None) -> Outcome:
     """整改反馈: the clock stops; a real-name review waits for its revisit, an anonymous one
     closes. The rater hears the measures."""
-    rating = _handling(caller, rating_id)
+    rating = _handling(caller, rating_id, "rectifyRating")
     body = _checked(_RECTIFY, payload)
     _require_status(rating, RatingStatus.RECTIFYING)
     now = now or datetime.now(UTC)
@@ -313,9 +310,8 @@ def revisit(caller: Caller, rating_id: str, payload: Any,
     """回访 of a real-name bad review after its rectification, by the handling department or
     the rating administrators: satisfied → CLOSED; not satisfied → rectification again, with a
     fresh clock."""
-    caller.require(REVIEWER, ADMIN)
+    rating = load_for(caller, rating_id, "revisitRating")
     body = _checked(_REVISIT, payload)
-    rating = load_for(caller, rating_id)
     _require_status(rating, RatingStatus.RECTIFIED)
     now = now or datetime.now(UTC)
     entry = _entry(caller, now, satisfied=body["satisfied"], note=body["note"].strip())

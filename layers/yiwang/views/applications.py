@@ -31,12 +31,24 @@ if TYPE_CHECKING:
 # tasks, not by an applicant's or a supervisor's list row (the API's first list request).
 
 
+PERSONAL = "x-personal"
+"""The item schema keyword that marks a form field as personal data (`"x-personal": true`):
+masked, as the applicant's identifiers are, for whoever does not handle the case."""
+
+
+def sees_personal_data(caller: Caller) -> bool:
+    """Whether the caller sees the applicant's personal data in full, wherever it sits
+    (applicant, form, delivery): the applicant and the staff who handle the case (window,
+    reviewers); supervisors and administrators, who oversee, see it masked."""
+    return caller.role in {APPLICANT, WINDOW, REVIEWER}
+
+
 def applicant(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
     """The application's applicant as the caller sees it: identity number, credit code and
     phone in full for the applicant and the staff who handle the case (window, reviewers),
     masked for everyone else (supervisors, administrators)."""
     shown = dict(record.applicant or {})
-    if caller.role in {APPLICANT, WINDOW, REVIEWER}:
+    if sees_personal_data(caller):
         return shown
     for field in ("idNumber", "creditCode"):
         if shown.get(field):
@@ -44,6 +56,40 @@ def applicant(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
     if shown.get("phone"):
         shown["phone"] = identity.mask_phone(shown["phone"])
     return shown
+
+
+def shown_form(record: ApplicationRecord, caller: Caller) -> dict[str, Any] | None:
+    """The form as the caller sees it: the fields the item's schema marks personal
+    (`"x-personal": true`) masked for those who do not see personal data."""
+    if not record.form or sees_personal_data(caller):
+        return record.form
+    from yiwang.catalogue.items import get_item
+
+    schema = get_item(record.item_code, int(record.item_version)).form_schema
+    personal = {name for name, field in (schema.get("properties") or {}).items()
+                if isinstance(field, dict) and field.get(PERSONAL) is True}
+    return {name: _masked(value) if name in personal else value
+            for name, value in record.form.items()}
+
+
+def shown_delivery(record: ApplicationRecord, caller: Caller) -> dict[str, Any] | None:
+    """Where the certificate goes, as the caller sees it: the address (and any phone or name
+    in it) masked for those who do not see personal data; the method shown to all."""
+    if record.delivery is None or sees_personal_data(caller):
+        return record.delivery
+    return {name: value if name == "method" else _masked(value)
+            for name, value in record.delivery.items()}
+
+
+def _masked(value: Any) -> Any:
+    """A personal value masked, whatever its shape (text, or an object or list of texts)."""
+    if isinstance(value, str):
+        return identity.mask_personal(value)
+    if isinstance(value, dict):
+        return {name: _masked(inner) for name, inner in value.items()}
+    if isinstance(value, list):
+        return [_masked(inner) for inner in value]
+    return value
 
 
 def _head(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
@@ -80,8 +126,8 @@ def present(record: ApplicationRecord, caller: Caller,
         audit = audit_of(record.application_id)
     return {
         **_head(record, caller),
-        "form": record.form,
-        "delivery": record.delivery,
+        "form": shown_form(record, caller),
+        "delivery": shown_delivery(record, caller),
         "attachments": [
             {"attachmentId": a.attachment_id, "materialId": a.material_id,
              "fileName": a.file_name, "sizeBytes": int(a.size_bytes), "status": a.status,
@@ -117,7 +163,7 @@ def detail(case: CaseFile, caller: Caller) -> dict[str, Any]:
         answer["pending"] = {"supplement": {"missing": latest.missing or [],
                                             "notice": latest.opinion}}
     answer["certificate"] = certificates.pointer_view(case.certificate)
-    answer["delivery"] = {**(record.delivery or {}),
+    answer["delivery"] = {**(shown_delivery(record, caller) or {}),
                           **delivery.tracking_from(record, case.shipment, case.pickup)}
     order = (payments.payable(case.orders) if record.status == Status.AWAITING_PAYMENT
              else None)

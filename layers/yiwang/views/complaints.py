@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from yiwang.calendar.workdays import local_time
-from yiwang.complaints.records import ComplaintRecord
-from yiwang.people.access import REVIEWER, SUPERVISOR, Caller
+from yiwang.complaints.records import ComplaintRecord, facts_of
+from yiwang.people import policy
+from yiwang.people.access import Caller
 from yiwang.table.records import AuditRecord
 
 _CLOCK_EVENTS = ("CLOCK_", "YELLOW_CARD", "RED_CARD")
@@ -20,17 +21,16 @@ def receipt(record: ComplaintRecord) -> dict[str, Any]:
 
 
 def handles(caller: Caller, record: ComplaintRecord) -> bool:
-    """Who sees everything, private content and contact included (art. 29): the complainant,
-    the handling department, supervisors, and the window staff who took it down."""
-    return (caller.role == SUPERVISOR
-            or caller.role == REVIEWER and caller.dept == record.department
-            or caller.sub in {record.owner_sub, record.registered_by})
+    """Who sees everything, private content and contact included (art. 29): whoever may read
+    the complaint at all (`getComplaint` in the access policy: the complainant, the window
+    staff who took it down, the handling department, supervisors)."""
+    return policy.allows("getComplaint", caller, facts_of(record))
 
 
 def present(record: ComplaintRecord, caller: Caller) -> dict[str, Any]:
-    """The complaint as the API shows it (openapi.yaml). Others (another department, other
-    applicants) see its progress; the content of a private complaint and anyone's contact are
-    withheld."""
+    """The complaint as the API shows it (openapi.yaml). Only those who handle it are shown a
+    complaint (`yiwang.complaints.records.load_for`); should anyone else be, the content of a
+    private complaint and anyone's contact are withheld."""
     full = handles(caller, record)
     content = full or not record.private
     answer: dict[str, Any] = {

@@ -21,6 +21,8 @@ def present(rating: RatingRecord, caller: Caller) -> dict[str, Any]:
             caller.sub == rating.rater_sub or caller.role == REVIEWER):
         rater["phone"] = identity.mask_phone(rater["phone"])
     clock = clocks.get(rating.pk, CLOCK) if rating.bad else None
+    # An anonymous rater stays anonymous to the staff: their subject is no actor of the trail.
+    hidden = rating.rater_sub if rating.anonymous and caller.sub != rating.rater_sub else None
     return {
         "id": rating.rating_id, "applicationId": rating.application_id,
         "itemCode": rating.item_code, "department": rating.department,
@@ -31,7 +33,8 @@ def present(rating: RatingRecord, caller: Caller) -> dict[str, Any]:
         "extension": rating.extension, "rectifications": rating.rectifications or [],
         "revisits": rating.revisits or [],
         "rectification": clock.to_api() if clock else None,
-        "history": [{"at": local_time(a.at), "event": a.event, "actor": a.actor,
+        "history": [{"at": local_time(a.at), "event": a.event,
+                     "actor": None if hidden and a.actor == hidden else a.actor,
                      "from": a.from_status, "to": a.to_status} for a in trail(rating.rating_id)],
     }
 

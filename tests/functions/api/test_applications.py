@@ -183,8 +183,11 @@ def test_submit_starts_the_lifecycle_once(http: Any, token: Any, cloud: Any) -> 
     assert {d["materialId"] for d in checks["defects"]} == {
         "application-form", "land-documents", "architectural-drawings", "fire-design"}
     seen = json.loads(http.get(f"/applications/{draft['id']}", headers=citizen).body)
-    assert [e["event"] for e in seen["timeline"]] == ["DRAFT_CREATED", "SUBMITTED"]
-    assert seen["timeline"][1]["detail"] == {"from": "DRAFT", "to": "SUBMITTED"}
+    # The upload is on the trail: who completed it (全程留痕).
+    assert [e["event"] for e in seen["timeline"]] == ["DRAFT_CREATED", "UPLOAD_COMPLETED",
+                                                      "SUBMITTED"]
+    assert seen["timeline"][1]["actor"] == "citizen-11"
+    assert seen["timeline"][2]["detail"] == {"from": "DRAFT", "to": "SUBMITTED"}
     # Times as every answer shows them (Asia/Shanghai), the timeline's as the complaints' are.
     assert all(e["at"].endswith("+08:00") for e in seen["timeline"])
     assert seen["createdAt"].endswith("+08:00") and seen["submittedAt"].endswith("+08:00")

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from infra.localcloud.gateway import answer_as_the_gateway_does
 from tests.support.data import CITIZEN_ID
 from tests.support.environment import environment
 from tests.support.network import free_port
@@ -47,6 +48,7 @@ def local_env(key_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Any]:
+    answer_as_the_gateway_does()  # as the local cloud and `make run` do
     with environment(local_env(tmp_path / "issuer")):
         import app as api_module
 
@@ -95,10 +97,20 @@ def test_a_reviewer_sees_their_department(client: Any) -> None:
 
 
 def test_no_token_is_401(client: Any) -> None:
-    # The gateway answers before the authorizer runs, as API Gateway does.
+    # The gateway answers before the authorizer runs, as API Gateway does, with the gateway
+    # response that infra/api_edge.yaml declares for AWS: problem+json like every error.
     answer = me(client, None)
     assert answer.status_code == 401
-    assert json.loads(answer.body) == {"message": "Unauthorized"}
+    assert answer.headers["Content-Type"] == PROBLEM
+    problem = json.loads(answer.body)
+    assert (problem["code"], problem["status"], problem["detail"]) == (
+        "UNAUTHENTICATED", 401, "Unauthorized")
+
+
+def test_an_unknown_route_is_a_404_problem(client: Any) -> None:
+    answer = client.get("/no-such-route")
+    assert (answer.status_code, answer.headers["Content-Type"]) == (404, PROBLEM)
+    assert json.loads(answer.body)["code"] == "NOT_FOUND"
 
 
 def test_a_garbage_token_is_401_and_not_repeated(client: Any) -> None:
@@ -188,10 +200,10 @@ def chalice_local(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **local_env(tmp_path / "issuer"),
            "PYTHONPATH": str(REPO_ROOT / "layers")}
-    chalice = Path(sys.executable).with_name("chalice")
-    process = subprocess.Popen(
-        [str(chalice), "local", "--host", "127.0.0.1", "--port", str(port), "--stage", "local",
-         "--no-autoreload"],
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env["PYTHONPATH"]])
+    process = subprocess.Popen(  # the API server `make run` starts (chalice local, described)
+        [sys.executable, "-m", "infra.localcloud.api_server", "--host", "127.0.0.1",
+         "--port", str(port), "--stage", "local"],
         cwd=API_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -224,5 +236,6 @@ def test_chalice_local_runs_the_authorizer(chalice_local: str) -> None:
     assert (status, headers["Content-Type"]) == (401, PROBLEM)
     assert json.loads(body)["code"] == "UNAUTHENTICATED"
 
-    status, _, body = _call(f"{chalice_local}/me")
-    assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
+    status, headers, body = _call(f"{chalice_local}/me")
+    assert (status, headers["Content-Type"]) == (401, PROBLEM)
+    assert json.loads(body)["code"] == "UNAUTHENTICATED"

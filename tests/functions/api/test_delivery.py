@@ -60,7 +60,18 @@ def http(cloud_env: dict[str, str], seeded: None) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def machine(cloud: Any) -> str:
     """A state machine whose one state is the delivery step, run by the function deployed
-    from functions/delivery_dispatch with the stack's layer."""
+    from functions/delivery_dispatch with the stack's layer and the courier simulator."""
+    return delivery_machine(cloud, {"COURIER_PROVIDER_URL": cloud.server.simulators.urls.courier})
+
+
+@pytest.fixture(scope="module")
+def machine_without_courier(cloud: Any) -> str:
+    """The same, its function configured with no courier (COURIER_PROVIDER_URL unset)."""
+    return delivery_machine(cloud, {})
+
+
+def delivery_machine(cloud: Any, variables: dict[str, str]) -> str:
+    """A one-state machine running the delivery function, with these extra variables."""
     from infra.localcloud.deploy import DEPLOYMENT_BUCKET
     from infra.localcloud.packaging import upload_code
     from infra.localcloud.server import REPO_ROOT
@@ -80,7 +91,8 @@ def machine(cloud: Any) -> str:
         Layers=[cloud.outputs["DomainLayerArn"]],
         Environment={"Variables": {
             "TABLE_NAME": cloud.outputs["TableName"], "STAGE": cloud.outputs["Stage"],
-            "POWERTOOLS_SERVICE_NAME": "yiwang", "POWERTOOLS_METRICS_NAMESPACE": "Yiwang"}})
+            "POWERTOOLS_SERVICE_NAME": "yiwang", "POWERTOOLS_METRICS_NAMESPACE": "Yiwang",
+            **variables}})
     definition = {"StartAt": "Deliver", "States": {"Deliver": {
         "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
         "Parameters": {"FunctionName": function["FunctionArn"], "Payload": {
@@ -186,6 +198,20 @@ def test_courier_delivery_from_waybill_to_completion(http: Any, token: Any, clou
     assert finished["status"] == "SUCCEEDED"
     assert json.loads(finished["output"]) == {"waybillNo": waybill_no,
                                               "deliveredAt": delivered_at.isoformat()}
+
+
+def test_no_courier_configured_refuses_to_dispatch(http: Any, token: Any, cloud: Any,
+                                                   machine_without_courier: str) -> None:
+    # No made-up waybill: the step fails naming the setting, and the execution with it.
+    case = Delivery(http, token, cloud, machine_without_courier, "COURIER")
+    finished = case.finished()
+    assert finished["status"] == "FAILED"
+    assert finished.get("error") == "ConfigurationError"
+    assert "COURIER_PROVIDER_URL" in finished.get("cause", "")
+    view = case.get()
+    assert view["status"] == "CERTIFICATE_ISSUED"
+    assert not (view.get("delivery") or {}).get("waybillNo")
+    assert not case.events("DISPATCHED")
 
 
 def test_courier_webhook_refuses_unknown_waybills_and_bad_bodies(http: Any) -> None:

@@ -61,6 +61,9 @@ def test_accepted_then_approved_by_every_department(flow: Flow) -> None:
     assert {t["department"]: t["decision"] for t in view["tasks"] if t["kind"] == "REVIEW"} == {
         d: "APPROVE" for d in DEPARTMENTS}
     events = [e["event"] for e in view["timeline"]]
+    uploads = events.count("UPLOAD_COMPLETED")  # 全程留痕: who completed each upload
+    assert uploads >= 1 and events[1:1 + uploads] == ["UPLOAD_COMPLETED"] * uploads
+    events = [event for event in events if event != "UPLOAD_COMPLETED"]
     assert events[:4] == ["DRAFT_CREATED", "SUBMITTED", "PRE_REVIEW_ACCEPT", "REVIEW_STARTED"]
     assert events.count("REVIEW_APPROVE") == 3
     assert events[events.index("APPROVED"):events.index("CERTIFICATE_ISSUED") + 1] == [

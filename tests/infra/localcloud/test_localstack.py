@@ -8,7 +8,7 @@ from pathlib import Path
 import localstack_client.config
 import pytest
 
-from infra.localcloud import deploy
+from infra.localcloud import deploy, localstack
 
 ENDPOINT = localstack_client.config.get_service_endpoint("cloudformation")
 
@@ -24,7 +24,8 @@ def localstack_reachable() -> bool:
 @pytest.mark.skipif(not localstack_reachable(),
                     reason=f"no LocalStack answers at {ENDPOINT} (start one to run this test)")
 def test_template_deploys_to_localstack(tmp_path: Path) -> None:
-    outputs = deploy.deploy(ENDPOINT, stack_name="yiwang-test", outputs_dir=tmp_path,
+    outputs = deploy.deploy(ENDPOINT, simulators=localstack.SIMULATORS, stack_name="yiwang-test",
+                            outputs_dir=tmp_path,
                             progress=lambda _: None)
     assert outputs["LifecycleStateMachineArn"].startswith("arn:aws:states:")
     table = deploy.client("dynamodb", ENDPOINT).describe_table(TableName=outputs["TableName"])

@@ -56,8 +56,8 @@ _SCRIPT = textwrap.dedent("""
         server.start()
         try:
             outputs_dir = Path(tempfile.mkdtemp(prefix="yiwang-two-clouds-"))
-            outputs = deploy.deploy(server.endpoint, outputs_dir=outputs_dir,
-                                    progress=lambda _: None)
+            outputs = deploy.deploy(server.endpoint, simulators=server.simulators.urls,
+                                    outputs_dir=outputs_dir, progress=lambda _: None)
             env = deploy.environment(deploy.read_outputs(outputs_dir), outputs_dir)
             with mock.patch.dict(os.environ, env):
                 Probe.Meta.table_name = outputs["TableName"]

@@ -19,7 +19,13 @@ from yiwang.calendar.workdays import SHANGHAI
 from yiwang.complaints import handling as complaints
 from yiwang.complaints import records, routing, steps
 from yiwang.people.access import Caller
-from yiwang.platform.errors import Conflict, Forbidden, Unprocessable, ValidationFailed
+from yiwang.platform.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+    ValidationFailed,
+)
 from yiwang.views import complaints as views
 
 ROUTED_AT = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # Wednesday before National Day
@@ -176,7 +182,7 @@ def test_reroute_starts_a_new_round_for_the_new_department(table: None,
     acceptance = clocks.get(record.pk, complaints.ACCEPTANCE_CLOCK)
     assert (acceptance.status, acceptance.department) == ("RUNNING", "GZ-GA")
     assert acceptance.context["round"] == 2
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # no longer theirs: as for a complaint that does not exist
         complaints.accept(FOOD, record.complaint_id, sfn)
     assert complaints.accept(POLICE, record.complaint_id, sfn).status == "ACCEPTED"
 

@@ -46,7 +46,7 @@ def domain(cloud: Any, cloud_env: dict[str, str], seeded: None) -> Iterator[Any]
     """`yiwang.fulfilment.delivery` bound to the deployed stack."""
     from yiwang.fulfilment import delivery
 
-    with environment(cloud_env, also=[couriers.courier_from_settings]):
+    with environment(cloud_env):
         yield delivery
 
 
@@ -108,33 +108,49 @@ def event(waybill_no: str, name: str, at: datetime, note: str | None = None) -> 
             **({"note": note} if note else {})}
 
 
-def dispatched(domain: Any, cloud: Any) -> tuple[str, str, Waiting]:
+@pytest.fixture(scope="module")
+def courier(cloud: Any) -> couriers.LocalCourier:
+    """The courier simulator the local cloud serves beside it."""
+    return couriers.LocalCourier(cloud.server.simulators.urls.courier)
+
+
+def dispatched(domain: Any, cloud: Any, courier: Any) -> tuple[str, str, Waiting]:
     application_id = issued("COURIER")
     waiting = Waiting(cloud, application_id)
-    shipment = domain.dispatch(application_id, waiting.token, couriers.LocalCourier(), T0)
+    shipment = domain.dispatch(application_id, waiting.token, courier, T0)
     return application_id, shipment.waybill_no, waiting
 
 
 def test_local_courier_numbers_waybills_like_sf_express() -> None:
     from infra.providers import courier as simulator
 
-    numbers = {couriers.LocalCourier().create_waybill("YW1", "广州", "证照") for _ in range(20)}
-    assert all(re.fullmatch(r"SF\d{12}", n) for n in numbers) and len(numbers) == 20
     server = simulator.serve(port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        assert re.fullmatch(r"SF\d{12}", couriers.LocalCourier(url).create_waybill(
-            "YW1", "广州市天河区", "证照"))
+        numbers = {couriers.LocalCourier(url).create_waybill("YW1", "广州市天河区", "证照")
+                   for _ in range(20)}
+        assert all(re.fullmatch(r"SF\d{12}", n) for n in numbers) and len(numbers) == 20
     finally:
         server.shutdown()
         server.server_close()
 
 
-def test_dispatch_creates_one_waybill_and_dispatches(domain: Any, cloud: Any) -> None:
+def test_without_a_courier_url_nothing_makes_up_a_waybill(cloud_env: dict[str, str]) -> None:
+    # The refusal names the setting to fix; no number is invented in the courier's place.
+    env = {**cloud_env, "COURIER_PROVIDER_URL": ""}
+    with environment(env), pytest.raises(
+            ConfigurationError, match="COURIER_PROVIDER_URL"):
+        couriers.courier_from_settings()
+    with pytest.raises(TypeError):
+        couriers.LocalCourier()  # type: ignore[call-arg] - the URL is not optional
+
+
+def test_dispatch_creates_one_waybill_and_dispatches(domain: Any, cloud: Any,
+                                                     courier: Any) -> None:
     from yiwang.applications.records import ApplicationRecord
 
-    application_id, waybill_no, waiting = dispatched(domain, cloud)
+    application_id, waybill_no, waiting = dispatched(domain, cloud, courier)
     shipment = domain.ShipmentRecord.of(application_id)
     assert (shipment.status, shipment.carrier, shipment.task_token) == (
         "CREATED", "SF", waiting.token)
@@ -147,26 +163,28 @@ def test_dispatch_creates_one_waybill_and_dispatches(domain: Any, cloud: Any) ->
     audit = [a for a in lifecycle.audit_of(application_id) if a.event == "DISPATCHED"]
     assert len(audit) == 1 and audit[0].detail.as_dict()["waybillNo"] == waybill_no
     # The step retried (a new token): the same waybill, the newest token, no second audit.
-    again = domain.dispatch(application_id, "a-newer-token", couriers.LocalCourier(), T0)
+    again = domain.dispatch(application_id, "a-newer-token", courier, T0)
     assert again.waybill_no == waybill_no
     assert domain.ShipmentRecord.of(application_id).task_token == "a-newer-token"
     assert [e for e, *_ in trail(application_id)].count("DISPATCHED") == 1
 
 
-def test_dispatch_needs_an_issued_certificate_and_a_courier_delivery(domain: Any) -> None:
+def test_dispatch_needs_an_issued_certificate_and_a_courier_delivery(domain: Any,
+                                                                   courier: Any) -> None:
     from yiwang.applications import drafts
 
     draft = drafts.create_draft(CITIZEN, draft_body("COURIER")).application_id
     with pytest.raises(Conflict):
-        domain.dispatch(draft, "token", couriers.LocalCourier())
+        domain.dispatch(draft, "token", courier)
     with pytest.raises(NotFound):
         domain.ShipmentRecord.of(draft)
     with pytest.raises(Conflict):
-        domain.dispatch(issued("PICKUP"), "token", couriers.LocalCourier())
+        domain.dispatch(issued("PICKUP"), "token", courier)
 
 
-def test_events_out_of_order_never_move_the_status_back(domain: Any, cloud: Any) -> None:
-    application_id, waybill_no, waiting = dispatched(domain, cloud)
+def test_events_out_of_order_never_move_the_status_back(domain: Any, cloud: Any,
+                                                        courier: Any) -> None:
+    application_id, waybill_no, waiting = dispatched(domain, cloud, courier)
     sfn = FakeStepFunctions(cloud.client("stepfunctions"))
     answer = domain.record_courier_event(event(waybill_no, "PICKED_UP", T0 + timedelta(hours=1)),
                                          sfn=sfn)
@@ -203,8 +221,8 @@ def test_events_out_of_order_never_move_the_status_back(domain: Any, cloud: Any)
                                                       "DELIVERED"]  # in the order they happened
 
 
-def test_the_same_event_twice_has_one_effect(domain: Any, cloud: Any) -> None:
-    application_id, waybill_no, _ = dispatched(domain, cloud)
+def test_the_same_event_twice_has_one_effect(domain: Any, cloud: Any, courier: Any) -> None:
+    application_id, waybill_no, _ = dispatched(domain, cloud, courier)
     sfn = FakeStepFunctions(cloud.client("stepfunctions"))
     picked = event(waybill_no, "PICKED_UP", T0 + timedelta(hours=1))
     first = domain.record_courier_event(picked, sfn=sfn)
@@ -214,8 +232,8 @@ def test_the_same_event_twice_has_one_effect(domain: Any, cloud: Any) -> None:
     assert len(domain.ShipmentRecord.of(application_id).events) == 1
 
 
-def test_concurrent_deliveries_complete_once(domain: Any, cloud: Any) -> None:
-    application_id, waybill_no, waiting = dispatched(domain, cloud)
+def test_concurrent_deliveries_complete_once(domain: Any, cloud: Any, courier: Any) -> None:
+    application_id, waybill_no, waiting = dispatched(domain, cloud, courier)
     sfn = FakeStepFunctions(cloud.client("stepfunctions"))
     callbacks = [event(waybill_no, "DELIVERED", T0 + timedelta(hours=4, minutes=n % 3))
                  for n in range(6)]  # three distinct events, each delivered twice
@@ -280,7 +298,7 @@ def test_pickup_at_the_window_completes_once(domain: Any, cloud: Any) -> None:
 
 
 def test_webhook_secret_comes_from_secrets_manager_the_environment_or_the_local_default(
-        domain: Any, cloud: Any, cloud_env: dict[str, str]) -> None:
+        domain: Any, cloud: Any, cloud_env: dict[str, str], courier: Any) -> None:
     base = {"STAGE": "dev", "TABLE_NAME": "t"}
     assert couriers.courier_webhook_secret(load_settings(
         {**base, "STAGE": "local", "COURIER_WEBHOOK_SECRET": cloud_env[

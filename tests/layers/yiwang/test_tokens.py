@@ -19,7 +19,14 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.support.data import BAD_ID_NUMBER, CITIZEN_ID, CREDIT_CODE
 from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, Caller
-from yiwang.people.tokens import LOCAL_ISSUER, LocalIssuer, TrustedIssuer, verify
+from yiwang.people.tokens import (
+    CLOCK_LEEWAY_SECONDS,
+    LOCAL_ISSUER,
+    LocalIssuer,
+    TrustedIssuer,
+    verify,
+)
+from yiwang.platform.config import ConfigurationError, load_settings
 from yiwang.platform.errors import Unauthenticated, ValidationFailed
 
 
@@ -194,6 +201,99 @@ def test_the_audience_is_checked_when_configured(tmp_path: Path) -> None:
     assert verify(token, issuer.trusted).sub == "u-1"
     other_client = TrustedIssuer(issuer.jwks_url, issuer.issuer, ("staff-client",))
     assert "audience" in refusal(token, other_client)
+
+
+# --- lifetime and times ----------------------------------------------------------------------
+
+TWELVE_HOURS = 12 * 3600
+
+
+def test_the_default_cap_is_twelve_hours(issuer: LocalIssuer) -> None:
+    assert issuer.trusted.max_lifetime_seconds == TWELVE_HOURS
+    assert TrustedIssuer.from_settings(load_settings({
+        "STAGE": "dev", "TABLE_NAME": "t", "JWKS_URL": "https://idp.example/jwks.json",
+        "JWT_ISSUER": "https://idp.example"})).max_lifetime_seconds == TWELVE_HOURS
+
+
+def test_a_hundred_year_token_is_refused(issuer: LocalIssuer) -> None:
+    now = int(time.time())
+    token = sign(issuer, {"sub": "u-1", "role": ADMIN, "iat": now,
+                          "exp": now + 100 * 365 * 24 * 3600})
+    assert "lives longer than the 43200 seconds" in refusal(token, issuer.trusted)
+
+
+def test_a_token_one_second_over_the_cap_is_refused(issuer: LocalIssuer) -> None:
+    now = int(time.time())
+    token = sign(issuer, {"sub": "u-1", "role": ADMIN, "iat": now, "exp": now + TWELVE_HOURS + 1})
+    assert "lives longer" in refusal(token, issuer.trusted)
+
+
+def test_a_token_at_the_cap_is_accepted(issuer: LocalIssuer) -> None:
+    now = int(time.time())
+    token = sign(issuer, {"sub": "u-1", "role": ADMIN, "iat": now, "exp": now + TWELVE_HOURS})
+    assert verify(token, issuer.trusted) == Caller(sub="u-1", role=ADMIN)
+    issued = issuer.issue({"sub": "u-1", "role": ADMIN}, ttl_seconds=TWELVE_HOURS)
+    assert verify(issued, issuer.trusted) == Caller(sub="u-1", role=ADMIN)
+
+
+def test_a_configured_cap_is_the_one_applied(issuer: LocalIssuer) -> None:
+    token = issuer.issue({"sub": "u-1", "role": ADMIN}, ttl_seconds=3600)
+    strict = TrustedIssuer(issuer.jwks_url, issuer.issuer, max_lifetime_seconds=1800)
+    assert "lives longer than the 1800 seconds" in refusal(token, strict)
+
+
+def test_a_token_without_iat_is_refused(issuer: LocalIssuer) -> None:
+    issuer.issue({"sub": "warm-up", "role": ADMIN})  # make sure the key pair exists
+    claims = {"iss": issuer.issuer, "sub": "u-1", "role": ADMIN, "exp": int(time.time()) + 600}
+    token = jwt.encode(claims, _key(issuer), algorithm="RS256", headers={"kid": _kid(issuer)})
+    assert "lacks the 'iat' claim" in refusal(token, issuer.trusted)
+
+
+def test_a_token_issued_in_the_future_is_refused(issuer: LocalIssuer) -> None:
+    later = int(time.time()) + 3600
+    token = sign(issuer, {"sub": "u-1", "role": ADMIN, "iat": later, "exp": later + 600})
+    assert "issued in the future" in refusal(token, issuer.trusted)
+
+
+def test_a_token_not_valid_before_a_future_time_is_refused(issuer: LocalIssuer) -> None:
+    token = sign(issuer, {"sub": "u-1", "role": ADMIN, "nbf": int(time.time()) + 300})
+    assert "not valid yet" in refusal(token, issuer.trusted)
+
+
+def test_a_clock_a_little_ahead_is_tolerated(issuer: LocalIssuer) -> None:
+    ahead = int(time.time()) + CLOCK_LEEWAY_SECONDS // 2
+    token = sign(issuer, {"sub": "u-1", "role": ADMIN, "iat": ahead, "nbf": ahead,
+                          "exp": ahead + 600})
+    assert verify(token, issuer.trusted) == Caller(sub="u-1", role=ADMIN)
+
+
+def test_a_time_that_is_not_a_number_is_refused(issuer: LocalIssuer) -> None:
+    token = sign(issuer, {"sub": "u-1", "role": ADMIN, "iat": "yesterday"})
+    assert "'iat' must be a time in seconds" in refusal(token, issuer.trusted)
+
+
+def test_the_local_issuer_never_signs_beyond_the_cap(tmp_path: Path) -> None:
+    capped = LocalIssuer(tmp_path / "capped", max_lifetime_seconds=600)
+    with pytest.raises(ValueError, match="at most 600"):
+        capped.issue({"sub": "u-1", "role": ADMIN}, ttl_seconds=601)
+    claims = jwt.decode(capped.issue({"sub": "u-1", "role": ADMIN}),
+                        options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 600  # the default hour, shortened to the cap
+
+
+@pytest.mark.parametrize("value", ["forever", "0", "299", "86401"])
+def test_the_cap_setting_is_validated(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="MAX_TOKEN_LIFETIME_SECONDS"):
+        load_settings({"STAGE": "dev", "TABLE_NAME": "t", "MAX_TOKEN_LIFETIME_SECONDS": value})
+
+
+def _key(issuer: LocalIssuer) -> Any:
+    return serialization.load_pem_private_key(
+        (issuer.key_dir / "private_key.pem").read_bytes(), password=None)
+
+
+def _kid(issuer: LocalIssuer) -> str:
+    return json.loads((issuer.key_dir / "jwks.json").read_text())["keys"][0]["kid"]
 
 
 # --- claims -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from chalicelib import personal_data
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.lazy import lazy
@@ -35,16 +36,24 @@ def list_applications() -> dict:
     or one status's (supervisors); `?status=&limit=&nextToken=`. Rows are summaries made from
     what the list read (`views.row`); the detail is `GET /applications/{id}`."""
     who = caller()
+    why = personal_data.purpose(routes.current_request, who, "application")
     page = listing.list_applications(
         who, listing.parse_request(routes.current_request.query_params))
-    return {"applications": views.rows(page, who),
-            **({"nextToken": page.next_token} if page.next_token else {})}
+    answer = {"applications": views.rows(page, who),
+              **({"nextToken": page.next_token} if page.next_token else {})}
+    personal_data.applications(who, why, page.applications)  # staff: one record per row
+    return answer
 
 
 @routes.route("/applications/{application_id}", methods=["GET"], authorizer=bearer)
 def get_application(application_id: str) -> dict:
+    """The detail, with the applicant's data; a staff read leaves an access record."""
     who = caller()
-    return views.detail(casefile.load_for(who, application_id), who)
+    why = personal_data.purpose(routes.current_request, who, "application")
+    case = casefile.load_for(who, application_id)
+    answer = views.detail(case, who)
+    personal_data.applications(who, why, [case.record])
+    return answer
 
 
 @routes.route("/applications/{application_id}/attachments", methods=["POST"],

@@ -7,29 +7,31 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib import personal_data
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.lazy import lazy
 from chalicelib.requests import parse_json
-from yiwang.people.access import APPLICANT
-from yiwang.platform.errors import NotFound
 
 certificates = lazy("yiwang.fulfilment.certificates")
+views = lazy("yiwang.views.certificates")
 
 routes = Blueprint(__name__)
 
 
 @routes.route("/certificates/{number}", methods=["GET"], authorizer=bearer)
 def get_certificate(number: str) -> dict:
-    """The signed envelope, for its holder (by identity number or credit code) or staff;
-    anyone else is told there is no such certificate (404)."""
+    """The signed envelope, for its holder (by identity number or credit code), the
+    departments that handled it and the window; supervisors see it with the holder's identifier
+    masked (`yiwang.views.certificates`); anyone else is told there is no such certificate
+    (404). A staff read leaves an access record."""
     who = caller()
-    record = certificates.load(number)
-    holder = who.role == APPLICANT and record.holder_code in {
-        c for c in (who.id_number, who.credit_code) if c}
-    if not (holder or who.is_staff):
-        raise NotFound(f"no certificate {number}")
-    return certificates.envelope(record)
+    why = personal_data.purpose(routes.current_request, who, "certificate")
+    record = certificates.load_for(who, number)
+    answer = views.present(record, who)
+    personal_data.record(who, why, [(personal_data.access_log.applicant_subject(
+        record.holder_code), "certificate", record.number)])
+    return answer
 
 
 class _DuplicateKey(Exception):  # not a ValueError: parse_json answers those as 400

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from chalicelib import personal_data
 from chalicelib.auth import bearer, caller
 from chalicelib.aws import aws
 from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
+from yiwang.people.access import Caller
 from yiwang.platform.config import settings
 
 complaints = lazy("yiwang.complaints.handling")
@@ -42,13 +44,31 @@ def department_complaints() -> dict:
     `?department=`."""
     query = routes.current_request.query_params or {}
     who = caller()
+    why = personal_data.purpose(routes.current_request, who, "complaint")
     found = records.for_department(who, query.get("department"), query.get("status"))
-    return {"complaints": [views.present(record, who) for record in found]}
+    answer = {"complaints": [views.present(record, who) for record in found]}
+    _record_reads(who, why, found)
+    return answer
 
 
 @routes.route("/complaints/{complaint_id}", methods=["GET"], authorizer=bearer)
 def get_complaint(complaint_id: str) -> dict:
-    return _answer(records.ComplaintRecord.load(complaint_id))
+    """The complaint, for the complainant, the handling department and supervisors; anyone
+    else is told there is no such complaint (404). A staff read of its complainant's contact
+    (and private content) leaves an access record."""
+    who = caller()
+    why = personal_data.purpose(routes.current_request, who, "complaint")
+    record = records.load_for(who, complaint_id)
+    answer = views.present(record, who)
+    _record_reads(who, why, [record])
+    return answer
+
+
+def _record_reads(who: Caller, why: object, shown: list[records.ComplaintRecord]) -> None:
+    """Access records for the complaints whose personal data staff were shown in full."""
+    subject = personal_data.access_log.complainant_subject
+    personal_data.record(who, why, [(subject(r.owner_sub, r.complaint_id), "complaint",
+                                     r.complaint_id) for r in shown if views.handles(who, r)])
 
 
 @routes.route("/complaints/{complaint_id}/accept", methods=["POST"], authorizer=bearer)

@@ -52,4 +52,5 @@ def pickup(application_id: str) -> dict[str, Any]:
 @routes.route("/applications/{application_id}/delivery", methods=["GET"], authorizer=bearer)
 def track(application_id: str) -> dict[str, Any]:
     """The delivery as the applicant tracks it (waybill, status, the courier's events)."""
-    return delivery.tracking(applications.load_for(caller(), application_id))
+    return delivery.tracking(applications.load_for(caller(), application_id,
+                                                    "trackDelivery"))

@@ -45,6 +45,7 @@ def local_issuer(config: Settings) -> LocalIssuer:
         config.require("local_issuer_dir"),
         trusted.issuer,
         trusted.audiences[0] if trusted.audiences else None,
+        trusted.max_lifetime_seconds,
     )
     if _local_path(trusted.jwks_url) != _local_path(issuer.jwks_url):
         raise ConfigurationError(
@@ -60,8 +61,9 @@ def _local_path(url: str) -> Path | None:
 
 
 @functools.cache
-def _issuer(key_dir: str, issuer: str, audience: str | None) -> LocalIssuer:
-    return LocalIssuer(Path(key_dir), issuer=issuer, audience=audience)
+def _issuer(key_dir: str, issuer: str, audience: str | None, max_lifetime: int) -> LocalIssuer:
+    return LocalIssuer(Path(key_dir), issuer=issuer, audience=audience,
+                       max_lifetime_seconds=max_lifetime)
 
 
 def _json_object(raw: bytes | None) -> dict[str, Any]:

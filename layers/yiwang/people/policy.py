@@ -1,0 +1,238 @@
+"""The access policy: for every operation of the API (openapi.yaml's operationIds), who may
+call it and which relation to the resource they need. One table, consulted by the API before a
+view runs (`permit`: the caller's role) and by the domain once the resource is read (`check`:
+the caller's relation to it); the generated authorization test reads the same table.
+
+Two answers, never mixed up:
+- `Forbidden` (403) when the caller's role may not call the operation at all, whatever the
+  resource (an applicant accepting a complaint) — decided before anything is read, so an
+  unknown id answers the same;
+- `NotFound` (404) when the role may call it but the caller has no relation to this resource
+  (another citizen's complaint, another department's task) — the same answer as for an id that
+  does not exist, so the answer never tells that a record exists.
+
+A role that may call an operation with no relation at all (`NONE`) is answered 404 for every
+resource: it may ask, but nothing of that kind is its to see.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, ROLES, SUPERVISOR, WINDOW, Caller
+from yiwang.platform.errors import Forbidden, NotFound
+
+ANONYMOUS = "anonymous"
+"""A caller without a bearer token."""
+PROVIDER_WEBHOOK = "provider-webhook"
+"""A payment or courier provider, authenticated by the HMAC signature of its callback."""
+
+
+class Relation(StrEnum):
+    """What the caller must be to the resource."""
+
+    ANY = "any"
+    """No resource, or any of its kind (a collection, a public read, a role's own queue)."""
+    OWNER = "owner"
+    """The person it is about: the applicant, complainant, rater or certificate holder."""
+    ENTERED = "entered"
+    """The window staff who entered it on the person's behalf."""
+    HANDLING = "handling"
+    """A reviewer of a department that handles it (once it has reached the department)."""
+    STAFF = "staff"
+    """Staff of a role that oversees every case of the kind, once it has reached the staff
+    (window queue, supervisors, administrators)."""
+
+
+NONE: frozenset[Relation] = frozenset()
+"""May call the operation, but no resource of the kind is theirs (always 404)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call one operation: a role → the relations any of which lets them."""
+
+    method: str
+    path: str
+    access: dict[str, frozenset[Relation]] = field(default_factory=dict)
+    public: bool = False
+    """No token needed: anyone, signed in or not, may call it."""
+    webhook: bool = False
+    """Authenticated by the provider's signature, not by a bearer token."""
+
+    def roles(self) -> frozenset[str]:
+        """The roles that may call the operation (whatever the resource)."""
+        return frozenset(self.access)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the policy needs to know of one resource to decide a caller's relation to it."""
+
+    owner_subs: frozenset[str] = frozenset()
+    """The subjects (token `sub`) of the people it is about."""
+    owner_codes: frozenset[str] = frozenset()
+    """Their identity numbers or credit codes (an application entered at the window is the
+    applicant's by their identity number)."""
+    entered_by: str | None = None
+    """The window staff who entered it on someone's behalf."""
+    departments: frozenset[str] = frozenset()
+    """The departments handling it now (none for an application not yet submitted)."""
+    with_staff: bool = True
+    """Whether it has reached the staff at all (an application: once submitted)."""
+
+
+def _roles(*roles: str, relations: Iterable[Relation] = (Relation.ANY,)
+           ) -> dict[str, frozenset[Relation]]:
+    return {role: frozenset(relations) for role in roles}
+
+
+_ALL = tuple(sorted(ROLES))
+_OWN = frozenset({Relation.OWNER})
+_HANDLING = frozenset({Relation.HANDLING})
+_STAFF = frozenset({Relation.STAFF})
+_ENTERED = frozenset({Relation.ENTERED})
+
+_READ_APPLICATION = {APPLICANT: _OWN, WINDOW: _ENTERED | _STAFF, REVIEWER: _HANDLING,
+                     SUPERVISOR: frozenset({Relation.ANY}), ADMIN: _STAFF}
+"""An application: its applicant; the window staff who entered it, and the window queue once
+submitted; its departments' reviewers once submitted; administrators once submitted;
+supervisors, who watch over every stage, all (all of them but the applicant and the handling
+staff see personal data masked). No other staff reads a draft."""
+_APPLICANT_ACTS = {APPLICANT: _OWN, WINDOW: _ENTERED}
+"""What only the applicant (or the window staff who entered the application) does."""
+_COMPLAINT_DEPARTMENT = {REVIEWER: _HANDLING}
+_SUPERVISORS = _roles(SUPERVISOR)
+
+POLICY: dict[str, Rule] = {
+    "getHealth": Rule("GET", "/health", public=True),
+    "devToken": Rule("POST", "/dev/token", public=True),
+    "getMe": Rule("GET", "/me", _roles(*_ALL)),
+    "listItems": Rule("GET", "/items", public=True),
+    "createItem": Rule("POST", "/items", _roles(ADMIN)),
+    "getItem": Rule("GET", "/items/{code}", public=True),
+    "draftItemVersion": Rule("PUT", "/items/{code}", _roles(ADMIN)),
+    "publishItem": Rule("POST", "/items/{code}/publish", _roles(ADMIN)),
+    "listDepartments": Rule("GET", "/departments", _roles(*_ALL)),
+    "getDepartment": Rule("GET", "/departments/{code}", _roles(*_ALL)),
+    "putDepartment": Rule("PUT", "/departments/{code}", _roles(ADMIN)),
+    "createApplication": Rule("POST", "/applications", _roles(APPLICANT, WINDOW)),
+    "listApplications": Rule("GET", "/applications", _roles(*_ALL)),
+    "getApplication": Rule("GET", "/applications/{id}", _READ_APPLICATION),
+    "requestAttachmentUpload": Rule("POST", "/applications/{id}/attachments", _APPLICANT_ACTS),
+    "completeAttachmentUpload": Rule(
+        "POST", "/applications/{id}/attachments/{attachmentId}/complete", _APPLICANT_ACTS),
+    "submitApplication": Rule("POST", "/applications/{id}/submit", _APPLICANT_ACTS),
+    # The window takes a supplement in at the counter for any application in its queue.
+    "supplementApplication": Rule("POST", "/applications/{id}/supplement",
+                                  {APPLICANT: _OWN, WINDOW: _ENTERED | _STAFF}),
+    "waiveFee": Rule("POST", "/applications/{id}/fee-waiver", {ADMIN: _STAFF}),
+    "recordPickup": Rule("POST", "/applications/{id}/pickup", {WINDOW: _STAFF}),
+    "trackDelivery": Rule("GET", "/applications/{id}/delivery", _READ_APPLICATION),
+    "rateApplication": Rule("POST", "/applications/{id}/rating", {APPLICANT: _OWN}),
+    "listTasks": Rule("GET", "/tasks", _roles(WINDOW, REVIEWER)),
+    # Pre-review tasks are the window's queue; review tasks their department's.
+    "decideTask": Rule("POST", "/tasks/{taskId}/decision",
+                       {WINDOW: _STAFF, REVIEWER: _HANDLING}),
+    # The holder; the issuing department; the window that hands it over; supervisors (the
+    # holder's identifiers masked).
+    "getCertificate": Rule("GET", "/certificates/{number}",
+                           {APPLICANT: _OWN, REVIEWER: _HANDLING, WINDOW: _STAFF,
+                            SUPERVISOR: _STAFF}),
+    "verifyCertificate": Rule("POST", "/certificates/verify", public=True),
+    "dueDate": Rule("GET", "/calendar/due", public=True),
+    "getCalendarYear": Rule("GET", "/calendar/{year}", public=True),
+    "putCalendarYear": Rule("PUT", "/calendar/{year}", _roles(ADMIN)),
+    "paymentWebhook": Rule("POST", "/webhooks/payment", webhook=True),
+    "courierWebhook": Rule("POST", "/webhooks/courier", webhook=True),
+    "registerComplaint": Rule("POST", "/complaints", _roles(*_ALL)),
+    "listComplaints": Rule("GET", "/complaints", _roles(REVIEWER, SUPERVISOR)),
+    # Anyone signed in may ask for a complaint; only the complainant (or the window staff who
+    # took it down), the handling department and supervisors are shown one.
+    "getComplaint": Rule("GET", "/complaints/{id}",
+                         {APPLICANT: _OWN, WINDOW: _ENTERED, REVIEWER: _HANDLING,
+                          SUPERVISOR: _STAFF, ADMIN: NONE}),
+    "acceptComplaint": Rule("POST", "/complaints/{id}/accept", _COMPLAINT_DEPARTMENT),
+    "returnComplaint": Rule("POST", "/complaints/{id}/return", _COMPLAINT_DEPARTMENT),
+    "extendComplaint": Rule("POST", "/complaints/{id}/extend", _COMPLAINT_DEPARTMENT),
+    "resolveComplaint": Rule("POST", "/complaints/{id}/resolve", _COMPLAINT_DEPARTMENT),
+    "routeComplaint": Rule("POST", "/complaints/{id}/route", _SUPERVISORS),
+    "gradeComplaint": Rule("POST", "/complaints/{id}/urgency", _SUPERVISORS),
+    "rejectComplaint": Rule("POST", "/complaints/{id}/reject", _SUPERVISORS),
+    "mergeComplaint": Rule("POST", "/complaints/{id}/merge", _SUPERVISORS),
+    # Phone and visit complainants are revisited by the window staff who took them down.
+    "revisitComplaint": Rule("POST", "/complaints/{id}/revisit",
+                             {APPLICANT: _OWN, WINDOW: _ENTERED}),
+    "supervisionCards": Rule("GET", "/supervision/cards", _roles(SUPERVISOR, ADMIN)),
+    "accessLog": Rule("GET", "/supervision/access-log", _roles(SUPERVISOR, ADMIN)),
+    "applicationStats": Rule("GET", "/stats/applications",
+                             _roles(WINDOW, REVIEWER, SUPERVISOR, ADMIN)),
+    "listRatings": Rule("GET", "/ratings", _roles(REVIEWER, SUPERVISOR, ADMIN)),
+    "getRating": Rule("GET", "/ratings/{id}",
+                      {APPLICANT: _OWN, REVIEWER: _HANDLING, SUPERVISOR: _STAFF, ADMIN: _STAFF}),
+    "verifyRating": Rule("POST", "/ratings/{id}/verify", {REVIEWER: _HANDLING}),
+    "invalidateRating": Rule("POST", "/ratings/{id}/invalidate", {ADMIN: _STAFF}),
+    "rectifyRating": Rule("POST", "/ratings/{id}/rectify", {REVIEWER: _HANDLING}),
+    "extendRating": Rule("POST", "/ratings/{id}/extend", {REVIEWER: _HANDLING}),
+    "revisitRating": Rule("POST", "/ratings/{id}/revisit",
+                          {REVIEWER: _HANDLING, ADMIN: _STAFF}),
+}
+
+
+def rule(operation_id: str) -> Rule:
+    """The operation's rule; a `KeyError` for an operation the policy does not know (every
+    operation must have one: an unknown one is a programming error, never allowed)."""
+    return POLICY[operation_id]
+
+
+def operation_at(method: str, path: str) -> str | None:
+    """The operationId of the route `method path`, if any; the path is a template whose
+    parameters may be named differently from openapi.yaml's (`{application_id}`, `{id}`)."""
+    return _BY_ROUTE.get((method.upper(), _template(path)))
+
+
+def _template(path: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+_BY_ROUTE = {(r.method, _template(r.path)): operation for operation, r in POLICY.items()}
+
+
+def permit(operation_id: str, caller: Caller) -> Caller:
+    """The caller, if their role may call the operation at all; otherwise `Forbidden`."""
+    if caller.role not in rule(operation_id).access:
+        raise Forbidden(f"role '{caller.role}' may not {operation_id}")
+    return caller
+
+
+def relations(caller: Caller, facts: Facts) -> frozenset[Relation]:
+    """Every relation the caller has to the resource `facts` describe."""
+    held = {Relation.ANY}
+    codes = {c for c in (caller.id_number, caller.credit_code) if c}
+    if caller.sub in facts.owner_subs or codes & facts.owner_codes:
+        held.add(Relation.OWNER)
+    if caller.role == WINDOW and facts.entered_by == caller.sub:
+        held.add(Relation.ENTERED)
+    if facts.with_staff and caller.role == REVIEWER and caller.dept in facts.departments:
+        held.add(Relation.HANDLING)
+    if facts.with_staff and caller.is_staff:
+        held.add(Relation.STAFF)
+    return frozenset(held)
+
+
+def allows(operation_id: str, caller: Caller, facts: Facts) -> bool:
+    """Whether the caller may call the operation on the resource `facts` describe."""
+    needed = rule(operation_id).access.get(caller.role)
+    return needed is not None and bool(needed & relations(caller, facts))
+
+
+def check(operation_id: str, caller: Caller, facts: Facts, missing: NotFound) -> Caller:
+    """The caller, if they may call the operation on this resource. `Forbidden` if their role
+    may not call it at all; `missing` (what an unknown id raises) if it is not theirs."""
+    permit(operation_id, caller)
+    if not allows(operation_id, caller, facts):
+        raise missing
+    return caller
