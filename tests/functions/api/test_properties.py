@@ -89,21 +89,6 @@ def problem_json(ctx: Any, response: schemathesis.Response, case: schemathesis.C
         f"{response.status_code} problem without a `code`: {response.text[:200]}")
 
 
-GATEWAY_401 = (
-    "known defect, kept visible: without an Authorization header the gateway answers 401 "
-    '`application/json {"message": "Unauthorized"}` before the authorizer runs (documented in '
-    "openapi.yaml's Unauthenticated response), not problem+json; closing it takes an "
-    "UNAUTHORIZED gateway response in the template and the same in chalice's local gateway. "
-    "strict: this fails as soon as the answer is a problem, to drop the mark then.")
-"""Why anonymous calls of a bearer operation are expected to fail `problem_json` (only that)."""
-
-
-def _needs_bearer(operation: schemathesis.APIOperation) -> bool:
-    """Whether the operation requires the `bearer` scheme (its own security, or the default)."""
-    security = operation.definition.raw.get("security", schema.raw_schema.get("security", []))
-    return any("bearer" in requirement for requirement in security)
-
-
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, problem_json]
 
@@ -185,11 +170,8 @@ def webhook_secrets(cloud_env: dict[str, str]) -> dict[str, str]:
 def test_answers_conform_to_the_contract(
     case: schemathesis.Case, role: str, api: str, session: requests.Session,
     authorizations: dict[str, dict[str, str]], webhook_secrets: dict[str, str],
-    request: pytest.FixtureRequest,
 ) -> None:
     """No 5xx; every answer documented (status, Content-Type, body); every error problem+json."""
-    if role == "anonymous" and _needs_bearer(case.operation):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=GATEWAY_401))
     secret = webhook_secrets.get(case.operation.path)
     REQUESTS[(role, case.operation.label)] += 1
     case.call_and_validate(
