@@ -37,6 +37,8 @@ from yiwang.table.records import ListIndex, TableMeta, connection
 from yiwang.table.writes import write_if, write_or_conflict
 
 PRE_REVIEW, REVIEW, SUPPLEMENT = "PRE_REVIEW", "REVIEW", "SUPPLEMENT"
+SUPPLIED = "SUPPLIED"
+"""The decision of a supplement task: the applicant supplied what was listed."""
 ACCEPTANCE_CLOCK = "ACCEPTANCE"
 AUTO_ACCEPT = "AUTO_ACCEPT"
 """The acceptance clock's automatic rule (`auto_accept`)."""
@@ -426,6 +428,10 @@ def supplement(caller: Caller, application_id: str, payload: Any, sfn: Any) -> T
     """The applicant has supplied what was missing: back to pre-review (the clock resumes)."""
     record = drafts.load_for(caller, application_id, "supplementApplication")
     if record.status != Status.NEEDS_SUPPLEMENT:
+        unresumed = [t for t in tasks_of(application_id)
+                     if t.kind == SUPPLEMENT and t.resume_failed_at is not None]
+        if unresumed:  # supplied, but the workflow did not take it: sending it again resumes
+            return _resume_again(unresumed[-1], SUPPLIED, sfn)
         raise Conflict(f"application {application_id} is {record.status}, nothing to supply")
     if isinstance(payload, dict) and isinstance(payload.get("form"), dict):
         item = get_item(record.item_code, int(record.item_version))
@@ -446,16 +452,20 @@ def supplement(caller: Caller, application_id: str, payload: Any, sfn: Any) -> T
 
 
 def decide_supplement(task: TaskRecord, caller: Caller, sfn: Any) -> TaskRecord:
+    """The supplement task decided (SUPPLIED) and its step resumed; an engine failure leaves it
+    retryable, as a decision's (`_resume_decided`: the same supplement sent again resumes)."""
     now = datetime.now(UTC)
     write_or_conflict(lambda: task.update(
         actions=[TaskRecord.status.set(TaskStatus.DECIDED),
-                 TaskRecord.decision.set("SUPPLIED"),
+                 TaskRecord.decision.set(SUPPLIED),
                  TaskRecord.decided_by.set(caller.sub),
                  TaskRecord.decided_at.set(now),
                  TaskRecord.gsi1sk.set(f"{TaskStatus.DECIDED}#{now.isoformat()}")],
         condition=TaskRecord.status == TaskStatus.PENDING),
         "the supplement was already received")
-    _resume(sfn, task, {"supplied": True})
+    task.status, task.decision, task.decided_by, task.decided_at = (
+        TaskStatus.DECIDED, SUPPLIED, caller.sub, now)
+    _resume_decided(sfn, task, now)
     return task
 
 

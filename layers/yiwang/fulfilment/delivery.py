@@ -318,7 +318,9 @@ def complete_pickup(caller: Caller, application_id: str, payload: Any, sfn: Any,
         pickup.update(actions=[PickupRecord.status.set(PickupStatus.READY)])
         raise
     _emit_delivered()
-    _resume(pickup.task_token, {"collectedBy": payload["collectedBy"],
+    # Ids and times only: who collected it is free text, kept in the pickup and its audit
+    # record, never in the execution (whose state is limited to 256 KB).
+    _resume(pickup.task_token, {"applicationId": application_id,
                                 "collectedAt": now.isoformat()}, sfn)
     return record
 

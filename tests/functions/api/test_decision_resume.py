@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.data import CITIZEN_ID
 from tests.support.fakes import FakeStepFunctions
 from tests.support.journeys import Flow, status_is
 from tests.support.polling import eventually
@@ -62,3 +63,26 @@ def test_the_largest_decision_hands_its_step_ids_only(http: Any, token: Any,
         executionArn=flow.execution()["executionArn"])["events"]
     largest_state = max(len(json.dumps(e, default=str).encode()) for e in history)
     assert largest_state < STATE_LIMIT // 4
+
+
+def test_a_supplement_whose_resume_failed_is_sent_again(http: Any, token: Any,
+                                                        cloud: Any) -> None:
+    flow = Flow(http, token, cloud, "supplement-resume-once")
+    flow.submit()
+    missing = ["site-plan"]
+    assert flow.decide(flow.window, "SUPPLEMENT", "请补齐", missing=missing).status_code == 200
+    eventually(lambda: status_is(flow, "NEEDS_SUPPLEMENT"))
+    owner = Caller(flow.citizen_sub, "applicant", id_number=CITIZEN_ID)
+    supply = eventually(lambda: [t for t in tasks.tasks_of(flow.id)
+                                 if t.kind == tasks.SUPPLEMENT and t.status == "PENDING"])
+    sfn = FakeStepFunctions(cloud.client("stepfunctions"), failures=1)
+
+    with pytest.raises(Unavailable):
+        tasks.supplement(owner, flow.id, {}, sfn)
+    assert tasks.load_task(supply[-1].task_id).resume_failed_at is not None
+    tasks.supplement(owner, flow.id, {}, sfn)  # sent again: the workflow takes it now
+    assert tasks.load_task(supply[-1].task_id).resume_failed_at is None
+    assert json.loads(sfn.sent[-1]["output"])["decision"] == tasks.SUPPLIED
+    # back to pre-review: the window has a new task for the next round
+    eventually(lambda: len([t for t in tasks.tasks_of(flow.id)
+                            if t.kind == tasks.PRE_REVIEW]) == 2)

@@ -293,7 +293,7 @@ def test_pickup_at_the_window_completes_once(domain: Any, cloud: Any) -> None:
     assert len(sfn.completed) == 1
     finished = waiting.finished()
     assert finished["status"] == "SUCCEEDED"
-    assert json.loads(finished["output"]) == {"collectedBy": "张伟",
+    assert json.loads(finished["output"]) == {"applicationId": application_id,
                                               "collectedAt": collected_at.isoformat()}
 
 
