@@ -149,8 +149,11 @@ def test_the_firewall_guards_the_api_stage(packaged: dict[str, Any]) -> None:
     rules = {rule["Name"]: rule for rule in acl["Rules"]}
     per_ip = rules["RateLimitPerIp"]["Statement"]["RateBasedStatement"]
     assert per_ip["AggregateKeyType"] == "IP" and "Block" in rules["RateLimitPerIp"]["Action"]
-    assert rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"] == {
-        "VendorName": "AWS", "Name": "AWSManagedRulesCommonRuleSet"}
+    common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    assert (common["VendorName"], common["Name"]) == ("AWS", "AWSManagedRulesCommonRuleSet")
+    # The API bounds its own bodies (1 MiB, 413): the set's 8 KB body rule only counts.
+    assert common["RuleActionOverrides"] == [
+        {"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
     # After the SAM transform, the association names the API's own stage.
     plain = translated(packaged)["Resources"]
     stage = next(name for name, r in plain.items() if r["Type"] == "AWS::ApiGateway::Stage")
