@@ -129,8 +129,11 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30
 
 
 def wait_for_interrupt() -> None:
+    """Wait for Ctrl-C (SIGINT) or SIGTERM. SIGINT gets its own handler: a shell that starts
+    `make run` in the background hands it SIGINT ignored, and Python keeps it so."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
