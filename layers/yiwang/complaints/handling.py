@@ -41,8 +41,8 @@ from yiwang.complaints.routing import (
     STAFF_CHANNELS,
     URGENCY_LIMITS,
     is_default,
-    known_departments,
     limit_days,
+    may_receive,
     route_by_rules,
     touches_secrets,
 )
@@ -118,7 +118,7 @@ def _valid(schema: dict[str, Any], payload: Any) -> dict[str, Any]:
 
 
 def _department(value: str, path: str = "department") -> str:
-    if value not in known_departments():
+    if not may_receive(value):
         raise ValidationFailed([FieldError(path, f"no department {value}")])
     return value
 

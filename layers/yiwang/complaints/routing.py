@@ -62,6 +62,19 @@ def known_departments() -> frozenset[str]:
                       *(rule["department"] for rule in rules["rules"])})
 
 
+def may_receive(code: str) -> bool:
+    """Whether a complaint may be routed to `code`: one of the routing rules' own departments,
+    or an active department of the registry (one consistent read: a department registered a
+    moment ago is known at once, which a read of the registry's list index may not yet show)."""
+    rules = routing_rules()
+    if code in {*rules.get("departments", {}), rules["default"],
+                *(rule["department"] for rule in rules["rules"])}:
+        return True
+    from yiwang.catalogue import departments
+
+    return departments.known(code)
+
+
 def route_by_rules(text: str) -> str:
     """The department of the first rule whose keywords `text` contains, else the default."""
     rules = routing_rules()
