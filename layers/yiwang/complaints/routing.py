@@ -49,19 +49,6 @@ def routing_rules() -> dict[str, Any]:
     return json.loads(_ROUTING_FILE.read_text(encoding="utf-8"))
 
 
-def known_departments() -> frozenset[str]:
-    """Departments a complaint may be routed to: the registry's active ones (read each time:
-    a department registered since is known at once) and the routing rules' own (the default,
-    coordinating office)."""
-    # Imported here: the complaint functions' cold starts need no registry but this call.
-    from yiwang.catalogue import departments
-
-    registry = {d.code for d in departments.all() if d.status == departments.ACTIVE}
-    rules = routing_rules()
-    return frozenset({*registry, *rules.get("departments", {}), rules["default"],
-                      *(rule["department"] for rule in rules["rules"])})
-
-
 def may_receive(code: str) -> bool:
     """Whether a complaint may be routed to `code`: one of the routing rules' own departments,
     or an active department of the registry (one consistent read: a department registered a
