@@ -1,4 +1,5 @@
-"""投诉建议: the step a complaint lifecycle execution waits at (签收/退回, 改派, 办理, 回访).
+"""投诉建议: the step a complaint lifecycle execution waits at (签收/退回, 改派, 办理, 回访,
+督办结论).
 
 Keeps the step's task token until someone moves the complaint on (or completes it at once when
 someone already has), and tells whoever must act (站内信).
@@ -18,7 +19,7 @@ from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metr
 @lambda_entry
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Event: `{"complaintId","step","round","taskToken"}`, `step` one of ACCEPTANCE, REROUTE,
-    HANDLING, REVISIT. Returns whether the execution now waits there."""
+    HANDLING, REVISIT, CONCLUSION. Returns whether the execution now waits there."""
     logger.set_correlation_id(event["complaintId"])
     opened = steps.open_step(event["complaintId"], event["step"], int(event["round"]),
                              event["taskToken"], client("stepfunctions"))

@@ -5,8 +5,11 @@ at once, because the answer to `POST /complaints` names the department and the d
 department signs for it (签收) or returns it with a reason within 1 working day; after that it
 is deemed accepted (the timeout check does this: `yiwang.complaints.steps.deem_accepted`). A
 supervisor reroutes a returned complaint, grades its urgency, refuses it with a reason code
-(不予受理) or merges it into another. The department may extend the handling period once,
-resolves it, and the complainant's revisit (回访) closes it.
+(不予受理) or merges it into another; a grading may shorten the limit, never lengthen it. The
+department may apply once in the complaint's life for an extension, which a supervisor
+approves or refuses (art. 32 (五)); it resolves the complaint, or finds it invalid (无效投诉建议,
+art. 32 (六)). A satisfied revisit (回访) closes it; an unsatisfied one sends it back to the
+department once, and the next unsatisfied one to the supervisors, who conclude it (art. 34).
 
 Every change is one conditional write of the complaint with its audit record, in one
 transaction: two people acting at once never both succeed (the second gets `Conflict`). A
@@ -46,7 +49,16 @@ from yiwang.complaints.routing import (
     route_by_rules,
     touches_secrets,
 )
-from yiwang.complaints.status import INITIAL, OPEN, ComplaintStatus, check_move
+from yiwang.complaints.status import (
+    INITIAL,
+    INVALID_REASONS,
+    OPEN,
+    REOPENINGS,
+    ComplaintStatus,
+    ExtensionStatus,
+    check_extension_move,
+    check_move,
+)
 from yiwang.complaints.steps import DEEM_ACCEPTED, catch_up, move
 from yiwang.deadlines import clocks
 from yiwang.people import policy
@@ -98,7 +110,14 @@ _URGENCY = {"type": "object", "required": ["urgency"],
 _EXTEND = {"type": "object", "required": ["workingDays", "reason"],
            "properties": {"workingDays": {"type": "integer", "minimum": 1, "maximum": 365},
                           "reason": _TEXT}}
-_RESOLVE = {"type": "object", "required": ["result"], "properties": {"result": _TEXT}}
+_RESOLVE = {"type": "object", "required": ["result"],
+            "properties": {"result": _TEXT, "upheld": {"type": "boolean"}}}
+_DECIDE_EXTENSION = {"type": "object", "required": ["approve"],
+                     "properties": {"approve": {"type": "boolean"},
+                                    "note": {"type": "string", "maxLength": 2000}}}
+_INVALID = {"type": "object", "required": ["reasonCode", "reason"],
+            "properties": {"reasonCode": {"enum": sorted(INVALID_REASONS)}, "reason": _TEXT}}
+_CONCLUDE = {"type": "object", "required": ["conclusion"], "properties": {"conclusion": _TEXT}}
 _REJECT = {"type": "object", "required": ["reasonCode"],
            "properties": {"reasonCode": {"enum": sorted(REASON_CODES)},
                           "detail": {"type": "string", "maxLength": 2000}}}
@@ -249,56 +268,117 @@ def return_(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
 
 def extend(caller: Caller, complaint_id: str, payload: Any,
            now: datetime | None = None) -> ComplaintRecord:
-    """延期: once, with a reason, by at most the complaint's limit (art. 32 (五)); the handling
-    clock's deadline moves with it. Twice is `Conflict`; too long `Unprocessable`."""
+    """申请延期: the handling department applies, with a reason, for at most the complaint's
+    limit (art. 32 (五)); a supervisor decides (`decide_extension`). One application in the
+    complaint's life, whatever its answer and whichever department made it: a second is
+    `Conflict`, too long `Unprocessable`. The deadline moves only once approved."""
     record = load_for(caller, complaint_id, "extendComplaint")
     body = _valid(_EXTEND, payload)
     now = now or datetime.now(UTC)
-    if record.extended:
-        raise Conflict("a complaint is extended once at most")
+    if record.extension_status:
+        raise Conflict("a complaint may apply for an extension once in its life; this one "
+                       f"did ({record.extension_status})")
     if record.status != ComplaintStatus.ACCEPTED:
         raise Conflict(f"only an accepted complaint is extended; this one is {record.status}")
     days, limit = body["workingDays"], int(record.limit_days)
     if days > limit:
         raise Unprocessable(f"an extension is at most the limit of {limit} working days")
-    due = calendar_store.due(record.due_at, days).due
-    write(record, [ComplaintRecord.extended.set(True), ComplaintRecord.due_at.set(due)],
-          unchanged(record) & (ComplaintRecord.extended == False),  # noqa: E712 - a condition
-          new_audit_for(record.pk, caller.sub, "EXTENDED", record.status, record.status,
-                        {"workingDays": days, "reason": body["reason"].strip(),
-                         "dueAt": local_time(due)}))
-    try:
-        clocks.extend(record.pk, HANDLING_CLOCK, days, now)
-    except ValueError:
-        # The record is what counts; a clock out of step only loses its cards.
-        logger.warning("handling clock not extended", extra={"complaint": complaint_id})
+    request = {"status": ExtensionStatus.REQUESTED.value, "workingDays": days,
+               "reason": body["reason"].strip(), "department": record.department,
+               "requestedBy": caller.sub, "requestedAt": local_time(now)}
+    write(record, [ComplaintRecord.extension.set(request),
+                   ComplaintRecord.extension_status.set(ExtensionStatus.REQUESTED.value)],
+          unchanged(record) & ComplaintRecord.extension_status.does_not_exist(),
+          new_audit_for(record.pk, caller.sub, "EXTENSION_REQUESTED", record.status,
+                        record.status, {"workingDays": days, "reason": request["reason"]}))
+    return ComplaintRecord.load(complaint_id)
+
+
+def decide_extension(caller: Caller, complaint_id: str, payload: Any,
+                     now: datetime | None = None) -> ComplaintRecord:
+    """A supervisor approves or refuses the department's extension request. Approved: the
+    deadline and the handling clock move by the days asked for, counted from the current
+    deadline. Only a pending request of a complaint still being handled is decided
+    (`Conflict` otherwise)."""
+    policy.permit("decideComplaintExtension", caller)
+    body = _valid(_DECIDE_EXTENSION, payload)
+    record = ComplaintRecord.load(complaint_id)
+    now = now or datetime.now(UTC)
+    if not record.extension_status:
+        raise Conflict(f"complaint {complaint_id} has no extension request")
+    decided = check_extension_move(
+        record.extension_status,
+        ExtensionStatus.APPROVED if body["approve"] else ExtensionStatus.REFUSED)
+    if decided is ExtensionStatus.APPROVED and record.status != ComplaintStatus.ACCEPTED:
+        raise Conflict(f"the complaint is {record.status}; only one being handled is extended")
+    days = int(record.extension["workingDays"])
+    entry = {**record.extension, "status": decided.value, "decidedBy": caller.sub,
+             "decidedAt": local_time(now), "note": (body.get("note") or "").strip()}
+    actions = [ComplaintRecord.extension.set(entry),
+               ComplaintRecord.extension_status.set(decided.value)]
+    detail: dict[str, Any] = {"workingDays": days, "note": entry["note"]}
+    if decided is ExtensionStatus.APPROVED:
+        due = calendar_store.due(record.due_at, days).due
+        actions += [ComplaintRecord.extended.set(True), ComplaintRecord.due_at.set(due)]
+        detail["dueAt"] = local_time(due)
+    write(record, actions,
+          unchanged(record) & (ComplaintRecord.extension_status == record.extension_status),
+          new_audit_for(record.pk, caller.sub, f"EXTENSION_{decided.value}", record.status,
+                        record.status, detail))
+    if decided is ExtensionStatus.APPROVED:
+        try:
+            clocks.extend(record.pk, HANDLING_CLOCK, days, now)
+        except ValueError:
+            # The record is what counts; a clock out of step only loses its cards.
+            logger.warning("handling clock not extended", extra={"complaint": complaint_id})
     return ComplaintRecord.load(complaint_id)
 
 
 def resolve(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
             now: datetime | None = None) -> ComplaintRecord:
-    """办结: the result (ACCEPTED → RESOLVED); the handling clock stops and the complainant is
-    asked for the revisit."""
+    """办结: the result (ACCEPTED → RESOLVED), saying whether a complaint was upheld (属实,
+    counted in the department's performance score); the handling clock stops and the
+    complainant is asked for the revisit."""
     record = load_for(caller, complaint_id, "resolveComplaint")
     body = _valid(_RESOLVE, payload)
     now = now or datetime.now(UTC)
     result = {"result": body["result"].strip(), "by": record.department,
-              "at": local_time(now)}
+              "at": local_time(now), "upheld": bool(body.get("upheld", False))}
     moved = move(record, ComplaintStatus.RESOLVED, caller.sub, "RESOLVED", sfn,
                  actions=[ComplaintRecord.resolution.set(result)],
-                 detail={"result": result["result"]})
+                 detail={"result": result["result"], "upheld": result["upheld"],
+                         "department": record.department})
     clocks.stop(record.pk, HANDLING_CLOCK, now, reason=ComplaintStatus.RESOLVED.value)
     return moved
 
 
+def invalidate(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
+               now: datetime | None = None) -> ComplaintRecord:
+    """无效投诉建议 (art. 32 (六)): after investigation the department finds the complaint
+    unverifiable (确实无法调查核实) or untrue (不属实), with its reason (ACCEPTED → INVALID);
+    its clocks stop."""
+    record = load_for(caller, complaint_id, "invalidateComplaint")
+    body = _valid(_INVALID, payload)
+    now = now or datetime.now(UTC)
+    entry = {"reasonCode": body["reasonCode"], "ground": INVALID_REASONS[body["reasonCode"]],
+             "reason": body["reason"].strip(), "by": record.department, "at": local_time(now)}
+    moved = move(record, ComplaintStatus.INVALID, caller.sub, "INVALIDATED", sfn,
+                 actions=[ComplaintRecord.invalidation.set(entry)],
+                 detail={key: entry[key] for key in ("reasonCode", "reason")})
+    clocks.stop_all(record.pk, now, reason=ComplaintStatus.INVALID.value)
+    _closed(ComplaintStatus.INVALID)
+    return moved
+
+
 # ---------------------------------------------------------------------------------------------
-# Supervisors: reroute, grade, refuse, merge
+# Supervisors: reroute, grade, refuse, merge, decide an extension, conclude
 
 
 def reroute(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
             now: datetime | None = None) -> ComplaintRecord:
     """改派: a returned complaint goes to another department (RETURNED → ROUTED, next round),
-    with a fresh return window and handling period."""
+    with a fresh return window and handling period. The extension stays as it was: one
+    application in the complaint's life, not one per department."""
     policy.permit("routeComplaint", caller)
     department = _department(_valid(_ROUTE, payload)["department"])
     record = ComplaintRecord.load(complaint_id)
@@ -311,7 +391,6 @@ def reroute(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
         ComplaintRecord.routed_at.set(times["routed_at"]),
         ComplaintRecord.return_by.set(times["return_by"]),
         ComplaintRecord.due_at.set(times["due_at"]),
-        ComplaintRecord.extended.set(False),
         ComplaintRecord.gsi1pk.set(ComplaintRecord.list_key(department)),
     ], detail={"from": record.department, "department": department,
                "dueAt": local_time(times["due_at"])})
@@ -321,9 +400,10 @@ def reroute(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
 
 def grade(caller: Caller, complaint_id: str, payload: Any,
           now: datetime | None = None) -> ComplaintRecord:
-    """分级: the supervisor grades the urgency, which then sets the limit (art. 32 (一)-(三));
-    the deadline is counted again from routing. Not after an extension (`Conflict`): that was
-    granted against the old limit."""
+    """分级: the supervisor grades the urgency (art. 32 (一)-(三)), which may shorten the limit
+    the category set but never lengthens it (`routing.limit_days`); the deadline is counted
+    again from routing. Not after an extension (`Conflict`): that was granted against the old
+    limit."""
     policy.permit("gradeComplaint", caller)
     urgency = _valid(_URGENCY, payload)["urgency"]
     record = ComplaintRecord.load(complaint_id)
@@ -335,6 +415,13 @@ def grade(caller: Caller, complaint_id: str, payload: Any,
     if record.urgency == urgency:
         return record
     limit = limit_days(record.category, urgency)
+    if limit == int(record.limit_days):
+        # The grade is recorded, the deadline stays (a grading never lengthens the limit).
+        write(record, [ComplaintRecord.urgency.set(urgency)], unchanged(record),
+              new_audit_for(record.pk, caller.sub, "URGENCY_GRADED", record.status,
+                            record.status, {"urgency": urgency, "limitDays": limit,
+                                            "dueAt": local_time(record.due_at)}))
+        return ComplaintRecord.load(complaint_id)
     due = calendar_store.due(record.routed_at, limit).due
     write(record, [ComplaintRecord.urgency.set(urgency), ComplaintRecord.limit_days.set(limit),
                    ComplaintRecord.due_at.set(due)],
@@ -410,18 +497,65 @@ def merge(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
 # The complainant: revisit
 
 
-def revisit(caller: Caller, complaint_id: str, payload: Any, sfn: Any) -> ComplaintRecord:
-    """回访: the complainant says whether the result satisfies them (RESOLVED → CLOSED). Phone
-    and visit complainants are revisited by window staff, who record the answer (art. 34)."""
+def revisit(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
+            now: datetime | None = None) -> ComplaintRecord:
+    """回访: the complainant says whether the result satisfies them. Phone and visit
+    complainants are revisited by window staff, who record the answer (art. 34).
+
+    Satisfied: RESOLVED → CLOSED. Not satisfied: the problem is handled again (及时核实整改),
+    once by the department (→ ACCEPTED, a new round with a fresh handling period); the next
+    unsatisfied answer goes to the supervisors (→ ESCALATED), who conclude it."""
     record = load_for(caller, complaint_id, "revisitComplaint")
     body = _valid(_REVISIT, payload)
+    now = now or datetime.now(UTC)
     answer = {"satisfied": body["satisfied"], "comment": (body.get("comment") or "").strip()}
-    moved = move(record, ComplaintStatus.CLOSED, caller.sub, "REVISITED", sfn,
-                 actions=[ComplaintRecord.revisit.set(answer)], detail=answer)
+    if body["satisfied"]:
+        moved = move(record, ComplaintStatus.CLOSED, caller.sub, "REVISITED", sfn,
+                     actions=[ComplaintRecord.revisit.set(answer)], detail=answer)
+        _closed(ComplaintStatus.CLOSED)
+        return moved
+    # Art. 34: unsatisfied answers are checked again; operators watch this number.
+    metrics.add_metric(name="ComplaintsUnsatisfied", unit=MetricUnit.Count, value=1)
+    if int(record.reopened or 0) >= REOPENINGS:
+        return move(record, ComplaintStatus.ESCALATED, caller.sub, "ESCALATED", sfn,
+                    actions=[ComplaintRecord.revisit.set(answer)],
+                    detail={**answer, "department": record.department})
+    return _reopen(caller, record, answer, sfn, now)
+
+
+def _reopen(caller: Caller, record: ComplaintRecord, answer: dict[str, Any], sfn: Any,
+            now: datetime) -> ComplaintRecord:
+    """Back to the department (RESOLVED → ACCEPTED), a new round with the complaint's limit
+    counted afresh from now, and its handling clock started again."""
+    limit = int(record.limit_days)
+    due = calendar_store.due(now, limit).due
+    moved = move(record, ComplaintStatus.ACCEPTED, caller.sub, "REOPENED", sfn, actions=[
+        ComplaintRecord.revisit.set(answer),
+        ComplaintRecord.reopened.set(int(record.reopened or 0) + 1),
+        ComplaintRecord.round.set(int(record.round) + 1),
+        ComplaintRecord.resolution.remove(),
+        ComplaintRecord.due_at.set(due),
+    ], detail={**answer, "department": record.department, "dueAt": local_time(due),
+               "previousResult": (record.resolution or {}).get("result", "")})
+    clocks.start(record.pk, HANDLING_CLOCK, kind="COMPLAINT", step="投诉办理",
+                 subject=record.complaint_id, department=record.department, now=now,
+                 working_days=limit, context={"complaintId": record.complaint_id})
+    return moved
+
+
+def conclude(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
+             now: datetime | None = None) -> ComplaintRecord:
+    """督办结论: the supervisors conclude a complaint whose complainant stayed unsatisfied
+    after it was handled again (ESCALATED → CLOSED), with their conclusion."""
+    policy.permit("concludeComplaint", caller)
+    body = _valid(_CONCLUDE, payload)
+    record = ComplaintRecord.load(complaint_id)
+    now = now or datetime.now(UTC)
+    entry = {"conclusion": body["conclusion"].strip(), "by": caller.sub, "at": local_time(now)}
+    moved = move(record, ComplaintStatus.CLOSED, caller.sub, "CONCLUDED", sfn,
+                 actions=[ComplaintRecord.conclusion.set(entry)],
+                 detail={"conclusion": entry["conclusion"]})
     _closed(ComplaintStatus.CLOSED)
-    if not body["satisfied"]:
-        # Art. 34: unsatisfied answers are checked again; operators watch this number.
-        metrics.add_metric(name="ComplaintsUnsatisfied", unit=MetricUnit.Count, value=1)
     return moved
 
 

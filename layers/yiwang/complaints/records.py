@@ -69,6 +69,15 @@ class ComplaintRecord(Model):
     return_by = Time(attr_name="returnBy")
     due_at = Time(attr_name="dueAt")
     extended = BooleanAttribute(default=False)
+    """An extension was approved (the deadline moved)."""
+    extension = JSONAttribute(null=True)
+    """The one extension request of the complaint's life (art. 32 (五)) and its decision."""
+    extension_status = UnicodeAttribute(attr_name="extensionStatus", null=True)
+    """The request's `ExtensionStatus`, kept apart so a write can be conditional on it."""
+    reopened = NumberAttribute(default=0)
+    """How often an unsatisfied revisit sent it back to its department (art. 34)."""
+    invalidation = JSONAttribute(null=True)
+    conclusion = JSONAttribute(null=True)
     merged_into = UnicodeAttribute(attr_name="mergedInto", null=True)
     merged_ids = ListAttribute(of=UnicodeAttribute, attr_name="mergedIds", default=list)
     resolution = JSONAttribute(null=True)

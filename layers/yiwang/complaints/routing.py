@@ -14,7 +14,8 @@ from yiwang.platform import identity
 CATEGORY_LIMITS = {"CONSULT": 3, "COMPLAINT": 7, "SUGGESTION": 7}
 """我要咨询 3, 我要投诉 7, 我要建议 7 working days."""
 URGENCY_LIMITS = {"URGENT": 3, "GENERAL_URGENT": 5, "NORMAL": 15}
-"""Once staff grade the urgency it decides: 紧急 3, 一般紧急 5, 普通 15 working days."""
+"""紧急 3, 一般紧急 5, 普通 15 working days: a grading may shorten the category's limit, never
+lengthen it (a 3-day consultation graded 普通 still has 3 days)."""
 CHANNELS = ("WEB", "PHONE", "VISIT")
 STAFF_CHANNELS = frozenset({"PHONE", "VISIT"})
 """Telephone and visit complaints are taken down by window staff."""
@@ -39,8 +40,10 @@ _SECRET_WORDS = ("国家秘密", "商业秘密", "个人隐私", "隐私", "保�
 
 
 def limit_days(category: str, urgency: str | None = None) -> int:
-    """办理时限 in working days: the urgency once graded, else the category (art. 32)."""
-    return URGENCY_LIMITS[urgency] if urgency else CATEGORY_LIMITS[category]
+    """办理时限 in working days (art. 32): the category's, or the urgency's once graded if that
+    is shorter. Both limits bind the department, so the stricter one holds."""
+    limit = CATEGORY_LIMITS[category]
+    return min(limit, URGENCY_LIMITS[urgency]) if urgency else limit
 
 
 @functools.cache

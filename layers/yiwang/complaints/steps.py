@@ -1,5 +1,5 @@
-"""The complaint lifecycle execution's waiting steps (签收/退回, 改派, 办理, 回访), and the one
-way a complaint's status moves on.
+"""The complaint lifecycle execution's waiting steps (签收/退回, 改派, 办理, 回访, 督办结论), and
+the one way a complaint's status moves on.
 
 At each status someone owes an action, the execution waits on a task token (a step record);
 whoever moves the complaint on completes that token. Because the execution may reach a step
@@ -30,7 +30,8 @@ from yiwang.table.records import new_audit_for
 from yiwang.table.writes import write_if
 
 STEPS = {"ACCEPTANCE": ComplaintStatus.ROUTED, "REROUTE": ComplaintStatus.RETURNED,
-         "HANDLING": ComplaintStatus.ACCEPTED, "REVISIT": ComplaintStatus.RESOLVED}
+         "HANDLING": ComplaintStatus.ACCEPTED, "REVISIT": ComplaintStatus.RESOLVED,
+         "CONCLUSION": ComplaintStatus.ESCALATED}
 """Each step of the execution, and the status during which it waits."""
 STEP_OF = {status: step for step, status in STEPS.items()}
 DEEM_ACCEPTED = "DEEM_COMPLAINT_ACCEPTED"
@@ -143,6 +144,15 @@ def _step_notices(complaint: ComplaintRecord, step: str) -> list[Notice]:
     if step == "REROUTE":
         return [Notice(clocks.SUPERVISORS, "COMPLAINT_RETURNED", f"投诉建议被退回：{ident}",
                        f"{complaint.department} 退回了投诉建议 {ident}，请改派。")]
+    if step == "HANDLING" and int(complaint.reopened or 0) and complaint.revisit:
+        return [Notice(f"DEPT#{complaint.department}", "COMPLAINT_REOPENED",
+                       f"投诉建议重新办理：{ident}",
+                       f"投诉人对办理结果不满意，请重新核实整改，于 {local_time(complaint.due_at)} "
+                       f"前办结。")]
+    if step == "CONCLUSION":
+        return [Notice(clocks.SUPERVISORS, "COMPLAINT_ESCALATED", f"投诉建议提交督办：{ident}",
+                       f"投诉人对 {complaint.department} 重新办理的结果仍不满意，"
+                       f"请督办并作出结论。")]
     if step == "REVISIT" and complaint.owner_sub:
         return [Notice(complaint.owner_sub, "COMPLAINT_RESOLVED", f"投诉建议已办结：{ident}",
                        "请查看办理结果，并告诉我们您是否满意（回访）。")]

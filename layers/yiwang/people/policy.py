@@ -166,6 +166,11 @@ POLICY: dict[str, Rule] = {
     # Phone and visit complainants are revisited by the window staff who took them down.
     "revisitComplaint": Rule("POST", "/complaints/{id}/revisit",
                              {APPLICANT: _OWN, WINDOW: _ENTERED}),
+    # 无效投诉建议 (art. 32 (六)) is the handling department's finding; a supervisor decides
+    # the department's one extension request (art. 32 (五)) and concludes an escalated one.
+    "invalidateComplaint": Rule("POST", "/complaints/{id}/invalid", _COMPLAINT_DEPARTMENT),
+    "decideComplaintExtension": Rule("POST", "/complaints/{id}/extension", _SUPERVISORS),
+    "concludeComplaint": Rule("POST", "/complaints/{id}/conclude", _SUPERVISORS),
     "supervisionCards": Rule("GET", "/supervision/cards", _roles(SUPERVISOR, ADMIN)),
     "accessLog": Rule("GET", "/supervision/access-log", _roles(SUPERVISOR, ADMIN)),
     "applicationStats": Rule("GET", "/stats/applications",

@@ -44,7 +44,8 @@ def present(record: ComplaintRecord, caller: Caller) -> dict[str, Any]:
         "content": record.content if content else None,
         "contact": record.contact if full else None,
         "withheld": [] if full else ["contact"] if content else [
-            "subject", "content", "contact", "resolution", "revisit", "history.detail"],
+            "subject", "content", "contact", "resolution", "revisit", "invalidation",
+            "conclusion", "history.detail"],
         "history": history(record, content, full),
     }
     if record.merged_into:
@@ -57,6 +58,16 @@ def present(record: ComplaintRecord, caller: Caller) -> dict[str, Any]:
         answer["resolution"] = record.resolution if content else None
     if record.revisit:
         answer["revisit"] = record.revisit if content else None
+    if record.extension:
+        answer["extension"] = record.extension if full else {
+            "status": record.extension.get("status"),
+            "workingDays": record.extension.get("workingDays")}
+    if record.reopened:
+        answer["reopened"] = int(record.reopened)
+    if record.invalidation:
+        answer["invalidation"] = record.invalidation if content else None
+    if record.conclusion:
+        answer["conclusion"] = record.conclusion if content else None
     return answer
 
 

@@ -178,7 +178,7 @@ def test_deemed_accepted_after_one_working_day_then_too_late_to_return(desk: Des
     desk.reaches(complaint, "AwaitResolution")  # the sweep completed the waiting step
 
 
-def test_one_extension_of_at_most_the_limit(desk: Desk) -> None:
+def test_one_extension_applied_for_and_approved(desk: Desk) -> None:
     food = desk.department(FOOD)
     complaint = desk.registered()
     early = desk.act(complaint, "extend", food, {"workingDays": 3, "reason": "需现场核查"})
@@ -189,10 +189,16 @@ def test_one_extension_of_at_most_the_limit(desk: Desk) -> None:
                     ).status_code == 422  # more than the 7-day limit
     missing = desk.act(complaint, "extend", food, {"workingDays": 3})
     assert json.loads(missing.body)["errors"][0]["path"] == "reason"
-    extended = desk.act(complaint, "extend", food, {"workingDays": 7, "reason": "需现场核查"})
-    assert extended.status_code == 200, extended.body
-    view = json.loads(extended.body)
-    assert view["extended"] is True
+    asked = desk.act(complaint, "extend", food, {"workingDays": 7, "reason": "需现场核查"})
+    assert asked.status_code == 200, asked.body
+    view = json.loads(asked.body)  # applied for: a supervisor decides (art. 32 (五))
+    assert (view["extended"], view["extension"]["status"], view["dueAt"]) == (
+        False, "REQUESTED", before)
+    assert desk.act(complaint, "extension", food, {"approve": True}).status_code == 403
+    approved = desk.act(complaint, "extension", desk.supervisor, {"approve": True})
+    assert approved.status_code == 200, approved.body
+    view = json.loads(approved.body)
+    assert (view["extended"], view["extension"]["status"]) == (True, "APPROVED")
     assert view["dueAt"] == desk.due(before, 7)
     again = desk.act(complaint, "extend", food, {"workingDays": 1, "reason": "再延一天"})
     assert again.status_code == 409
@@ -285,9 +291,47 @@ def test_grading_the_urgency_sets_the_limit(desk: Desk) -> None:
     assert urgent["dueAt"] == desk.due(urgent["createdAt"], 3)
     normal = json.loads(desk.act(complaint, "urgency", desk.supervisor,
                                  {"urgency": "NORMAL"}).body)
-    assert normal["dueAt"] == desk.due(normal["createdAt"], 15)
+    # 普通 is 15 working days, but a grading never lengthens the complaint's own 7.
+    assert (normal["urgency"], normal["limitDays"]) == ("NORMAL", 7)
+    assert normal["dueAt"] == desk.due(normal["createdAt"], 7)
     from yiwang.deadlines import clocks
 
     handling = clocks.get(f"COMPLAINT#{complaint}", "HANDLING")
     assert handling.deadline.astimezone(
         datetime.fromisoformat(normal["dueAt"]).tzinfo).isoformat() == normal["dueAt"]
+
+
+def test_unsatisfied_twice_goes_to_the_supervisors(desk: Desk) -> None:
+    food = desk.department(FOOD)
+    complaint = desk.registered()
+    assert desk.act(complaint, "accept", food).status_code == 200
+    assert desk.act(complaint, "resolve", food, {"result": "已增开窗口"}).status_code == 200
+    reopened = json.loads(desk.act(complaint, "revisit", desk.citizen,
+                                   {"satisfied": False, "comment": "仍要排队"}).body)
+    assert (reopened["status"], reopened["reopened"]) == ("ACCEPTED", 1)
+    desk.reaches(complaint, "AwaitResolution")
+    assert desk.act(complaint, "resolve", food, {"result": "增开三个窗口"}).status_code == 200
+    desk.reaches(complaint, "AwaitRevisit")
+    escalated = json.loads(desk.act(complaint, "revisit", desk.citizen,
+                                    {"satisfied": False}).body)
+    assert escalated["status"] == "ESCALATED"
+    desk.reaches(complaint, "AwaitConclusion")
+    assert desk.act(complaint, "conclude", food, {"conclusion": "x"}).status_code == 403
+    closed = desk.act(complaint, "conclude", desk.supervisor, {"conclusion": "督促增设取号机"})
+    assert json.loads(closed.body)["status"] == "CLOSED", closed.body
+    eventually(lambda: desk.state(complaint) == ("SUCCEEDED", "Closed"))
+
+
+def test_an_invalid_complaint(desk: Desk) -> None:
+    food = desk.department(FOOD)
+    complaint = desk.registered()
+    assert desk.act(complaint, "accept", food).status_code == 200
+    wrong = desk.act(complaint, "invalid", food, {"reasonCode": "BORING", "reason": "x"})
+    assert [e["path"] for e in json.loads(wrong.body)["errors"]] == ["reasonCode"]
+    assert desk.act(complaint, "invalid", desk.supervisor,
+                    {"reasonCode": "UNFOUNDED", "reason": "x"}).status_code == 403
+    invalid = desk.act(complaint, "invalid", food,
+                       {"reasonCode": "UNVERIFIABLE", "reason": "投诉人无法联系，无法核实"})
+    view = json.loads(invalid.body)
+    assert (view["status"], view["invalidation"]["reasonCode"]) == ("INVALID", "UNVERIFIABLE")
+    eventually(lambda: desk.state(complaint) == ("SUCCEEDED", "Invalid"))

@@ -38,10 +38,11 @@ SUPERVISOR = Caller("supervisor-domain", "supervisor")
 # --- pure rules --------------------------------------------------------------------------------
 
 
-def test_category_limits_unless_the_urgency_is_graded() -> None:
+def test_category_limits_which_a_grading_shortens_but_never_lengthens() -> None:
     assert [routing.limit_days(c) for c in ("CONSULT", "COMPLAINT", "SUGGESTION")] == [3, 7, 7]
-    assert [routing.limit_days("CONSULT", u) for u in ("URGENT", "GENERAL_URGENT", "NORMAL")
-            ] == [3, 5, 15]
+    urgencies = ("URGENT", "GENERAL_URGENT", "NORMAL")
+    assert [routing.limit_days("CONSULT", u) for u in urgencies] == [3, 3, 3]
+    assert [routing.limit_days("COMPLAINT", u) for u in urgencies] == [3, 5, 7]
 
 
 def test_routing_rules_are_data_with_a_default(table: None) -> None:
@@ -189,7 +190,8 @@ def test_reroute_starts_a_new_round_for_the_new_department(table: None,
 
 
 @pytest.mark.integration
-def test_one_extension_of_at_most_the_limit(table: None, sfn: StandInSfn) -> None:
+def test_the_department_applies_once_and_a_supervisor_decides(table: None,
+                                                              sfn: StandInSfn) -> None:
     from yiwang.deadlines import clocks
 
     record = register(sfn, category="COMPLAINT")
@@ -198,14 +200,112 @@ def test_one_extension_of_at_most_the_limit(table: None, sfn: StandInSfn) -> Non
         complaints.extend(FOOD, record.complaint_id, {"workingDays": 8, "reason": "复杂"})
     with pytest.raises(ValidationFailed):
         complaints.extend(FOOD, record.complaint_id, {"workingDays": 0, "reason": "复杂"})
-    extended = complaints.extend(FOOD, record.complaint_id, {"workingDays": 7, "reason": "复杂"})
-    assert extended.extended is True
-    assert extended.due_at > record.due_at
-    assert clocks.get(record.pk, complaints.HANDLING_CLOCK).deadline == extended.due_at
+    with pytest.raises(Conflict):  # nothing to decide yet
+        complaints.decide_extension(SUPERVISOR, record.complaint_id, {"approve": True})
+    asked = complaints.extend(FOOD, record.complaint_id, {"workingDays": 7, "reason": "复杂"})
+    # Applied for, not granted: the deadline stays until a supervisor approves.
+    assert (asked.extended, asked.extension_status, asked.due_at) == (
+        False, "REQUESTED", record.due_at)
+    with pytest.raises(Forbidden):  # the department does not grant its own extension
+        complaints.decide_extension(FOOD, record.complaint_id, {"approve": True})
+    with pytest.raises(Conflict):  # one application in the complaint's life
+        complaints.extend(FOOD, record.complaint_id, {"workingDays": 1, "reason": "再延"})
+    approved = complaints.decide_extension(SUPERVISOR, record.complaint_id,
+                                           {"approve": True, "note": "同意"})
+    assert (approved.extended, approved.extension_status) == (True, "APPROVED")
+    assert approved.due_at > record.due_at
+    assert clocks.get(record.pk, complaints.HANDLING_CLOCK).deadline == approved.due_at
+    with pytest.raises(Conflict):  # decided once
+        complaints.decide_extension(SUPERVISOR, record.complaint_id, {"approve": False})
     with pytest.raises(Conflict):
         complaints.extend(FOOD, record.complaint_id, {"workingDays": 1, "reason": "再延"})
     with pytest.raises(Conflict):  # graded after the extension: the limit it was granted on
         complaints.grade(SUPERVISOR, record.complaint_id, {"urgency": "URGENT"})
+    events = [e["event"] for e in views.history(approved, True, True)]
+    assert events[-2:] == ["EXTENSION_REQUESTED", "EXTENSION_APPROVED"]
+
+
+@pytest.mark.integration
+def test_a_refused_extension_is_not_asked_for_again(table: None, sfn: StandInSfn) -> None:
+    record = register(sfn, category="COMPLAINT")
+    complaints.accept(FOOD, record.complaint_id, sfn)
+    complaints.extend(FOOD, record.complaint_id, {"workingDays": 3, "reason": "复杂"})
+    refused = complaints.decide_extension(SUPERVISOR, record.complaint_id,
+                                          {"approve": False, "note": "可按时办结"})
+    assert (refused.extended, refused.extension_status, refused.due_at) == (
+        False, "REFUSED", record.due_at)
+    with pytest.raises(Conflict):
+        complaints.extend(FOOD, record.complaint_id, {"workingDays": 3, "reason": "再申请"})
+
+
+@pytest.mark.integration
+def test_grading_never_lengthens_the_category_limit(table: None, sfn: StandInSfn) -> None:
+    record = register(sfn)  # a consultation: 3 working days
+    graded = complaints.grade(SUPERVISOR, record.complaint_id, {"urgency": "NORMAL"})
+    assert (graded.urgency, int(graded.limit_days), graded.due_at) == (
+        "NORMAL", 3, record.due_at)
+    complaint = register(sfn, category="COMPLAINT")  # 7 days
+    urgent = complaints.grade(SUPERVISOR, complaint.complaint_id, {"urgency": "URGENT"})
+    assert int(urgent.limit_days) == 3
+    relaxed = complaints.grade(SUPERVISOR, complaint.complaint_id, {"urgency": "NORMAL"})
+    assert int(relaxed.limit_days) == 7  # back to the category's limit, never 15
+
+
+@pytest.mark.integration
+def test_an_unsatisfied_revisit_reopens_once_then_goes_to_the_supervisors(
+        table: None, sfn: StandInSfn) -> None:
+    from yiwang.deadlines import clocks
+
+    record = register(sfn, category="COMPLAINT")
+    complaints.accept(FOOD, record.complaint_id, sfn)
+    complaints.resolve(FOOD, record.complaint_id, {"result": "已增开窗口"}, sfn)
+    later = datetime(2026, 10, 12, 9, 0, tzinfo=SHANGHAI)
+    reopened = complaints.revisit(CITIZEN, record.complaint_id,
+                                  {"satisfied": False, "comment": "仍然排队"}, sfn, now=later)
+    assert (reopened.status, int(reopened.round), int(reopened.reopened)) == ("ACCEPTED", 2, 1)
+    assert reopened.resolution is None
+    handling = clocks.get(record.pk, complaints.HANDLING_CLOCK)
+    assert (handling.status, handling.deadline) == ("RUNNING", reopened.due_at)
+    # Mon 12 Oct + 7 working days: 13, 14, 15, 16, 19, 20, 21 Oct.
+    assert reopened.due_at.astimezone(SHANGHAI).date().isoformat() == "2026-10-21"
+    opened = steps.open_step(record.complaint_id, "HANDLING", 2, "token-h2", sfn)
+    assert [n.kind for n in opened.notices] == ["COMPLAINT_REOPENED"]
+    complaints.resolve(FOOD, record.complaint_id, {"result": "高峰期增开三个窗口"}, sfn)
+    escalated = complaints.revisit(CITIZEN, record.complaint_id, {"satisfied": False}, sfn)
+    assert escalated.status == "ESCALATED"
+    waiting = steps.open_step(record.complaint_id, "CONCLUSION", 2, "token-c", sfn)
+    assert [n.recipient for n in waiting.notices] == [clocks.SUPERVISORS]
+    with pytest.raises(Forbidden):
+        complaints.conclude(FOOD, record.complaint_id, {"conclusion": "x"}, sfn)
+    closed = complaints.conclude(SUPERVISOR, record.complaint_id,
+                                 {"conclusion": "督促增设自助取号机"}, sfn)
+    assert (closed.status, closed.conclusion["conclusion"]) == ("CLOSED", "督促增设自助取号机")
+    assert "token-c" in [c["taskToken"] for c in sfn.completed]
+    events = [e["event"] for e in views.history(closed, True, True)]
+    assert events == ["REGISTERED", "ACCEPTED", "RESOLVED", "REOPENED", "RESOLVED",
+                      "ESCALATED", "CONCLUDED"]
+
+
+@pytest.mark.integration
+def test_an_invalid_complaint_with_its_reason(table: None, sfn: StandInSfn) -> None:
+    from yiwang.deadlines import clocks
+
+    record = register(sfn, category="COMPLAINT")
+    body = {"reasonCode": "UNFOUNDED", "reason": "调取监控，当日窗口全部开放"}
+    with pytest.raises(Conflict):  # investigated only once accepted
+        complaints.invalidate(FOOD, record.complaint_id, body, sfn)
+    complaints.accept(FOOD, record.complaint_id, sfn)
+    with pytest.raises(ValidationFailed):
+        complaints.invalidate(FOOD, record.complaint_id, {"reasonCode": "UNFOUNDED"}, sfn)
+    with pytest.raises(NotFound):
+        complaints.invalidate(POLICE, record.complaint_id, body, sfn)
+    invalid = complaints.invalidate(FOOD, record.complaint_id, body, sfn)
+    assert invalid.status == "INVALID"
+    assert invalid.invalidation["ground"] == "经调查投诉建议情况不属实"
+    assert all(c.status == "STOPPED" for c in clocks.clocks_of(record.pk))
+    shown = views.present(invalid, CITIZEN)
+    assert shown["invalidation"]["reason"] == body["reason"]
+    assert shown["history"][-1]["event"] == "INVALIDATED"
 
 
 @pytest.mark.integration

@@ -114,3 +114,18 @@ def merge(complaint_id: str) -> dict:
 @routes.route("/complaints/{complaint_id}/revisit", methods=["POST"], authorizer=bearer)
 def revisit(complaint_id: str) -> dict:
     return _answer(complaints.revisit(caller(), complaint_id, _body(), aws("stepfunctions")))
+
+
+@routes.route("/complaints/{complaint_id}/invalid", methods=["POST"], authorizer=bearer)
+def invalidate(complaint_id: str) -> dict:
+    return _answer(complaints.invalidate(caller(), complaint_id, _body(), aws("stepfunctions")))
+
+
+@routes.route("/complaints/{complaint_id}/extension", methods=["POST"], authorizer=bearer)
+def decide_extension(complaint_id: str) -> dict:
+    return _answer(complaints.decide_extension(caller(), complaint_id, _body()))
+
+
+@routes.route("/complaints/{complaint_id}/conclude", methods=["POST"], authorizer=bearer)
+def conclude(complaint_id: str) -> dict:
+    return _answer(complaints.conclude(caller(), complaint_id, _body(), aws("stepfunctions")))
