@@ -1,11 +1,10 @@
 """A complaint's statuses and the moves between them (《运行管理办法》 art. 31-34), in one place.
 
     ROUTED ──accept / deemed accepted──► ACCEPTED ──resolve──► RESOLVED ──revisit──► CLOSED
-      │  ▲                                  │  ▲ │                  │ unsatisfied     ▲
-      │  └──reroute── RETURNED ◄──return────┘  │ │                  │                 │
-      │               (from ROUTED only)       │ └─invalid─► INVALID │ first: reopen   │
-      │                                        └────────────────────┘                 │
-      │                                    second time unsatisfied: ESCALATED ─conclude┘
+      │  ▲                                  │   ▲                 │  (satisfied)        ▲
+      │  └──reroute── RETURNED ◄──return────┘   └──reopen once────┤  (unsatisfied)      │
+      │               (from ROUTED only)    │                     └─► ESCALATED ─conclude┘
+      │                                     └─invalid─► INVALID      (unsatisfied again)
       └─ any open status ──refuse──► NOT_ACCEPTED;  ──merge──► MERGED
 
 (art. 32 (六): 无效投诉建议; art. 34: an unsatisfied complainant's problem is handled again, once

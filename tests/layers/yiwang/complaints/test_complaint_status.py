@@ -10,6 +10,8 @@ from yiwang.complaints.status import (
     OPEN,
     TRANSITIONS,
     ComplaintStatus,
+    ExtensionStatus,
+    check_extension_move,
     check_move,
 )
 from yiwang.platform.errors import Conflict
@@ -41,3 +43,20 @@ def test_an_illegal_move_is_a_conflict_naming_both_statuses(from_: str, to: str)
         check_move(from_, to)
     assert str(refused.value) == f"a complaint cannot move from {from_} to {to}"
     assert refused.value.code == "CONFLICT"  # 409 (chalicelib.problems)
+
+
+def test_a_revisit_reopens_or_escalates_and_only_accepted_complaints_are_found_invalid() -> None:
+    assert check_move("RESOLVED", "ACCEPTED") is ComplaintStatus.ACCEPTED
+    assert check_move("RESOLVED", "ESCALATED") is ComplaintStatus.ESCALATED
+    assert check_move("ESCALATED", "CLOSED") is ComplaintStatus.CLOSED
+    assert check_move("ACCEPTED", "INVALID") is ComplaintStatus.INVALID
+    for from_ in ("ROUTED", "RETURNED", "RESOLVED", "ESCALATED"):
+        with pytest.raises(Conflict):
+            check_move(from_, "INVALID")
+
+
+def test_an_extension_request_is_decided_once() -> None:
+    assert check_extension_move("REQUESTED", "APPROVED") is ExtensionStatus.APPROVED
+    for decided in ("APPROVED", "REFUSED"):
+        with pytest.raises(Conflict):
+            check_extension_move(decided, "APPROVED")
