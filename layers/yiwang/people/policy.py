@@ -182,8 +182,9 @@ POLICY: dict[str, Rule] = {
     "invalidateRating": Rule("POST", "/ratings/{id}/invalidate", {ADMIN: _STAFF}),
     "rectifyRating": Rule("POST", "/ratings/{id}/rectify", {REVIEWER: _HANDLING}),
     "extendRating": Rule("POST", "/ratings/{id}/extend", {REVIEWER: _HANDLING}),
+    # 回访 is the managing office's (art. 37 (四)), never the rated department's.
     "revisitRating": Rule("POST", "/ratings/{id}/revisit",
-                          {REVIEWER: _HANDLING, ADMIN: _STAFF}),
+                          {SUPERVISOR: _STAFF, ADMIN: _STAFF}),
 }
 
 

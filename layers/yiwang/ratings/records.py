@@ -45,6 +45,9 @@ class RatingRecord(Model):
     item_code = UnicodeAttribute(attr_name="itemCode")
     department = UnicodeAttribute()
     level = NumberAttribute()
+    outcome = UnicodeAttribute(null=True)
+    """How the application concluded when rated (COMPLETED, REJECTED, NOT_ACCEPTED,
+    CANCELLED)."""
     comment = UnicodeAttribute(null=True)
     anonymous = BooleanAttribute(default=False)
     bad = BooleanAttribute(default=False)

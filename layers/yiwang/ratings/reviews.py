@@ -1,11 +1,13 @@
-"""好差评: the applicant rates a completed application; bad reviews are rectified (《运行管理办法》
+"""好差评: the applicant rates a concluded application; bad reviews are rectified (《运行管理办法》
 arts. 35-37, docs/rules.md §6).
 
 Five levels: 5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意. One rating per application,
-and only once it is COMPLETED; its id is the application's id. A rating of 1 or 2 is a bad
-review (差评) and opens a rectification for the department that handled the application
-("谁办理、谁负责": the item's lead department), timed by a clock of RECTIFICATION_WORKING_DAYS
-working days (5 unless configured) that raises yellow and red cards like every other period:
+once it has concluded, whatever the outcome (art. 35: 评价对象全覆盖 — completed, 不予许可,
+不予受理 or cancelled; a refusal is exactly what people rate); its id is the application's id.
+A rating of 1 or 2 is a bad review (差评) and opens a rectification for the department that
+handled the application ("谁办理、谁负责": the item's lead department), timed by a clock of
+RECTIFICATION_WORKING_DAYS working days (5 unless configured) that raises yellow and red cards
+like every other period:
 
     VERIFYING ──verify valid──────────────────────────► RECTIFYING ──rectify──► RECTIFIED
         │                                                  ▲   │ (real-name)        │
@@ -21,8 +23,9 @@ working days (5 unless configured) that raises yellow and red cards like every o
 - Once, and with a reason, the department may extend the rectification (at most the original
   limit); the rater is told why (需向评价人说明理由).
 - Rectified: the clock stops and the rater hears the measures. A real-name review is then
-  revisited (回访) by the department or the rating administrators before it closes; an
-  unsatisfied rater reopens the rectification with a fresh clock.
+  revisited (回访) by the managing office (supervisors, rating administrators: art. 37 (四)
+  "管理部门应当安排回访"), never by the department rated, before it closes; an unsatisfied
+  rater reopens the rectification with a fresh clock.
 Ratings of 3-5 are RECORDED and need nothing more. Every change is one conditional write of
 the rating together with its audit record (pk `RATING#<id>`), so a repeated or concurrent
 request has no second effect.
@@ -34,7 +37,7 @@ HTTP (functions/api/chalicelib/routes/ratings.py):
 - `POST /ratings/{id}/verify` `{"valid","note"}`, `/extend` `{"workingDays","reason"}`,
   `/rectify` `{"measures"}` (the handling department);
 - `POST /ratings/{id}/invalidate` `{"approve","note"}` (rating administrators);
-- `POST /ratings/{id}/revisit` `{"satisfied","note"}` (the department or administrators).
+- `POST /ratings/{id}/revisit` `{"satisfied","note"}` (supervisors or administrators).
 
 The records, and how a caller finds them, are in `yiwang.ratings.records`; the statuses and
 their moves in `yiwang.ratings.status`; what a caller sees in `yiwang.views.ratings`.
@@ -50,6 +53,7 @@ from pynamodb.transactions import TransactWrite
 
 from yiwang.applications import drafts
 from yiwang.applications.records import ApplicationRecord
+from yiwang.applications.status import TERMINAL
 from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
@@ -67,6 +71,8 @@ from yiwang.table.writes import write_or_conflict
 CLOCK = "RECTIFICATION"
 """The rectification clock's name (and kind) in the rating's partition."""
 STEP = "差评整改"
+RATEABLE = frozenset(status.value for status in TERMINAL)
+"""The concluded applications, each rateable once: 办结, 不予许可, 不予受理, cancelled."""
 RATED, INVALIDATED = "RATED", "INVALIDATED"
 """Audit events the statistics count (yiwang.stats.aggregates): a rating given, a bad one
 ruled invalid."""
@@ -109,16 +115,17 @@ def _checked(schema: dict[str, Any], payload: Any) -> dict[str, Any]:
 
 def rate(caller: Caller, application_id: str, payload: Any,
          now: datetime | None = None) -> Outcome:
-    """The applicant rates a COMPLETED application, once (a second rating, or a rating of an
-    application not completed, is `Conflict`). A bad review opens its rectification."""
+    """The applicant rates a concluded application (`RATEABLE`), once (a second rating, or a
+    rating of an application still under way, is `Conflict`). A bad review opens its
+    rectification."""
     record = drafts.load_for(caller, application_id, "rateApplication")
     body = _checked(_RATE, payload)
     level, comment = body["level"], (body.get("comment") or "").strip() or None
     if is_bad(level) and not comment:
         raise ValidationFailed([FieldError("comment", "a bad review says what went wrong")])
-    if record.status != "COMPLETED":
-        raise Conflict(f"application {application_id} is {record.status}; only a completed "
-                       f"application is rated")
+    if record.status not in RATEABLE:
+        raise Conflict(f"application {application_id} is {record.status}; an application is "
+                       f"rated once it has concluded")
     now = now or datetime.now(UTC)
     rating = _new_rating(caller, record, level, comment, bool(body.get("anonymous")), now)
     _save_first(rating, now)
@@ -146,23 +153,24 @@ def _new_rating(caller: Caller, record: ApplicationRecord, level: int, comment: 
         RatingRecord.key(record.application_id), "META", rating_id=record.application_id,
         application_id=record.application_id, item_code=record.item_code,
         department=department, level=level, comment=comment, anonymous=anonymous, bad=bad,
-        status=status, rater_sub=caller.sub, rater=rater, created_at=now,
+        status=status, rater_sub=caller.sub, rater=rater, created_at=now, outcome=record.status,
         gsi1pk=RatingRecord.list_key(bad),
         gsi1sk=RatingRecord.list_sort(department, status, now))
 
 
 def _save_first(rating: RatingRecord, now: datetime) -> None:
-    """The rating and its audit record, only if the application is still COMPLETED and has no
-    rating yet (two ratings racing: one wins, the other is `Conflict`)."""
+    """The rating and its audit record, only if the application is still concluded as read and
+    has no rating yet (two ratings racing: one wins, the other is `Conflict`)."""
     audit = new_audit_for(rating.pk, rating.rater_sub, RATED, None, rating.status, {
         "level": int(rating.level), "applicationId": rating.application_id,
-        "department": rating.department, "anonymous": bool(rating.anonymous)})
+        "department": rating.department, "anonymous": bool(rating.anonymous),
+        "outcome": rating.outcome})
 
     def write() -> None:
         with TransactWrite(connection=connection()) as transaction:
             transaction.condition_check(ApplicationRecord,
                                         ApplicationRecord.key(rating.application_id), "META",
-                                        condition=ApplicationRecord.status == "COMPLETED")
+                                        condition=ApplicationRecord.status == rating.outcome)
             transaction.save(rating, condition=RatingRecord.pk.does_not_exist())
             transaction.save(audit)
 
@@ -307,9 +315,9 @@ def rectify(caller: Caller, rating_id: str, payload: Any,
 
 def revisit(caller: Caller, rating_id: str, payload: Any,
             now: datetime | None = None) -> Outcome:
-    """回访 of a real-name bad review after its rectification, by the handling department or
-    the rating administrators: satisfied → CLOSED; not satisfied → rectification again, with a
-    fresh clock."""
+    """回访 of a real-name bad review after its rectification, by the managing office
+    (supervisors, rating administrators; art. 37 (四)), not the department rated: satisfied →
+    CLOSED; not satisfied → rectification again, with a fresh clock."""
     rating = load_for(caller, rating_id, "revisitRating")
     body = _checked(_REVISIT, payload)
     _require_status(rating, RatingStatus.RECTIFIED)

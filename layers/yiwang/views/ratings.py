@@ -26,6 +26,7 @@ def present(rating: RatingRecord, caller: Caller) -> dict[str, Any]:
     return {
         "id": rating.rating_id, "applicationId": rating.application_id,
         "itemCode": rating.item_code, "department": rating.department,
+        "outcome": rating.outcome,
         "level": int(rating.level), "levelName": LEVELS[int(rating.level)],
         "comment": rating.comment, "anonymous": bool(rating.anonymous), "bad": bool(rating.bad),
         "status": rating.status, "createdAt": local_time(rating.created_at), "rater": rater,

@@ -87,12 +87,13 @@ def test_a_good_rating_is_recorded_once(table: None) -> None:
     assert (shown["level"], shown["levelName"], shown["department"]) == (5, "非常满意", "GZ-ZRZY")
 
 
-def test_only_a_completed_application_of_ones_own_is_rated(table: None) -> None:
+def test_only_a_concluded_application_of_ones_own_is_rated(table: None) -> None:
     from yiwang.platform.errors import Conflict, Forbidden, NotFound
     from yiwang.ratings import reviews
 
-    with pytest.raises(Conflict):
-        reviews.rate(CITIZEN, completed("IN_REVIEW"), {"level": 5})
+    for under_way in ("SUBMITTED", "IN_REVIEW", "AWAITING_PAYMENT", "DISPATCHED"):
+        with pytest.raises(Conflict):
+            reviews.rate(CITIZEN, completed(under_way), {"level": 5})
     with pytest.raises(NotFound):
         reviews.rate(person("someone-else", "applicant", id_number=OTHER_ID),
                      completed(), {"level": 5})
@@ -156,7 +157,7 @@ def test_only_the_administrators_mark_a_review_invalid(table: None) -> None:
 
 def test_refused_invalidation_extension_rectification_and_revisits(table: None) -> None:
     from yiwang.calendar import calendar_store
-    from yiwang.platform.errors import Conflict, Unprocessable
+    from yiwang.platform.errors import Conflict, Forbidden, Unprocessable
     from yiwang.ratings import reviews
 
     identifier = bad_review().rating.rating_id
@@ -187,7 +188,9 @@ def test_refused_invalidation_extension_rectification_and_revisits(table: None) 
     assert again.status == "RECTIFYING"
     assert clock_of(identifier).status == "RUNNING"  # a fresh round
     reviews.rectify(PLANNING, identifier, {"measures": "专人跟进"}, now=day)
-    closed = reviews.revisit(PLANNING, identifier, {"satisfied": True, "note": "满意"},
+    with pytest.raises(Forbidden):  # the managing office revisits, not the rated department
+        reviews.revisit(PLANNING, identifier, {"satisfied": True, "note": "满意"}, now=day)
+    closed = reviews.revisit(SUPERVISOR, identifier, {"satisfied": True, "note": "满意"},
                              now=day).rating
     assert closed.status == "CLOSED"
     assert [r["satisfied"] for r in closed.revisits] == [False, True]
@@ -227,3 +230,18 @@ def test_lists_show_a_department_its_own_and_supervisors_all(table: None) -> Non
     assert shown["rater"]["phone"] != "13812345678"  # masked for supervisors
     assert views.present(records.load_for(PLANNING, mine), PLANNING)["rater"]["phone"] == \
         "13812345678"  # the department must call the rater
+
+
+@pytest.mark.parametrize("outcome", ["REJECTED", "NOT_ACCEPTED", "CANCELLED", "COMPLETED"])
+def test_every_concluded_application_is_rated_once(table: None, outcome: str) -> None:
+    from yiwang.platform.errors import Conflict
+    from yiwang.ratings import reviews
+    from yiwang.views import ratings as views
+
+    identifier = completed(outcome)
+    rating = reviews.rate(CITIZEN, identifier, {"level": 2, "comment": "不予许可理由不清"},
+                          now=RATED).rating
+    assert (rating.outcome, rating.status, rating.bad) == (outcome, "VERIFYING", True)
+    assert views.present(rating, CITIZEN)["outcome"] == outcome
+    with pytest.raises(Conflict):
+        reviews.rate(CITIZEN, identifier, {"level": 5}, now=RATED)
