@@ -173,6 +173,12 @@ POLICY: dict[str, Rule] = {
     "concludeComplaint": Rule("POST", "/complaints/{id}/conclude", _SUPERVISORS),
     "supervisionCards": Rule("GET", "/supervision/cards", _roles(SUPERVISOR, ADMIN)),
     "accessLog": Rule("GET", "/supervision/access-log", _roles(SUPERVISOR, ADMIN)),
+    # 督办: supervisors urge; the urged department reads and replies.
+    "createUrging": Rule("POST", "/supervision/urgings", _SUPERVISORS),
+    "listUrgings": Rule("GET", "/supervision/urgings", _roles(REVIEWER, SUPERVISOR)),
+    "getUrging": Rule("GET", "/supervision/urgings/{id}",
+                      {REVIEWER: _HANDLING, SUPERVISOR: _STAFF}),
+    "replyUrging": Rule("POST", "/supervision/urgings/{id}/reply", {REVIEWER: _HANDLING}),
     "applicationStats": Rule("GET", "/stats/applications",
                              _roles(WINDOW, REVIEWER, SUPERVISOR, ADMIN)),
     "listRatings": Rule("GET", "/ratings", _roles(REVIEWER, SUPERVISOR, ADMIN)),

@@ -40,7 +40,7 @@ OVERSEERS = {SUPERVISOR, ADMIN}
 UNKNOWN = {"application": "YW2026010100000000", "draft": "YW2026010100000000",
            "complaint": "TS2026000000000000", "rating": "YW2026010100000000",
            "certificate": "YW-NO-SUCH-CERTIFICATE", "task": "YW2026010100000000.REVIEW.1.GZ-GA",
-           "attachment": "0" * 32}
+           "attachment": "0" * 32, "urging": "DB2026010100000000"}
 
 # The resource each operation's path names (the expected answers come from the policy).
 RESOURCE = {
@@ -54,12 +54,13 @@ RESOURCE = {
        and op not in {"registerComplaint", "listComplaints"}},
     **{op: ("rating",) for op in ("verifyRating", "invalidateRating", "rectifyRating",
                                   "extendRating", "revisitRating")},
+    "getUrging": ("urging",), "replyUrging": ("urging",),
 }
 FIXED = {"/items/{code}": f"/items/{PERMIT}", "/departments/{code}": f"/departments/{HANDLING}",
          "{year}": "2026"}
 QUERY = {"listApplications": "?status=COMPLETED", "listComplaints": f"?department={HANDLING}",
          "dueDate": "?from=2026-03-02T09:00:00%2B08:00&workingDays=3",
-         "accessLog": f"?subject={CITIZEN_ID}"}
+         "accessLog": f"?subject={CITIZEN_ID}", "listUrgings": f"?department={HANDLING}"}
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,11 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
         "content": "规划审批拖延", "contact": "13800138000", "department": HANDLING},
         ensure_ascii=False))
     assert complaint.status_code == 201, complaint.body
+    urging = http.post("/supervision/urgings", headers=token("matrix-sup", SUPERVISOR),
+                       body=json.dumps({"target": "APPLICATION", "id": flow.id,
+                                        "department": HANDLING, "reason": "请说明办理情况",
+                                        "workingDays": 3}, ensure_ascii=False))
+    assert urging.status_code == 201, urging.body
     mine = {"owner_subs": frozenset({sub_a}), "owner_codes": frozenset({CITIZEN_ID})}
     submitted = policy.Facts(**mine, entered_by=sub_a, departments=frozenset(DEPARTMENTS))
     resources = {
@@ -164,6 +170,8 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
         "complaint": Resource({"{id}": json.loads(complaint.body)["id"]}, policy.Facts(
             owner_subs=frozenset({sub_a}), entered_by=sub_a,
             departments=frozenset({HANDLING}))),
+        "urging": Resource({"{id}": json.loads(urging.body)["id"]},
+                           policy.Facts(departments=frozenset({HANDLING}))),
     }
     return {"people": people, "resources": resources, "sub_a": sub_a}
 

@@ -1,15 +1,22 @@
-"""Supervision routes (openapi.yaml, tag complaints, supervision): the cards supervisors watch."""
+"""Supervision routes (openapi.yaml, tag complaints, supervision): the cards supervisors watch,
+and 督办 (urgings: a supervisor urges a department with a reason and a deadline; the department
+replies)."""
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
 
 from chalicelib.auth import bearer, caller
+from chalicelib.aws import aws
 from chalicelib.lazy import lazy
+from chalicelib.requests import json_body
 from yiwang.people.access import ADMIN, SUPERVISOR
+from yiwang.platform.config import settings
 
 access_log = lazy("yiwang.supervision.access_log")
 supervision = lazy("yiwang.supervision.rules")
+urgings = lazy("yiwang.supervision.urgings")
+notices = lazy("yiwang.people.notices")
 
 routes = Blueprint(__name__)
 
@@ -27,3 +34,38 @@ def access_records() -> dict:
     newest first, each subject masked; supervisors and administrators only."""
     who = caller().require(SUPERVISOR, ADMIN)
     return access_log.search(who, access_log.parse(routes.current_request.query_params))
+
+
+def _urging(outcome: urgings.Outcome, status_code: int = 200) -> Response:
+    """Send the change's notices (站内信), then answer the urging."""
+    topic = settings().notices_topic_arn
+    for notice in outcome.notices if topic else []:
+        notices.publish(aws("sns"), topic, notice)
+    return Response(body=urgings.present(outcome.urging), status_code=status_code)
+
+
+@routes.route("/supervision/urgings", methods=["POST"], authorizer=bearer)
+def urge() -> Response:
+    """督办 `{"target":"APPLICATION|COMPLAINT|DEPARTMENT","id"?,"department"?,"reason",
+    "workingDays"}` (supervisors) → 201 the urging, its clock running."""
+    return _urging(urgings.urge(caller(), json_body(routes.current_request)), 201)
+
+
+@routes.route("/supervision/urgings", methods=["GET"], authorizer=bearer)
+def department_urgings() -> dict:
+    """A department's urgings, newest first (`?status=OPEN|REPLIED`): reviewers their own,
+    supervisors name `?department=`."""
+    query = routes.current_request.query_params or {}
+    found = urgings.for_department(caller(), query.get("department"), query.get("status"))
+    return {"urgings": [urgings.present(urging) for urging in found]}
+
+
+@routes.route("/supervision/urgings/{urging_id}", methods=["GET"], authorizer=bearer)
+def get_urging(urging_id: str) -> dict:
+    return urgings.present(urgings.load_for(caller(), urging_id))
+
+
+@routes.route("/supervision/urgings/{urging_id}/reply", methods=["POST"], authorizer=bearer)
+def reply(urging_id: str) -> Response:
+    """The urged department's reply `{"reply"}`: the urging's clock stops."""
+    return _urging(urgings.reply(caller(), urging_id, json_body(routes.current_request)))
