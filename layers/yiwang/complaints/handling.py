@@ -63,6 +63,7 @@ from yiwang.complaints.steps import DEEM_ACCEPTED, catch_up, move
 from yiwang.deadlines import clocks
 from yiwang.people import policy
 from yiwang.people.access import SUPERVISOR, WINDOW, Caller
+from yiwang.performance import ledger
 from yiwang.platform import validation, workflow
 from yiwang.platform.errors import (
     Conflict,
@@ -111,7 +112,7 @@ _EXTEND = {"type": "object", "required": ["workingDays", "reason"],
            "properties": {"workingDays": {"type": "integer", "minimum": 1, "maximum": 365},
                           "reason": _TEXT}}
 _RESOLVE = {"type": "object", "required": ["result"],
-            "properties": {"result": _TEXT, "upheld": {"type": "boolean"}}}
+            "properties": {"result": _TEXT, "upheld": {"type": "boolean"}, "staff": _ID}}
 _DECIDE_EXTENSION = {"type": "object", "required": ["approve"],
                      "properties": {"approve": {"type": "boolean"},
                                     "note": {"type": "string", "maxLength": 2000}}}
@@ -336,18 +337,23 @@ def decide_extension(caller: Caller, complaint_id: str, payload: Any,
 
 def resolve(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
             now: datetime | None = None) -> ComplaintRecord:
-    """办结: the result (ACCEPTED → RESOLVED), saying whether a complaint was upheld (属实,
-    counted in the department's performance score); the handling clock stops and the
-    complainant is asked for the revisit."""
+    """办结: the result (ACCEPTED → RESOLVED), saying whether a complaint was upheld (属实) and,
+    if so, which staff member it concerned (被投诉人): both count in the performance scores
+    (效能台账, same transaction). The handling clock stops and the complainant is asked for the
+    revisit."""
     record = load_for(caller, complaint_id, "resolveComplaint")
     body = _valid(_RESOLVE, payload)
     now = now or datetime.now(UTC)
+    upheld, staff = bool(body.get("upheld", False)), body.get("staff")
     result = {"result": body["result"].strip(), "by": record.department,
-              "at": local_time(now), "upheld": bool(body.get("upheld", False))}
+              "at": local_time(now), "upheld": upheld, "staff": staff}
+    # 投诉结果认定 counts in the department's (and the staff member's) performance score.
+    found = (ledger.entry(ledger.UPHELD_COMPLAINT, complaint_id, record.department, now,
+                          staff=staff, detail={"category": record.category}),) if upheld else ()
     moved = move(record, ComplaintStatus.RESOLVED, caller.sub, "RESOLVED", sfn,
                  actions=[ComplaintRecord.resolution.set(result)],
-                 detail={"result": result["result"], "upheld": result["upheld"],
-                         "department": record.department})
+                 detail={"result": result["result"], "upheld": upheld, "staff": staff or "",
+                         "department": record.department}, extra=found)
     clocks.stop(record.pk, HANDLING_CLOCK, now, reason=ComplaintStatus.RESOLVED.value)
     return moved
 

@@ -143,13 +143,16 @@ def unchanged(record: ComplaintRecord) -> Any:
 
 
 def write(record: ComplaintRecord, actions: list[Any], condition: Any,
-          audit: AuditRecord) -> None:
-    """Change the complaint with its audit record in one transaction, if `condition` holds;
-    otherwise `Conflict` (someone changed it first)."""
+          audit: AuditRecord, extra: tuple[Model, ...] = ()) -> None:
+    """Change the complaint with its audit record (and any `extra` record the change makes,
+    e.g. a performance ledger entry) in one transaction, if `condition` holds; otherwise
+    `Conflict` (someone changed it first)."""
     def transact() -> None:
         with TransactWrite(connection=connection()) as transaction:
             transaction.update(record, actions=actions, condition=condition)
             transaction.save(audit)
+            for item in extra:
+                transaction.save(item)
 
     write_or_conflict(transact, f"complaint {record.complaint_id} changed meanwhile")
 

@@ -52,15 +52,16 @@ class Opened:
 
 
 def move(record: ComplaintRecord, to: str, actor: str, event: str, sfn: Any, *,
-         actions: list[Any] | None = None,
-         detail: dict[str, Any] | None = None) -> ComplaintRecord:
+         actions: list[Any] | None = None, detail: dict[str, Any] | None = None,
+         extra: tuple[Any, ...] = ()) -> ComplaintRecord:
     """Move the complaint to `to` if its status allows (`check_move`) and nobody moved it
     meanwhile (`Conflict` otherwise), audited in the same transaction; then resume the
-    execution's step that waited on the old status."""
+    execution's step that waited on the old status. `extra` records are saved in the same
+    transaction."""
     target = check_move(record.status, to)
     write(record, [ComplaintRecord.status.set(target.value), *(actions or [])],
           unchanged(record),
-          new_audit_for(record.pk, actor, event, record.status, target.value, detail))
+          new_audit_for(record.pk, actor, event, record.status, target.value, detail), extra)
     catch_up(record.complaint_id, sfn)
     return ComplaintRecord.load(record.complaint_id)
 

@@ -179,6 +179,14 @@ POLICY: dict[str, Rule] = {
     "getUrging": Rule("GET", "/supervision/urgings/{id}",
                       {REVIEWER: _HANDLING, SUPERVISOR: _STAFF}),
     "replyUrging": Rule("POST", "/supervision/urgings/{id}/reply", {REVIEWER: _HANDLING}),
+    # 效能: every department's scores for supervisors and administrators, a department's own
+    # for its reviewers, who appeal its findings; supervisors decide the appeals.
+    "performanceScores": Rule("GET", "/supervision/scores",
+                              _roles(REVIEWER, SUPERVISOR, ADMIN)),
+    # (The finding is named in the body: the domain checks it is the caller's department's.)
+    "appealScore": Rule("POST", "/supervision/scores/appeals", _roles(REVIEWER)),
+    "decideScoreAppeal": Rule("POST", "/supervision/scores/appeals/{id}/decision",
+                              {SUPERVISOR: _STAFF}),
     "applicationStats": Rule("GET", "/stats/applications",
                              _roles(WINDOW, REVIEWER, SUPERVISOR, ADMIN)),
     "listRatings": Rule("GET", "/ratings", _roles(REVIEWER, SUPERVISOR, ADMIN)),

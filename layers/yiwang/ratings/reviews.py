@@ -59,6 +59,7 @@ from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
 from yiwang.people.access import Caller
 from yiwang.people.notices import Notice
+from yiwang.performance import ledger
 from yiwang.platform import validation
 from yiwang.platform.config import settings
 from yiwang.platform.errors import Conflict, FieldError, Unprocessable, ValidationFailed
@@ -173,6 +174,10 @@ def _save_first(rating: RatingRecord, now: datetime) -> None:
                                         condition=ApplicationRecord.status == rating.outcome)
             transaction.save(rating, condition=RatingRecord.pk.does_not_exist())
             transaction.save(audit)
+            if rating.bad:  # 差评 count in the department's performance score (效能台账)
+                transaction.save(ledger.entry(ledger.BAD_REVIEW, rating.rating_id,
+                                              rating.department, now,
+                                              detail={"level": int(rating.level)}))
 
     write_or_conflict(write, f"application {rating.application_id} has already been rated")
 

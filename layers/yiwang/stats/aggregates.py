@@ -37,9 +37,7 @@ Access patterns:
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -64,6 +62,7 @@ from yiwang.people.access import ADMIN, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.platform.errors import FieldError, NotFound, ValidationFailed
 from yiwang.platform.observability import logger
 from yiwang.platform.validation import date_range_error, in_date_range
+from yiwang.stats import downloads
 from yiwang.table.records import AuditRecord, TableMeta, connection
 from yiwang.table.writes import write_if
 
@@ -474,36 +473,15 @@ def _table_rows(table: dict[str, Any]) -> Iterable[list[Any]]:
 
 def to_csv(table: dict[str, Any]) -> bytes:
     """The table as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read Chinese)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for values in _table_rows(table):
-        writer.writerow(["" if v is None else v for v in values])
-    return buffer.getvalue().encode("utf-8-sig")
+    return downloads.to_csv(COLUMNS, _table_rows(table))
 
 
 def to_xlsx(table: dict[str, Any]) -> bytes:
     """The table as an .xlsx workbook: one sheet, the header on the first row, numbers as
     numbers (rates shown as percentages), the period in the sheet's name."""
-    import xlsxwriter  # only a download needs it (cold starts)
-
-    buffer = io.BytesIO()
-    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    sheet = workbook.add_worksheet(f"{table['from']}~{table['to']}")
-    bold = workbook.add_format({"bold": True})
-    percent = workbook.add_format({"num_format": "0.0%"})
-    sheet.write_row(0, 0, COLUMNS, bold)
-    for number, values in enumerate(_table_rows(table), start=1):
-        for column, value in enumerate(values):
-            if value is None:
-                continue
-            style = percent if COLUMNS[column].endswith("Rate") else None
-            sheet.write(number, column, value, style)
-    sheet.freeze_panes(1, 0)
-    sheet.set_column(0, 1, 28)
-    sheet.set_column(2, len(COLUMNS) - 1, 14)
-    workbook.close()
-    return buffer.getvalue()
+    return downloads.to_xlsx(COLUMNS, _table_rows(table), f"{table['from']}~{table['to']}",
+                             percent=[c for c in COLUMNS if c.endswith("Rate")],
+                             widths=[(0, 1, 28), (2, len(COLUMNS) - 1, 14)])
 
 
 def filename(table: dict[str, Any], extension: str) -> str:

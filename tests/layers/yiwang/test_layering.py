@@ -15,7 +15,7 @@ LEVELS: list[set[str]] = [
     {"platform"},
     {"table"},
     {"people", "calendar", "catalogue"},
-    {"deadlines"},
+    {"deadlines", "performance"},
     {"applications"},
     {"fulfilment", "complaints", "ratings"},
     {"views", "supervision", "stats"},
