@@ -40,7 +40,8 @@ OVERSEERS = {SUPERVISOR, ADMIN}
 UNKNOWN = {"application": "YW2026010100000000", "draft": "YW2026010100000000",
            "complaint": "TS2026000000000000", "rating": "YW2026010100000000",
            "certificate": "YW-NO-SUCH-CERTIFICATE", "task": "YW2026010100000000.REVIEW.1.GZ-GA",
-           "attachment": "0" * 32, "urging": "DB2026010100000000"}
+           "attachment": "0" * 32, "urging": "DB2026010100000000",
+           "appeal": "SS0000000000000000"}
 
 # The resource each operation's path names (the expected answers come from the policy).
 RESOURCE = {
@@ -54,7 +55,7 @@ RESOURCE = {
        and op not in {"registerComplaint", "listComplaints"}},
     **{op: ("rating",) for op in ("verifyRating", "invalidateRating", "rectifyRating",
                                   "extendRating", "revisitRating")},
-    "getUrging": ("urging",), "replyUrging": ("urging",),
+    "getUrging": ("urging",), "replyUrging": ("urging",), "decideScoreAppeal": ("appeal",),
 }
 FIXED = {"/items/{code}": f"/items/{PERMIT}", "/departments/{code}": f"/departments/{HANDLING}",
          "{year}": "2026"}
@@ -152,6 +153,13 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
                                         "department": HANDLING, "reason": "请说明办理情况",
                                         "workingDays": 3}, ensure_ascii=False))
     assert urging.status_code == 201, urging.body
+    from yiwang.stats.scores import parse_month
+
+    appeal = http.post("/supervision/scores/appeals", headers=token(
+        "matrix-rh", REVIEWER, dept=HANDLING), body=json.dumps(
+        {"month": parse_month(None), "itemId": f"BAD_REVIEW#{flow.id}", "reason": "误评"},
+        ensure_ascii=False))
+    assert appeal.status_code == 201, appeal.body
     mine = {"owner_subs": frozenset({sub_a}), "owner_codes": frozenset({CITIZEN_ID})}
     submitted = policy.Facts(**mine, entered_by=sub_a, departments=frozenset(DEPARTMENTS))
     resources = {
@@ -171,6 +179,8 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
             owner_subs=frozenset({sub_a}), entered_by=sub_a,
             departments=frozenset({HANDLING}))),
         "urging": Resource({"{id}": json.loads(urging.body)["id"]},
+                           policy.Facts(departments=frozenset({HANDLING}))),
+        "appeal": Resource({"{id}": json.loads(appeal.body)["id"]},
                            policy.Facts(departments=frozenset({HANDLING}))),
     }
     return {"people": people, "resources": resources, "sub_a": sub_a}
