@@ -276,9 +276,10 @@ def extend(caller: Caller, complaint_id: str, payload: Any,
     record = load_for(caller, complaint_id, "extendComplaint")
     body = _valid(_EXTEND, payload)
     now = now or datetime.now(UTC)
-    if record.extension_status:
+    if record.extension_status or record.extended:
+        # (`extended` alone: a complaint extended before requests were recorded.)
         raise Conflict("a complaint may apply for an extension once in its life; this one "
-                       f"did ({record.extension_status})")
+                       f"did ({record.extension_status or 'APPROVED'})")
     if record.status != ComplaintStatus.ACCEPTED:
         raise Conflict(f"only an accepted complaint is extended; this one is {record.status}")
     days, limit = body["workingDays"], int(record.limit_days)
@@ -289,7 +290,8 @@ def extend(caller: Caller, complaint_id: str, payload: Any,
                "requestedBy": caller.sub, "requestedAt": local_time(now)}
     write(record, [ComplaintRecord.extension.set(request),
                    ComplaintRecord.extension_status.set(ExtensionStatus.REQUESTED.value)],
-          unchanged(record) & ComplaintRecord.extension_status.does_not_exist(),
+          unchanged(record) & ComplaintRecord.extension_status.does_not_exist()
+          & (ComplaintRecord.extended == False),  # noqa: E712 - a condition
           new_audit_for(record.pk, caller.sub, "EXTENSION_REQUESTED", record.status,
                         record.status, {"workingDays": days, "reason": request["reason"]}))
     return ComplaintRecord.load(complaint_id)
