@@ -391,3 +391,38 @@ def test_a_token_that_no_longer_waits_is_done_and_other_errors_keep_the_step(
     steps.catch_up(record.complaint_id, timed_out)  # the execution no longer waits: no error
     assert [c["taskToken"] for c in timed_out.completed] == ["token-w"]
     assert step_status(record, "ACCEPTANCE") == "DONE"
+
+
+@pytest.mark.integration
+def test_two_supervisors_deciding_one_extension_at_once_one_wins(table: None,
+                                                                 sfn: StandInSfn) -> None:
+    from yiwang.deadlines import clocks
+
+    record = register(sfn, category="COMPLAINT")
+    complaints.accept(FOOD, record.complaint_id, sfn)
+    complaints.extend(FOOD, record.complaint_id, {"workingDays": 5, "reason": "需现场核查"})
+    before = clocks.get(record.pk, complaints.HANDLING_CLOCK).deadline
+    barrier, outcomes = threading.Barrier(4), []
+
+    def decide(approve: bool) -> None:
+        barrier.wait()
+        try:
+            complaints.decide_extension(SUPERVISOR, record.complaint_id, {"approve": approve})
+            outcomes.append("APPROVED" if approve else "REFUSED")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=decide, args=(n % 2 == 0,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    [decided] = [o for o in outcomes if o != "conflict"]
+    final = records.ComplaintRecord.load(record.complaint_id)
+    assert final.extension_status == decided
+    moved = clocks.get(record.pk, complaints.HANDLING_CLOCK).deadline
+    # The deadline moved once if approved, not at all if refused.
+    assert (moved > before) == (decided == "APPROVED") == bool(final.extended)
+    decisions = [e for e in views.history(final, True, True)
+                 if e["event"].startswith("EXTENSION_") and e["event"] != "EXTENSION_REQUESTED"]
+    assert len(decisions) == 1

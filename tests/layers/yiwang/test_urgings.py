@@ -121,3 +121,31 @@ def test_an_urging_about_a_complaint_goes_to_its_department(table: None) -> None
                                        "reason": "请加快办理", "workingDays": 1},
                           now=URGED).urging
     assert (urging.department, urging.target_id) == ("GZ-SCJG", complaint.complaint_id)
+
+
+def test_two_replies_at_once_one_wins(table: None) -> None:
+    import threading
+
+    from yiwang.supervision import urgings
+
+    urging = urgings.urge(SUPERVISOR, {"target": "DEPARTMENT", "department": "GZ-ZRZY",
+                                       "reason": "请报送整改情况", "workingDays": 3},
+                          now=URGED).urging
+    barrier, outcomes = threading.Barrier(3), []
+
+    def reply(n: int) -> None:
+        barrier.wait()
+        try:
+            urgings.reply(PLANNING, urging.urging_id, {"reply": f"回复 {n}"})
+            outcomes.append("replied")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=reply, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["conflict", "conflict", "replied"]
+    shown = urgings.present(urgings.load(urging.urging_id))
+    assert [e["event"] for e in shown["history"]].count("URGING_REPLIED") == 1
