@@ -22,7 +22,7 @@ from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import drafts, lifecycle
+from yiwang.applications import drafts, lifecycle, promise
 from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
@@ -82,6 +82,8 @@ class TaskStatus(StrEnum):
     DECIDED = "DECIDED"
 
 
+ACCEPTING = {"ACCEPT"}
+"""The pre-review decisions that accept the application (the promise starts with them)."""
 PRE_REVIEW_MOVES = {"ACCEPT": Status.ACCEPTED, "SUPPLEMENT": Status.NEEDS_SUPPLEMENT,
                     "NOT_ACCEPTED": Status.NOT_ACCEPTED}
 """The status each pre-review decision moves the application to (from SUBMITTED)."""
@@ -184,9 +186,11 @@ def _start_clock(record: ApplicationRecord, kind: str, department: str, round_: 
                             action=AUTO_ACCEPT, context={"taskId": identifier})
     if kind == REVIEW:
         item = get_item(record.item_code, int(record.item_version))
+        promise.start(record.application_id, now)  # started at acceptance; once
+        days = promise.within(record.application_id, max(1, item.promised_days), now)
         return clocks.start(key, clock_name(kind, department), kind=REVIEW,
                             subject=record.application_id, department=department,
-                            step="审批", now=now, working_days=max(1, item.promised_days),
+                            step="审批", now=now, working_days=days,
                             context={"taskId": identifier})
     return None
 
@@ -273,8 +277,18 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
     task.gsi1sk = f"{TaskStatus.DECIDED}#{now.isoformat()}"
     if task.kind == PRE_REVIEW:
         metrics.add_metric(name=STEP_METRICS[decision], unit=MetricUnit.Count, value=1)
+        _keep_promise(task.application_id, decision, now)
     _resume_decided(sfn, task, now)
     return task
+
+
+def _keep_promise(application_id: str, decision: str, now: datetime) -> None:
+    """受理 starts the promise (总时限); a supplement asked for after it holds the promise
+    while the applicant has the case (a later round's pre-review)."""
+    if decision in ACCEPTING:
+        promise.start(application_id, now)
+    elif decision == "SUPPLEMENT":
+        promise.hold(application_id, promise.SUPPLEMENT, now)
 
 
 def decision_output(task: TaskRecord) -> dict[str, Any]:
@@ -406,12 +420,14 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
         lifecycle.transition(application_id, Status.REJECTED, "system", "REJECTED",
                           detail={"departments": [d["department"] for d in decisions
                                                   if d["decision"] == "REJECT"]})
+        promise.stop(application_id, datetime.now(UTC), "REJECTED")
         outcome = "REJECTED"
     elif "SUPPLEMENT" in kinds:
         missing = [m for d in decisions if d["decision"] == "SUPPLEMENT"
                    for m in load_task(d["taskId"]).missing or []]
         lifecycle.transition(application_id, Status.NEEDS_SUPPLEMENT, "system",
                           "REVIEW_SUPPLEMENT", detail={"missing": missing})
+        promise.hold(application_id, promise.SUPPLEMENT, datetime.now(UTC))
         outcome = "SUPPLEMENT"
     else:
         new_audit(application_id, "system", "APPROVED", Status.IN_REVIEW, Status.IN_REVIEW,
@@ -448,6 +464,7 @@ def supplement(caller: Caller, application_id: str, payload: Any, sfn: Any) -> T
         payload.get("form"), dict) else {}
     lifecycle.transition(application_id, Status.SUBMITTED, caller.sub, "SUPPLEMENTED",
                       updates=updates)
+    promise.release(application_id, promise.SUPPLEMENT, datetime.now(UTC))
     return decide_supplement(task, caller, sfn)
 
 
@@ -479,4 +496,4 @@ def start_issuing_clock(application_id: str, department: str, now: datetime) -> 
     """制证: the certificate is owed within 10 working days of the decision to grant."""
     clocks.start(ApplicationRecord.key(application_id), ISSUING_CLOCK, kind=ISSUING_CLOCK,
                  subject=application_id, department=department, step="制证", now=now,
-                 working_days=ISSUE_WITHIN_DAYS)
+                 working_days=promise.within(application_id, ISSUE_WITHIN_DAYS, now))

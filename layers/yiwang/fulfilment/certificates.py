@@ -47,7 +47,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from yiwang.applications import lifecycle
+from yiwang.applications import lifecycle, promise
 from yiwang.applications.records import ApplicationRecord
 from yiwang.applications.status import Status, sources
 from yiwang.applications.tasks import ISSUING_CLOCK
@@ -483,6 +483,7 @@ def _mark_issued(application_id: str, number: str) -> None:
             raise
     clocks.stop(ApplicationRecord.key(application_id), ISSUING_CLOCK, datetime.now(UTC),
                 reason=number)
+    promise.stop(application_id, datetime.now(UTC), reason=number)  # decided: 办结
 
 
 # ---------------------------------------------------------------------------------------------
