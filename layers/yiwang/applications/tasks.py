@@ -26,12 +26,19 @@ from yiwang.applications import drafts, lifecycle, promise
 from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
-from yiwang.catalogue.items import get_item
+from yiwang.catalogue.items import INSTANT, get_item
 from yiwang.deadlines import clocks
 from yiwang.people import policy
 from yiwang.people.access import REVIEWER, WINDOW, Caller
 from yiwang.platform import validation, workflow
-from yiwang.platform.errors import Conflict, FieldError, NotFound, Unavailable, ValidationFailed
+from yiwang.platform.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+    ValidationFailed,
+)
 from yiwang.platform.observability import MetricUnit, logger, metrics
 from yiwang.table.records import ListIndex, TableMeta, connection
 from yiwang.table.writes import write_if, write_or_conflict
@@ -46,11 +53,13 @@ WINDOW_QUEUE = "WINDOW"
 """Pre-review tasks go to the window (综合窗口), not to a department."""
 ACCEPT_WITHIN_DAYS = 5
 """Administrative Licensing Law art. 32: accept or refuse within 5 working days."""
+ON_THE_SPOT = "DECIDE_ON_THE_SPOT"
+"""当场办结: the window accepts a 即办件 and decides it in the same step."""
 STEP_METRICS = {"ACCEPT": "Accepted", "SUPPLEMENT": "SupplementRequested",
-                "NOT_ACCEPTED": "NotAccepted"}
+                "NOT_ACCEPTED": "NotAccepted", ON_THE_SPOT: "DecidedOnTheSpot"}
 """The metric each pre-review decision counts (docs/architecture.md, observability)."""
 DECISIONS = {
-    PRE_REVIEW: {"ACCEPT", "SUPPLEMENT", "NOT_ACCEPTED"},
+    PRE_REVIEW: {"ACCEPT", "SUPPLEMENT", "NOT_ACCEPTED", ON_THE_SPOT},
     REVIEW: {"APPROVE", "REJECT", "SUPPLEMENT"},
     SUPPLEMENT: {"SUPPLIED"},
 }
@@ -82,10 +91,10 @@ class TaskStatus(StrEnum):
     DECIDED = "DECIDED"
 
 
-ACCEPTING = {"ACCEPT"}
+ACCEPTING = {"ACCEPT", ON_THE_SPOT}
 """The pre-review decisions that accept the application (the promise starts with them)."""
 PRE_REVIEW_MOVES = {"ACCEPT": Status.ACCEPTED, "SUPPLEMENT": Status.NEEDS_SUPPLEMENT,
-                    "NOT_ACCEPTED": Status.NOT_ACCEPTED}
+                    "NOT_ACCEPTED": Status.NOT_ACCEPTED, ON_THE_SPOT: Status.ACCEPTED}
 """The status each pre-review decision moves the application to (from SUBMITTED)."""
 
 
@@ -223,8 +232,31 @@ def decide(caller: Caller, identifier: str, payload: Any, sfn: Any,
     decision, opinion, missing = _decision_of(task.kind, payload)
     if task.status == TaskStatus.DECIDED and task.resume_failed_at is not None:
         return _resume_again(task, decision, sfn)
+    if decision == ON_THE_SPOT and task.status == TaskStatus.PENDING:
+        _check_on_the_spot(task.application_id)
     return _decide(task, caller.sub, decision, opinion, missing, sfn,
                    now or datetime.now(UTC), clock=clock)
+
+
+def _check_on_the_spot(application_id: str) -> None:
+    """Only a 即办件 the window decides alone is decided on the spot: a 承诺件, or a 即办件
+    whose item names co-departments to review it, is accepted (ACCEPT) and reviewed."""
+    record = ApplicationRecord.load(application_id)
+    item = get_item(record.item_code, int(record.item_version))
+    if item.kind != INSTANT:
+        raise Unprocessable(f"{item.name} is a 承诺件 ({item.kind}): accept it for review; "
+                            "only a 即办件 is decided on the spot")
+    if item.co_departments:
+        raise Unprocessable(f"{item.name} is reviewed by {', '.join(item.co_departments)}: "
+                            "accept it for their review")
+
+
+def on_the_spot_outcome(application_id: str) -> dict[str, Any]:
+    """当场办结: after the window's DECIDED_ON_THE_SPOT, the lifecycle goes on as after an
+    approval (fee, certificate, delivery), with no department task opened."""
+    lifecycle.transition(application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED",
+                         detail={"onTheSpot": True})
+    return review_outcome(application_id, [{"department": WINDOW_QUEUE, "decision": "APPROVE"}])
 
 
 def _task_and_clock(identifier: str) -> tuple[TaskRecord, clocks.ClockRecord | None]:
@@ -386,9 +418,10 @@ def _apply(transaction: TransactWrite, task: TaskRecord, actor: str, decision: s
     detail = {"taskId": task.task_id, "department": task.department, "decision": decision,
               "opinion": opinion, **(extra or {})}
     if task.kind == PRE_REVIEW:
+        event = "DECIDED_ON_THE_SPOT" if decision == ON_THE_SPOT else f"PRE_REVIEW_{decision}"
         lifecycle.transition_in(
             transaction, task.application_id, Status.SUBMITTED, PRE_REVIEW_MOVES[decision],
-            actor, f"PRE_REVIEW_{decision}",
+            actor, event,
             detail={**detail, **({"missing": missing} if missing else {})})
     else:
         transaction.save(new_audit(task.application_id, actor, f"REVIEW_{decision}", None,
