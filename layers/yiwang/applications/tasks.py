@@ -22,7 +22,7 @@ from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import drafts, lifecycle, promise
+from yiwang.applications import commitments, drafts, lifecycle, promise
 from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
@@ -79,6 +79,7 @@ _DECISION: dict[str, Any] = {
         "decision": {"type": "string", "maxLength": 32},
         "opinion": {"type": "string", "maxLength": MAX_OPINION},
         "missing": {"type": "array", "maxItems": MAX_MISSING, "items": _MISSING_ITEM},
+        "commitments": {"type": "array", "maxItems": 20},  # checked in `commitments.asked`
     },
 }
 """The bounds of a decision's body (what it must say is checked in `_decision_of`)."""
@@ -158,6 +159,7 @@ def open_task(application_id: str, kind: str, department: str, round_: int, task
     now = now or datetime.now(UTC)
     identifier = task_id(application_id, kind, round_, department)
     record = ApplicationRecord.load(application_id)
+    _keep_promise(application_id, kind, round_, now)
     clock = _start_clock(record, kind, department, round_, identifier, now)
     task = TaskRecord(
         ApplicationRecord.key(application_id), TaskRecord.sort_key(identifier),
@@ -174,6 +176,32 @@ def open_task(application_id: str, kind: str, department: str, round_: int, task
     if kind == REVIEW:
         lifecycle.transition(application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED")
     return task
+
+
+def _keep_promise(application_id: str, kind: str, round_: int, now: datetime) -> None:
+    """The promise (总时限) follows the steps the workflow opens (here, not in the API's
+    decision, whose calls stay few): review opens after acceptance, which started it; a
+    supplement task means the applicant holds the case; the pre-review of a later round means
+    the applicant gave it back."""
+    if kind == REVIEW:
+        start_promise(application_id, round_, now)
+    elif kind == SUPPLEMENT:
+        promise.hold(application_id, promise.SUPPLEMENT, now)
+    elif kind == PRE_REVIEW and round_ > 1:
+        promise.release(application_id, promise.SUPPLEMENT, now)
+
+
+def start_promise(application_id: str, round_: int, now: datetime) -> None:
+    """Start the promise from the moment the window accepted (the round's pre-review task
+    decided), once; and the clocks of the 容缺 commitments made with the acceptance."""
+    if promise.get(application_id) is None:
+        try:
+            accepted = load_task(task_id(application_id, PRE_REVIEW, round_, WINDOW_QUEUE))
+            at = accepted.decided_at or now
+        except NotFound:  # accepted in a way that left no task (none today): from now
+            at = now
+        promise.start(application_id, at)
+    commitments.start_clocks(application_id)
 
 
 def clock_name(kind: str, department: str) -> str:
@@ -195,7 +223,6 @@ def _start_clock(record: ApplicationRecord, kind: str, department: str, round_: 
                             action=AUTO_ACCEPT, context={"taskId": identifier})
     if kind == REVIEW:
         item = get_item(record.item_code, int(record.item_version))
-        promise.start(record.application_id, now)  # started at acceptance; once
         days = promise.within(record.application_id, max(1, item.promised_days), now)
         return clocks.start(key, clock_name(kind, department), kind=REVIEW,
                             subject=record.application_id, department=department,
@@ -232,10 +259,25 @@ def decide(caller: Caller, identifier: str, payload: Any, sfn: Any,
     decision, opinion, missing = _decision_of(task.kind, payload)
     if task.status == TaskStatus.DECIDED and task.resume_failed_at is not None:
         return _resume_again(task, decision, sfn)
+    now = now or datetime.now(UTC)
     if decision == ON_THE_SPOT and task.status == TaskStatus.PENDING:
         _check_on_the_spot(task.application_id)
-    return _decide(task, caller.sub, decision, opinion, missing, sfn,
-                   now or datetime.now(UTC), clock=clock)
+    return _decide(task, caller.sub, decision, opinion, missing, sfn, now, clock=clock,
+                   committed=_commitments_of(task, decision, payload, caller.sub, now))
+
+
+def _commitments_of(task: TaskRecord, decision: str, payload: Any, actor: str,
+                    now: datetime) -> list[commitments.CommitmentRecord]:
+    """容缺受理: the commitments an acceptance makes (none unless the window lists them)."""
+    wanted = commitments.asked(payload)
+    if not wanted:
+        return []
+    if task.kind != PRE_REVIEW or decision != "ACCEPT":
+        raise ValidationFailed([FieldError("commitments",
+                                           "only an acceptance (ACCEPT) takes commitments")])
+    if task.status != TaskStatus.PENDING:
+        return []  # decided already: `_decide` answers the conflict
+    return commitments.plan(task.application_id, wanted, actor, now)
 
 
 def _check_on_the_spot(application_id: str) -> None:
@@ -249,11 +291,21 @@ def _check_on_the_spot(application_id: str) -> None:
     if item.co_departments:
         raise Unprocessable(f"{item.name} is reviewed by {', '.join(item.co_departments)}: "
                             "accept it for their review")
+    stored = set(record.stored_materials or [])
+    missing = [m.id for m in item.materials if m.required and m.id not in stored]
+    if missing:
+        raise Unprocessable(f"not every required material is supplied ({', '.join(missing)}): "
+                            "a case is decided on the spot only when complete")
 
 
 def on_the_spot_outcome(application_id: str) -> dict[str, Any]:
-    """当场办结: after the window's DECIDED_ON_THE_SPOT, the lifecycle goes on as after an
-    approval (fee, certificate, delivery), with no department task opened."""
+    """当场办结: after the window's DECIDED_ON_THE_SPOT, the promise starts from that moment
+    and the lifecycle goes on as after an approval (fee, certificate, delivery), with no
+    department task opened."""
+    decided = [t for t in tasks_of(application_id)
+               if t.kind == PRE_REVIEW and t.decision == ON_THE_SPOT]
+    start_promise(application_id, int(decided[-1].round) if decided else 1,
+                  datetime.now(UTC))
     lifecycle.transition(application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED",
                          detail={"onTheSpot": True})
     return review_outcome(application_id, [{"department": WINDOW_QUEUE, "decision": "APPROVE"}])
@@ -279,7 +331,8 @@ def _task_and_clock(identifier: str) -> tuple[TaskRecord, clocks.ClockRecord | N
 def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
             missing: list[Any] | None, sfn: Any, now: datetime,
             detail: dict[str, Any] | None = None,
-            clock: clocks.ClockRecord | None = None) -> TaskRecord:
+            clock: clocks.ClockRecord | None = None,
+            committed: list[commitments.CommitmentRecord] | None = None) -> TaskRecord:
     # The decision and the change it makes (the application's status, or the review's audit
     # record) are one transaction: both or neither, and no read of the application first.
     def write() -> None:
@@ -290,7 +343,16 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
                 TaskRecord.decided_by.set(actor), TaskRecord.decided_at.set(now),
                 TaskRecord.gsi1sk.set(f"{TaskStatus.DECIDED}#{now.isoformat()}"),
             ], condition=TaskRecord.status == TaskStatus.PENDING)
-            _apply(transaction, task, actor, decision, opinion, missing, detail)
+            _apply(transaction, task, actor, decision, opinion, missing, detail,
+                   {c.material_id for c in committed or []})
+            if committed:
+                commitments.save_in(transaction, committed, actor)
+            if task.kind == REVIEW and decision == "APPROVE":
+                # 容缺: no approval while a committed material is outstanding.
+                transaction.condition_check(
+                    ApplicationRecord, ApplicationRecord.key(task.application_id),
+                    ApplicationRecord.SORT_KEY,
+                    condition=ApplicationRecord.outstanding_materials.does_not_exist())
             # A decision ends the step's clock; asking for a supplement only pauses it (the
             # days the applicant spends supplementing are not the department's).
             if decision == "SUPPLEMENT":
@@ -301,6 +363,11 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
     if not write_if(write):
         if load_task(task.task_id).status != TaskStatus.PENDING:
             raise Conflict(f"task {task.task_id} has already been decided")
+        outstanding = commitments.outstanding_of(task.application_id) \
+            if decision == "APPROVE" else []
+        if outstanding:
+            raise Conflict(f"the 容缺 material(s) {', '.join(outstanding)} committed at "
+                           "acceptance are outstanding: no approval until supplied")
         raise Conflict(f"application {task.application_id} or the step's clock changed "
                        f"meanwhile (e.g. accepted by law at the deadline)")
     task.status, task.decision = TaskStatus.DECIDED, decision
@@ -309,18 +376,8 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
     task.gsi1sk = f"{TaskStatus.DECIDED}#{now.isoformat()}"
     if task.kind == PRE_REVIEW:
         metrics.add_metric(name=STEP_METRICS[decision], unit=MetricUnit.Count, value=1)
-        _keep_promise(task.application_id, decision, now)
     _resume_decided(sfn, task, now)
     return task
-
-
-def _keep_promise(application_id: str, decision: str, now: datetime) -> None:
-    """受理 starts the promise (总时限); a supplement asked for after it holds the promise
-    while the applicant has the case (a later round's pre-review)."""
-    if decision in ACCEPTING:
-        promise.start(application_id, now)
-    elif decision == "SUPPLEMENT":
-        promise.hold(application_id, promise.SUPPLEMENT, now)
 
 
 def decision_output(task: TaskRecord) -> dict[str, Any]:
@@ -412,7 +469,8 @@ def _decision_of(kind: str, payload: Any) -> tuple[str, str, list[Any] | None]:
 
 
 def _apply(transaction: TransactWrite, task: TaskRecord, actor: str, decision: str,
-           opinion: str, missing: list[Any] | None, extra: dict[str, Any] | None = None) -> None:
+           opinion: str, missing: list[Any] | None, extra: dict[str, Any] | None = None,
+           outstanding: set[str] | None = None) -> None:
     """The status change a decision makes by itself (pre-review decides for the window), added
     to the decision's transaction."""
     detail = {"taskId": task.task_id, "department": task.department, "decision": decision,
@@ -422,7 +480,8 @@ def _apply(transaction: TransactWrite, task: TaskRecord, actor: str, decision: s
         lifecycle.transition_in(
             transaction, task.application_id, Status.SUBMITTED, PRE_REVIEW_MOVES[decision],
             actor, event,
-            detail={**detail, **({"missing": missing} if missing else {})})
+            detail={**detail, **({"missing": missing} if missing else {})},
+            updates={"outstanding_materials": outstanding} if outstanding else None)
     else:
         transaction.save(new_audit(task.application_id, actor, f"REVIEW_{decision}", None,
                                    None, detail))
@@ -460,7 +519,6 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
                    for m in load_task(d["taskId"]).missing or []]
         lifecycle.transition(application_id, Status.NEEDS_SUPPLEMENT, "system",
                           "REVIEW_SUPPLEMENT", detail={"missing": missing})
-        promise.hold(application_id, promise.SUPPLEMENT, datetime.now(UTC))
         outcome = "SUPPLEMENT"
     else:
         new_audit(application_id, "system", "APPROVED", Status.IN_REVIEW, Status.IN_REVIEW,
@@ -497,7 +555,6 @@ def supplement(caller: Caller, application_id: str, payload: Any, sfn: Any) -> T
         payload.get("form"), dict) else {}
     lifecycle.transition(application_id, Status.SUBMITTED, caller.sub, "SUPPLEMENTED",
                       updates=updates)
-    promise.release(application_id, promise.SUPPLEMENT, datetime.now(UTC))
     return decide_supplement(task, caller, sfn)
 
 

@@ -467,7 +467,9 @@ def _save_new(record: CertificateRecord) -> bool:
             transaction.condition_check(
                 ApplicationRecord, ApplicationRecord.key(record.application_id),
                 ApplicationRecord.SORT_KEY,
-                condition=ApplicationRecord.status.is_in(*sorted(ISSUABLE_FROM)))
+                # 容缺: never while a committed material is outstanding.
+                condition=ApplicationRecord.status.is_in(*sorted(ISSUABLE_FROM))
+                & ApplicationRecord.outstanding_materials.does_not_exist())
 
     return write_if(write)
 

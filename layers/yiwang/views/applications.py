@@ -172,7 +172,18 @@ def detail(case: CaseFile, caller: Caller) -> dict[str, Any]:
         answer["pending"] = {"payment": order}
     answer["deadlines"] = _deadlines(own, tasks.PRE_REVIEW, tasks.REVIEW)
     answer["promise"] = promise_of(case)
+    answer["commitments"] = commitments_of(case)
     return answer
+
+
+def commitments_of(case: CaseFile) -> list[dict[str, Any]]:
+    """容缺: the materials committed at acceptance, each with its due time and status
+    (OUTSTANDING, FULFILLED, EXPIRED: the case is suspended until it comes), oldest first."""
+    from yiwang.applications.commitments import CommitmentRecord
+
+    found = [CommitmentRecord.from_raw_data(i) for i in case.other
+             if i["sk"]["S"].startswith(CommitmentRecord.SORT_PREFIX)]
+    return [c.to_api() for c in sorted(found, key=lambda c: c.committed_at)]
 
 
 def promise_of(case: CaseFile, now: datetime | None = None) -> dict[str, Any] | None:
