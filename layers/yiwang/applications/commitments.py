@@ -241,7 +241,7 @@ def _suspension(material_id: str) -> str:
 
 def _review_clocks(application_id: str) -> list[clocks.ClockRecord]:
     return [c for c in clocks.clocks_of(ApplicationRecord.key(application_id))
-            if c.kind == "REVIEW" and c.status in (clocks.RUNNING, clocks.PAUSED)]
+            if c.kind == "REVIEW"]
 
 
 def _resume_case(application_id: str, material_id: str, now: datetime) -> None:
@@ -250,7 +250,8 @@ def _resume_case(application_id: str, material_id: str, now: datetime) -> None:
     reason = _suspension(material_id)
     promise.release(application_id, reason, now)
     for clock in _review_clocks(application_id):
-        clocks.release(clock.pk, clock.name, reason, now)
+        if reason in (clock.holds or set()):
+            clocks.release(clock.pk, clock.name, reason, now)
 
 
 def expire(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> list[Notice]:
@@ -281,7 +282,9 @@ def expire(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> list[Notice]:
     reason = _suspension(material_id)
     promise.hold(application_id, reason, now)
     for review in _review_clocks(application_id):
-        clocks.hold(review.pk, review.name, reason, now)
+        # Only a running review: one paused for its own supplement stays as it is.
+        if review.status == clocks.RUNNING:
+            clocks.hold(review.pk, review.name, reason, now)
     metrics.add_metric(name="CommitmentsExpired", unit=MetricUnit.Count, value=1)
     return [Notice(record.owner_sub, "SUPPLEMENT_NOTICE", "容缺承诺已到期，办件中止，请补交材料",
                    f"办件 {application_id} 受理时承诺于 {local_time(commitment.due)} 前补交的"

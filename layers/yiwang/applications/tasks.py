@@ -92,8 +92,6 @@ class TaskStatus(StrEnum):
     DECIDED = "DECIDED"
 
 
-ACCEPTING = {"ACCEPT", ON_THE_SPOT}
-"""The pre-review decisions that accept the application (the promise starts with them)."""
 PRE_REVIEW_MOVES = {"ACCEPT": Status.ACCEPTED, "SUPPLEMENT": Status.NEEDS_SUPPLEMENT,
                     "NOT_ACCEPTED": Status.NOT_ACCEPTED, ON_THE_SPOT: Status.ACCEPTED}
 """The status each pre-review decision moves the application to (from SUBMITTED)."""
