@@ -37,7 +37,7 @@ from yiwang.catalogue.items import get_item
 from yiwang.deadlines import clocks
 from yiwang.people.notices import Notice
 from yiwang.platform import validation
-from yiwang.platform.errors import FieldError, ValidationFailed
+from yiwang.platform.errors import Conflict, FieldError, ValidationFailed
 from yiwang.platform.observability import MetricUnit, metrics
 from yiwang.table.records import TableMeta, connection
 from yiwang.table.writes import write_if
@@ -195,10 +195,25 @@ def start_clocks(application_id: str) -> None:
                 promise.release(application_id, reason, commitment.committed_at)
 
 
+FULFIL_ATTEMPTS = 3
+"""How often `fulfil` reads again when the commitment moved meanwhile (it expired)."""
+
+
 def fulfil(application_id: str, material_id: str, actor: str, now: datetime) -> bool:
     """The committed material is stored: the commitment FULFILLED and the material no longer
     outstanding (one transaction, audited COMMITMENT_FULFILLED), its clock stopped, and a case
-    its expiry suspended resumed (CASE_RESUMED). False when there was nothing outstanding."""
+    its expiry suspended resumed (CASE_RESUMED). False when there was nothing outstanding.
+    A commitment that expired while this ran is read again and fulfilled late."""
+    for _ in range(FULFIL_ATTEMPTS):
+        done = _fulfil_once(application_id, material_id, actor, now)
+        if done is not None:
+            return done
+    raise Conflict(f"the commitment for {material_id} kept changing; upload it again")
+
+
+def _fulfil_once(application_id: str, material_id: str, actor: str,
+                 now: datetime) -> bool | None:
+    """One attempt of `fulfil`; None when the commitment changed under it."""
     every = of(application_id)
     commitment = next((c for c in every if c.material_id == material_id), None)
     if commitment is None or commitment.status == FULFILLED:
@@ -225,7 +240,7 @@ def fulfil(application_id: str, material_id: str, actor: str, now: datetime) -> 
                                            at=now + timedelta(microseconds=1)))
 
     if not write_if(write):
-        return False  # fulfilled (or expired) meanwhile: the other writer saw to it
+        return None  # expired (or fulfilled) meanwhile: read it again
     key = ApplicationRecord.key(application_id)
     clocks.stop(key, clock_name(material_id), now, reason=FULFILLED)
     promise.release(application_id, f"{promise.LATER_MATERIAL}#{material_id}", now)
@@ -285,6 +300,9 @@ def expire(clock: clocks.ClockRecord, now: datetime, sfn: Any) -> list[Notice]:
         # Only a running review: one paused for its own supplement stays as it is.
         if review.status == clocks.RUNNING:
             clocks.hold(review.pk, review.name, reason, now)
+    if (_get(application_id, material_id) or commitment).status == FULFILLED:
+        # Supplied while the case was being suspended: its resumption may have come first.
+        _resume_case(application_id, material_id, now)
     metrics.add_metric(name="CommitmentsExpired", unit=MetricUnit.Count, value=1)
     return [Notice(record.owner_sub, "SUPPLEMENT_NOTICE", "容缺承诺已到期，办件中止，请补交材料",
                    f"办件 {application_id} 受理时承诺于 {local_time(commitment.due)} 前补交的"
