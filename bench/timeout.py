@@ -56,16 +56,22 @@ class ItemsRead:
         botocore.client.BaseClient._make_api_call = self._original  # type: ignore[method-assign]
 
 
+OPEN_KINDS = ("REVIEW#GZ-ZJ", "PROMISE", "COMMITMENT#drawing-review")
+"""What an accepted application keeps open: a review clock, its promise (承诺时限) and, under
+容缺, a commitment clock; the open clocks are these kinds in turn."""
+
+
 def open_clocks(count: int) -> None:
     """`count` running clocks, none of them due for months (one batch write per 25)."""
     from yiwang.deadlines.clocks import DUE_PARTITION, ClockRecord
 
     start = NOW + timedelta(days=30)
     with ClockRecord.batch_write() as batch:
-        for _ in range(count):
+        for n in range(count):
             subject = f"BENCH#{uuid.uuid4().hex[:12]}"
+            name = OPEN_KINDS[n % len(OPEN_KINDS)]
             batch.save(ClockRecord(
-                subject, "CLOCK#REVIEW#GZ-ZJ", kind="REVIEW", subject=subject,
+                subject, f"CLOCK#{name}", kind=name.split("#")[0], subject=subject,
                 department="GZ-ZJ", step="审批", status="RUNNING", started_at=start,
                 limit_days=20, deadline=start + timedelta(days=28),
                 yellow_at=start + timedelta(days=24), cards=True,
@@ -74,12 +80,14 @@ def open_clocks(count: int) -> None:
 
 
 def due_clocks() -> None:
-    """Ten clocks overdue at NOW (each earns its red card and urge notices)."""
+    """Ten clocks overdue at NOW (each earns its red card and urge notices): review clocks
+    and promises (承诺时限) in turn."""
     from yiwang.deadlines import clocks
 
-    for _ in range(DUE):
+    for n in range(DUE):
         subject = f"BENCH#{uuid.uuid4().hex[:12]}"
-        clocks.start(subject, "REVIEW#GZ-XF", kind="REVIEW", subject=subject,
+        name = ("REVIEW#GZ-XF", "PROMISE")[n % 2]
+        clocks.start(subject, name, kind=name.split("#")[0], subject=subject,
                      department="GZ-XF", step="审批", now=NOW - timedelta(days=10),
                      working_days=5)
 

@@ -24,10 +24,12 @@ from enum import StrEnum
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
@@ -70,6 +72,9 @@ class ApplicationRecord(Model):
     required_materials = ListAttribute(
         of=UnicodeAttribute, attr_name="requiredMaterials", default=list)
     stored_materials = ListAttribute(of=UnicodeAttribute, attr_name="storedMaterials", default=list)
+    outstanding_materials = UnicodeSetAttribute(attr_name="outstandingMaterials", null=True)
+    """容缺: materials committed at acceptance and not supplied yet (`commitments`); while any
+    is, no approval and no certificate is written."""
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
@@ -125,6 +130,9 @@ class AttachmentRecord(Model):
     s3_key = UnicodeAttribute(attr_name="s3Key")
     upload_id = UnicodeAttribute(attr_name="uploadId", null=True)
     part_size_bytes = NumberAttribute(attr_name="partSizeBytes")
+    committed = BooleanAttribute(null=True)
+    """Uploaded after acceptance to a 容缺 material committed then: storing it fulfils the
+    commitment (`commitments.fulfil`)."""
     status = UnicodeAttribute()
     problem = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(attr_name="createdAt")

@@ -22,16 +22,23 @@ from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import drafts, lifecycle
+from yiwang.applications import commitments, drafts, lifecycle, promise
 from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
-from yiwang.catalogue.items import get_item
+from yiwang.catalogue.items import INSTANT, get_item
 from yiwang.deadlines import clocks
 from yiwang.people import policy
 from yiwang.people.access import REVIEWER, WINDOW, Caller
 from yiwang.platform import validation, workflow
-from yiwang.platform.errors import Conflict, FieldError, NotFound, Unavailable, ValidationFailed
+from yiwang.platform.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+    ValidationFailed,
+)
 from yiwang.platform.observability import MetricUnit, logger, metrics
 from yiwang.table.records import ListIndex, TableMeta, connection
 from yiwang.table.writes import write_if, write_or_conflict
@@ -46,11 +53,13 @@ WINDOW_QUEUE = "WINDOW"
 """Pre-review tasks go to the window (综合窗口), not to a department."""
 ACCEPT_WITHIN_DAYS = 5
 """Administrative Licensing Law art. 32: accept or refuse within 5 working days."""
+ON_THE_SPOT = "DECIDE_ON_THE_SPOT"
+"""当场办结: the window accepts a 即办件 and decides it in the same step."""
 STEP_METRICS = {"ACCEPT": "Accepted", "SUPPLEMENT": "SupplementRequested",
-                "NOT_ACCEPTED": "NotAccepted"}
+                "NOT_ACCEPTED": "NotAccepted", ON_THE_SPOT: "DecidedOnTheSpot"}
 """The metric each pre-review decision counts (docs/architecture.md, observability)."""
 DECISIONS = {
-    PRE_REVIEW: {"ACCEPT", "SUPPLEMENT", "NOT_ACCEPTED"},
+    PRE_REVIEW: {"ACCEPT", "SUPPLEMENT", "NOT_ACCEPTED", ON_THE_SPOT},
     REVIEW: {"APPROVE", "REJECT", "SUPPLEMENT"},
     SUPPLEMENT: {"SUPPLIED"},
 }
@@ -70,6 +79,7 @@ _DECISION: dict[str, Any] = {
         "decision": {"type": "string", "maxLength": 32},
         "opinion": {"type": "string", "maxLength": MAX_OPINION},
         "missing": {"type": "array", "maxItems": MAX_MISSING, "items": _MISSING_ITEM},
+        "commitments": {"type": "array", "maxItems": 20},  # checked in `commitments.asked`
     },
 }
 """The bounds of a decision's body (what it must say is checked in `_decision_of`)."""
@@ -83,7 +93,7 @@ class TaskStatus(StrEnum):
 
 
 PRE_REVIEW_MOVES = {"ACCEPT": Status.ACCEPTED, "SUPPLEMENT": Status.NEEDS_SUPPLEMENT,
-                    "NOT_ACCEPTED": Status.NOT_ACCEPTED}
+                    "NOT_ACCEPTED": Status.NOT_ACCEPTED, ON_THE_SPOT: Status.ACCEPTED}
 """The status each pre-review decision moves the application to (from SUBMITTED)."""
 
 
@@ -147,6 +157,7 @@ def open_task(application_id: str, kind: str, department: str, round_: int, task
     now = now or datetime.now(UTC)
     identifier = task_id(application_id, kind, round_, department)
     record = ApplicationRecord.load(application_id)
+    _keep_promise(application_id, kind, round_, now)
     clock = _start_clock(record, kind, department, round_, identifier, now)
     task = TaskRecord(
         ApplicationRecord.key(application_id), TaskRecord.sort_key(identifier),
@@ -163,6 +174,32 @@ def open_task(application_id: str, kind: str, department: str, round_: int, task
     if kind == REVIEW:
         lifecycle.transition(application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED")
     return task
+
+
+def _keep_promise(application_id: str, kind: str, round_: int, now: datetime) -> None:
+    """The promise (总时限) follows the steps the workflow opens (here, not in the API's
+    decision, whose calls stay few): review opens after acceptance, which started it; a
+    supplement task means the applicant holds the case; the pre-review of a later round means
+    the applicant gave it back."""
+    if kind == REVIEW:
+        start_promise(application_id, round_, now)
+    elif kind == SUPPLEMENT:
+        promise.hold(application_id, promise.SUPPLEMENT, now)
+    elif kind == PRE_REVIEW and round_ > 1:
+        promise.release(application_id, promise.SUPPLEMENT, now)
+
+
+def start_promise(application_id: str, round_: int, now: datetime) -> None:
+    """Start the promise from the moment the window accepted (the round's pre-review task
+    decided), once; and the clocks of the 容缺 commitments made with the acceptance."""
+    if promise.get(application_id) is None:
+        try:
+            accepted = load_task(task_id(application_id, PRE_REVIEW, round_, WINDOW_QUEUE))
+            at = accepted.decided_at or now
+        except NotFound:  # accepted in a way that left no task (none today): from now
+            at = now
+        promise.start(application_id, at)
+    commitments.start_clocks(application_id)
 
 
 def clock_name(kind: str, department: str) -> str:
@@ -184,9 +221,10 @@ def _start_clock(record: ApplicationRecord, kind: str, department: str, round_: 
                             action=AUTO_ACCEPT, context={"taskId": identifier})
     if kind == REVIEW:
         item = get_item(record.item_code, int(record.item_version))
+        days = promise.within(record.application_id, max(1, item.promised_days), now)
         return clocks.start(key, clock_name(kind, department), kind=REVIEW,
                             subject=record.application_id, department=department,
-                            step="审批", now=now, working_days=max(1, item.promised_days),
+                            step="审批", now=now, working_days=days,
                             context={"taskId": identifier})
     return None
 
@@ -219,8 +257,56 @@ def decide(caller: Caller, identifier: str, payload: Any, sfn: Any,
     decision, opinion, missing = _decision_of(task.kind, payload)
     if task.status == TaskStatus.DECIDED and task.resume_failed_at is not None:
         return _resume_again(task, decision, sfn)
-    return _decide(task, caller.sub, decision, opinion, missing, sfn,
-                   now or datetime.now(UTC), clock=clock)
+    now = now or datetime.now(UTC)
+    if decision == ON_THE_SPOT and task.status == TaskStatus.PENDING:
+        _check_on_the_spot(task.application_id)
+    return _decide(task, caller.sub, decision, opinion, missing, sfn, now, clock=clock,
+                   committed=_commitments_of(task, decision, payload, caller.sub, now))
+
+
+def _commitments_of(task: TaskRecord, decision: str, payload: Any, actor: str,
+                    now: datetime) -> list[commitments.CommitmentRecord]:
+    """容缺受理: the commitments an acceptance makes (none unless the window lists them)."""
+    wanted = commitments.asked(payload)
+    if not wanted:
+        return []
+    if task.kind != PRE_REVIEW or decision != "ACCEPT":
+        raise ValidationFailed([FieldError("commitments",
+                                           "only an acceptance (ACCEPT) takes commitments")])
+    if task.status != TaskStatus.PENDING:
+        return []  # decided already: `_decide` answers the conflict
+    return commitments.plan(task.application_id, wanted, actor, now)
+
+
+def _check_on_the_spot(application_id: str) -> None:
+    """Only a 即办件 the window decides alone is decided on the spot: a 承诺件, or a 即办件
+    whose item names co-departments to review it, is accepted (ACCEPT) and reviewed."""
+    record = ApplicationRecord.load(application_id)
+    item = get_item(record.item_code, int(record.item_version))
+    if item.kind != INSTANT:
+        raise Unprocessable(f"{item.name} is a 承诺件 ({item.kind}): accept it for review; "
+                            "only a 即办件 is decided on the spot")
+    if item.co_departments:
+        raise Unprocessable(f"{item.name} is reviewed by {', '.join(item.co_departments)}: "
+                            "accept it for their review")
+    stored = set(record.stored_materials or [])
+    missing = [m.id for m in item.materials if m.required and m.id not in stored]
+    if missing:
+        raise Unprocessable(f"not every required material is supplied ({', '.join(missing)}): "
+                            "a case is decided on the spot only when complete")
+
+
+def on_the_spot_outcome(application_id: str) -> dict[str, Any]:
+    """当场办结: after the window's DECIDED_ON_THE_SPOT, the promise starts from that moment
+    and the lifecycle goes on as after an approval (fee, certificate, delivery), with no
+    department task opened."""
+    decided = [t for t in tasks_of(application_id)
+               if t.kind == PRE_REVIEW and t.decision == ON_THE_SPOT]
+    start_promise(application_id, int(decided[-1].round) if decided else 1,
+                  datetime.now(UTC))
+    lifecycle.transition(application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED",
+                         detail={"onTheSpot": True})
+    return review_outcome(application_id, [{"department": WINDOW_QUEUE, "decision": "APPROVE"}])
 
 
 def _task_and_clock(identifier: str) -> tuple[TaskRecord, clocks.ClockRecord | None]:
@@ -243,7 +329,8 @@ def _task_and_clock(identifier: str) -> tuple[TaskRecord, clocks.ClockRecord | N
 def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
             missing: list[Any] | None, sfn: Any, now: datetime,
             detail: dict[str, Any] | None = None,
-            clock: clocks.ClockRecord | None = None) -> TaskRecord:
+            clock: clocks.ClockRecord | None = None,
+            committed: list[commitments.CommitmentRecord] | None = None) -> TaskRecord:
     # The decision and the change it makes (the application's status, or the review's audit
     # record) are one transaction: both or neither, and no read of the application first.
     def write() -> None:
@@ -254,7 +341,16 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
                 TaskRecord.decided_by.set(actor), TaskRecord.decided_at.set(now),
                 TaskRecord.gsi1sk.set(f"{TaskStatus.DECIDED}#{now.isoformat()}"),
             ], condition=TaskRecord.status == TaskStatus.PENDING)
-            _apply(transaction, task, actor, decision, opinion, missing, detail)
+            _apply(transaction, task, actor, decision, opinion, missing, detail,
+                   {c.material_id for c in committed or []})
+            if committed:
+                commitments.save_in(transaction, committed, actor)
+            if task.kind == REVIEW and decision == "APPROVE":
+                # 容缺: no approval while a committed material is outstanding.
+                transaction.condition_check(
+                    ApplicationRecord, ApplicationRecord.key(task.application_id),
+                    ApplicationRecord.SORT_KEY,
+                    condition=ApplicationRecord.outstanding_materials.does_not_exist())
             # A decision ends the step's clock; asking for a supplement only pauses it (the
             # days the applicant spends supplementing are not the department's).
             if decision == "SUPPLEMENT":
@@ -265,6 +361,11 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
     if not write_if(write):
         if load_task(task.task_id).status != TaskStatus.PENDING:
             raise Conflict(f"task {task.task_id} has already been decided")
+        outstanding = commitments.outstanding_of(task.application_id) \
+            if decision == "APPROVE" else []
+        if outstanding:
+            raise Conflict(f"the 容缺 material(s) {', '.join(outstanding)} committed at "
+                           "acceptance are outstanding: no approval until supplied")
         raise Conflict(f"application {task.application_id} or the step's clock changed "
                        f"meanwhile (e.g. accepted by law at the deadline)")
     task.status, task.decision = TaskStatus.DECIDED, decision
@@ -366,16 +467,19 @@ def _decision_of(kind: str, payload: Any) -> tuple[str, str, list[Any] | None]:
 
 
 def _apply(transaction: TransactWrite, task: TaskRecord, actor: str, decision: str,
-           opinion: str, missing: list[Any] | None, extra: dict[str, Any] | None = None) -> None:
+           opinion: str, missing: list[Any] | None, extra: dict[str, Any] | None = None,
+           outstanding: set[str] | None = None) -> None:
     """The status change a decision makes by itself (pre-review decides for the window), added
     to the decision's transaction."""
     detail = {"taskId": task.task_id, "department": task.department, "decision": decision,
               "opinion": opinion, **(extra or {})}
     if task.kind == PRE_REVIEW:
+        event = "DECIDED_ON_THE_SPOT" if decision == ON_THE_SPOT else f"PRE_REVIEW_{decision}"
         lifecycle.transition_in(
             transaction, task.application_id, Status.SUBMITTED, PRE_REVIEW_MOVES[decision],
-            actor, f"PRE_REVIEW_{decision}",
-            detail={**detail, **({"missing": missing} if missing else {})})
+            actor, event,
+            detail={**detail, **({"missing": missing} if missing else {})},
+            updates={"outstanding_materials": outstanding} if outstanding else None)
     else:
         transaction.save(new_audit(task.application_id, actor, f"REVIEW_{decision}", None,
                                    None, detail))
@@ -406,6 +510,7 @@ def review_outcome(application_id: str, decisions: list[dict[str, Any]]) -> dict
         lifecycle.transition(application_id, Status.REJECTED, "system", "REJECTED",
                           detail={"departments": [d["department"] for d in decisions
                                                   if d["decision"] == "REJECT"]})
+        promise.stop(application_id, datetime.now(UTC), "REJECTED")
         outcome = "REJECTED"
     elif "SUPPLEMENT" in kinds:
         missing = [m for d in decisions if d["decision"] == "SUPPLEMENT"
@@ -479,4 +584,4 @@ def start_issuing_clock(application_id: str, department: str, now: datetime) -> 
     """制证: the certificate is owed within 10 working days of the decision to grant."""
     clocks.start(ApplicationRecord.key(application_id), ISSUING_CLOCK, kind=ISSUING_CLOCK,
                  subject=application_id, department=department, step="制证", now=now,
-                 working_days=ISSUE_WITHIN_DAYS)
+                 working_days=promise.within(application_id, ISSUE_WITHIN_DAYS, now))

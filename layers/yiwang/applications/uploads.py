@@ -116,9 +116,12 @@ def request_upload(caller: Caller, application_id: str, payload: Any, s3: Any, b
                    now: datetime | None = None) -> UploadPlan:
     """Presigned URLs for one material file (multipart above one part)."""
     record = load_for(caller, application_id, "requestAttachmentUpload")
-    if record.status not in {Status.DRAFT, Status.NEEDS_SUPPLEMENT}:
-        raise Conflict(f"materials cannot be added while the application is {record.status}")
     errors = validation.errors(_UPLOAD, payload)
+    # 容缺: after acceptance, only a material committed then and still outstanding.
+    committed = record.status not in {Status.DRAFT, Status.NEEDS_SUPPLEMENT} and isinstance(
+        payload, dict) and payload.get("materialId") in (record.outstanding_materials or set())
+    if record.status not in {Status.DRAFT, Status.NEEDS_SUPPLEMENT} and not committed:
+        raise Conflict(f"materials cannot be added while the application is {record.status}")
     if errors:
         raise ValidationFailed(errors)
     from yiwang.catalogue.items import get_item
@@ -162,7 +165,7 @@ def request_upload(caller: Caller, application_id: str, payload: Any, s3: Any, b
         attachment_id=attachment_id, material_id=payload["materialId"],
         file_name=payload["fileName"], content_type=payload["contentType"], size_bytes=size,
         sha256=payload["sha256"], s3_key=key, upload_id=upload_id, part_size_bytes=PART_SIZE,
-        status=AttachmentStatus.UPLOADING, created_at=now,
+        status=AttachmentStatus.UPLOADING, created_at=now, committed=committed or None,
     )
     attachment.save()
     return UploadPlan(attachment, urls, now + UPLOAD_URL_TTL)
@@ -276,6 +279,19 @@ def _finish(attachment: AttachmentRecord, status: AttachmentStatus, problem: str
     on the condition that it is not there yet, so nothing is read first and concurrent uploads
     add it once); `stored_materials`, when given, saves that part if the material is already
     there."""
+    stored = _store(attachment, status, problem, stored_materials, audit)
+    if status == AttachmentStatus.STORED and attachment.committed:
+        from yiwang.applications import commitments
+
+        commitments.fulfil(stored.pk.removeprefix(ApplicationRecord.key("")),
+                           attachment.material_id, audit.actor if audit else "system",
+                           datetime.now(UTC))
+    return stored
+
+
+def _store(attachment: AttachmentRecord, status: AttachmentStatus, problem: str | None,
+           stored_materials: list[str] | None = None,
+           audit: AuditRecord | None = None) -> AttachmentRecord:
     attachment.status = status
     attachment.problem = problem
     material = attachment.material_id

@@ -119,6 +119,9 @@ _ITEM_SCHEMA: dict[str, Any] = {
                            "minItems": 1, "uniqueItems": True},
         "deliveryMethods": {"type": "array", "items": {"enum": ["PICKUP", "COURIER"]},
                             "minItems": 1, "uniqueItems": True},
+        # 容缺: whether the promise (承诺时限) stops counting while a material committed at
+        # acceptance is outstanding (yiwang.applications.commitments). Default: it counts.
+        "laterPausesPromise": {"type": "boolean"},
         # What `GET /items/{code}` answers also carries these; a client may send that document
         # back as the next draft. They are set by the platform, never taken from the payload.
         "version": {"readOnly": True},
@@ -164,6 +167,7 @@ class ItemVersion:
     legal_basis: str
     applicant_kinds: tuple[str, ...]  # PERSON and/or LEGAL
     delivery_methods: tuple[str, ...]  # PICKUP and/or COURIER
+    later_pauses_promise: bool = False  # 容缺 outstanding: the promise does not count
 
     @property
     def departments(self) -> tuple[str, ...]:
@@ -191,6 +195,7 @@ class ItemVersion:
             "materials": [m.to_api() for m in self.materials], "legalBasis": self.legal_basis,
             "applicantKinds": list(self.applicant_kinds),
             "deliveryMethods": list(self.delivery_methods),
+            **({"laterPausesPromise": True} if self.later_pauses_promise else {}),
         }
 
     @classmethod
@@ -210,6 +215,7 @@ class ItemVersion:
             version=int(version), status=status, legal_basis=document["legalBasis"],
             applicant_kinds=tuple(document["applicantKinds"]),
             delivery_methods=tuple(document["deliveryMethods"]),
+            later_pauses_promise=bool(document.get("laterPausesPromise", False)),
         )
 
 

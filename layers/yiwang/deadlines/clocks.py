@@ -29,6 +29,7 @@ from pynamodb.attributes import (
     JSONAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -85,6 +86,8 @@ class ClockRecord(Model):
     stopped_at = UTCDateTimeAttribute(attr_name="stoppedAt", null=True)
     due_partition = UnicodeAttribute(attr_name="duePartition", null=True)
     due_at = UnicodeAttribute(attr_name="dueAt", null=True)
+    holds = UnicodeSetAttribute(null=True)
+    """Why a held clock is paused (`hold`): it runs again when the last reason is released."""
     by_due = DueIndex()
 
     @property
@@ -280,8 +283,10 @@ def _transact(writes: Callable[[TransactWrite], None]) -> bool:
 
 
 def resume(subject_key: str, name: str, now: datetime,
-           context: dict[str, Any] | None = None) -> ClockRecord | None:
-    """Resume a paused clock with the working days it had left (at least one)."""
+           context: dict[str, Any] | None = None,
+           condition: Any = None) -> ClockRecord | None:
+    """Resume a paused clock with the working days it had left (at least one); `condition`,
+    if given, must also hold (`release`: no other reason holds the clock)."""
     clock = _get(subject_key, name)
     if clock is None or clock.status != PAUSED:
         return clock
@@ -296,10 +301,62 @@ def resume(subject_key: str, name: str, now: datetime,
                ClockRecord.due_at.set(_index_key(_next_due(clock)))]
     if context is not None:
         actions.append(ClockRecord.context.set(context))
-    if _update(clock, actions, ClockRecord.status == PAUSED):
+    guard = ClockRecord.status == PAUSED
+    if condition is not None:
+        guard = guard & condition
+    if _update(clock, actions, guard):
         _audit(subject_key, "CLOCK_RESUMED", PAUSED, RUNNING,
                       {"clock": name, "deadline": clock.deadline.isoformat()})
     return _get(subject_key, name)
+
+
+HOLD_ATTEMPTS = 4
+"""How often `hold` and `release` read again when someone moved the clock meanwhile."""
+
+
+def hold(subject_key: str, name: str, reason: str, now: datetime) -> ClockRecord | None:
+    """Pause a clock for `reason`, one of several that may overlap (the applicant supplementing,
+    a payment awaited, a 容缺 material outstanding): the first reason pauses it as `pause` does,
+    keeping the working days left; it runs again only when `release` has taken every reason
+    away. Idempotent per reason; nothing for a clock that does not exist or has stopped."""
+    for _ in range(HOLD_ATTEMPTS):
+        clock = _get(subject_key, name)
+        if clock is None or clock.status not in (RUNNING, PAUSED) \
+                or reason in (clock.holds or set()):
+            return clock
+        if clock.status == PAUSED:
+            if _update(clock, [ClockRecord.holds.add({reason})], ClockRecord.status == PAUSED):
+                return clock
+            continue
+        left = _days_left(clock, now)
+
+        def writes(transaction: TransactWrite, clock: ClockRecord = clock,
+                   left: int = left) -> None:
+            transaction.update(clock, actions=[
+                ClockRecord.status.set(PAUSED), ClockRecord.remaining_days.set(left),
+                ClockRecord.holds.add({reason}),
+                ClockRecord.due_partition.remove(), ClockRecord.due_at.remove()],
+                condition=ClockRecord.status == RUNNING)
+            transaction.save(_audit_record(clock.pk, "CLOCK_PAUSED", RUNNING, PAUSED, {
+                "clock": clock.name, "remainingDays": left, "reason": reason}))
+
+        if _transact(writes):
+            return _get(subject_key, name)
+    raise ValueError(f"clock {name} of {subject_key} kept changing while being held")
+
+
+def release(subject_key: str, name: str, reason: str, now: datetime) -> ClockRecord | None:
+    """Take `reason` off a held clock (see `hold`); the last reason gone, it resumes with the
+    working days it had left. Idempotent: a reason not holding the clock changes nothing."""
+    clock = _get(subject_key, name)
+    if clock is None or reason not in (clock.holds or set()):
+        return clock
+    _update(clock, [ClockRecord.holds.delete({reason})], ClockRecord.holds.contains(reason))
+    clock = _get(subject_key, name)
+    if clock is None or clock.status != PAUSED or clock.holds:
+        return clock
+    # Conditional on no reason holding it: a `hold` that came in meanwhile keeps it paused.
+    return resume(subject_key, name, now, condition=ClockRecord.holds.does_not_exist())
 
 
 def extend(subject_key: str, name: str, working_days: int, now: datetime) -> ClockRecord:

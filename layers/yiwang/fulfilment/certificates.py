@@ -47,7 +47,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from yiwang.applications import lifecycle
+from yiwang.applications import lifecycle, promise
 from yiwang.applications.records import ApplicationRecord
 from yiwang.applications.status import Status, sources
 from yiwang.applications.tasks import ISSUING_CLOCK
@@ -467,7 +467,9 @@ def _save_new(record: CertificateRecord) -> bool:
             transaction.condition_check(
                 ApplicationRecord, ApplicationRecord.key(record.application_id),
                 ApplicationRecord.SORT_KEY,
-                condition=ApplicationRecord.status.is_in(*sorted(ISSUABLE_FROM)))
+                # 容缺: never while a committed material is outstanding.
+                condition=ApplicationRecord.status.is_in(*sorted(ISSUABLE_FROM))
+                & ApplicationRecord.outstanding_materials.does_not_exist())
 
     return write_if(write)
 
@@ -483,6 +485,7 @@ def _mark_issued(application_id: str, number: str) -> None:
             raise
     clocks.stop(ApplicationRecord.key(application_id), ISSUING_CLOCK, datetime.now(UTC),
                 reason=number)
+    promise.stop(application_id, datetime.now(UTC), reason=number)  # decided: 办结
 
 
 # ---------------------------------------------------------------------------------------------

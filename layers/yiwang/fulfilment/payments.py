@@ -36,7 +36,7 @@ from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import lifecycle
+from yiwang.applications import lifecycle, promise
 from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
@@ -243,6 +243,8 @@ def open_order(application_id: str, task_token: str, provider: PaymentProvider,
                      department="APPLICANT", step="缴费", now=order.created_at,
                      deadline=order.expires_at, cards=False, action=EXPIRE_PAYMENT,
                      context={"orderId": order.order_id})
+        # The applicant holds the case until paid: the promise (总时限) does not count.
+        promise.hold(application_id, promise.PAYMENT, now)
         _await_payment(order)
     return order
 
@@ -415,6 +417,8 @@ def _settle(body: dict[str, Any], sfn: Any, now: datetime, receipt: Receipt | No
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for about in plan.warnings:
         logger.warning("payment flagged", extra=about)
+    if plan.transition:  # paid: the case is the administration's again
+        promise.release(order.application_id, promise.PAYMENT, now)
     if plan.resume is None:
         return outcome
     return _resume(plan, sfn, receipt, outcome)
@@ -568,6 +572,7 @@ def waive(caller: Caller, application_id: str, reason: str, sfn: Any,
                               "reason": reason.strip()})
     metrics.add_metric(name="FeeWaived", unit=MetricUnit.Count, value=1)
     clocks.stop(order.pk, PAYMENT_CLOCK, now, reason=WAIVED.value)
+    promise.release(application_id, promise.PAYMENT, now)
     if not workflow.resume(sfn, order.task_token, about):
         logger.warning("fee waived, but the payment step no longer waits", extra=about)
     return order

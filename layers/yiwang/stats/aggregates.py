@@ -5,10 +5,10 @@ Asia/Shanghai), each once, in the group it belongs to: its department (the item'
 department, 谁办理谁负责), its item, or its current status, so every grouping of a period adds up
 to the same total. Per group:
 - `count`: applications; `completed`: of those, COMPLETED;
-- `averageWorkingDays`: submission → completion in working days (the working calendar:
-  holidays and 调休 counted as `calendar_store.working_calendar().working_days_between` does),
-  over the completed ones; `onTimeRate`: the share of completed ones none of whose steps
-  earned a red card (no step overdue);
+- `averageWorkingDays`: the working days each completed case used of its promise (承诺时限,
+  from acceptance to decision, the applicant's supplement and payment time not counted; the
+  working calendar: holidays and 调休), over the completed ones; `onTimeRate`: the share of
+  completed ones decided within their promise (`_completion`);
 - `ratings`, `averageRating` (1-5), `satisfiedRate` (share of 4-5, 满意率), `badReviews`
   (1-2; a review ruled 无效差评 is taken out of all four);
 - `yellowCards`, `redCards`: cards raised on the applications' clocks and on their bad
@@ -295,10 +295,19 @@ def _state(application_id: str) -> StatsState | None:
 
 
 def _completion(state: StatsState, event: Event) -> tuple[int, bool]:
-    """Working days from submission to completion, and whether no step earned a red card."""
+    """Working days and whether the case was on time, measured against its promise (承诺时限,
+    `yiwang.applications.promise`): the working days the administration used of it (the
+    applicant's own time not counted) and whether it was decided by the promised day. A case
+    without a promise clock (accepted before there was one) counts from submission to
+    completion, on time when no step earned a red card."""
     if event.to_status != COMPLETED or state.status == COMPLETED:
         return 0, True
+    from yiwang.applications import promise
     from yiwang.deadlines.clocks import RED, CardRecord
+
+    clock = promise.get(state.pk.removeprefix(ApplicationRecord.PARTITION_PREFIX))
+    if clock is not None:
+        return max(0, promise.days_used(clock, event.at)), promise.kept(clock)
 
     days = calendar_store.working_calendar().working_days_between(
         state.submitted_at, max(event.at, state.submitted_at))

@@ -22,6 +22,8 @@ RULES = {
     "EXPIRE_PAYMENT": ("yiwang.fulfilment.payments", "expire"),  # payments.EXPIRE_PAYMENT
     # complaints.steps.DEEM_ACCEPTED
     "DEEM_COMPLAINT_ACCEPTED": ("yiwang.complaints.steps", "deem_accepted"),
+    # commitments.EXPIRE_COMMITMENT: a 容缺 commitment ran out, the case is suspended
+    "EXPIRE_COMMITMENT": ("yiwang.applications.commitments", "expire"),
 }
 """Each automatic rule by the name a clock stores: the step's module and function that run it
 (`function(clock, now, sfn)`)."""

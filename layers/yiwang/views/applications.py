@@ -12,6 +12,7 @@ Presentation reads nothing by itself except where said: the detail is made from 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from yiwang.applications.lifecycle import audit_of
@@ -170,7 +171,31 @@ def detail(case: CaseFile, caller: Caller) -> dict[str, Any]:
     if order:
         answer["pending"] = {"payment": order}
     answer["deadlines"] = _deadlines(own, tasks.PRE_REVIEW, tasks.REVIEW)
+    answer["promise"] = promise_of(case)
+    answer["commitments"] = commitments_of(case)
     return answer
+
+
+def commitments_of(case: CaseFile) -> list[dict[str, Any]]:
+    """容缺: the materials committed at acceptance, each with its due time and status
+    (OUTSTANDING, FULFILLED, EXPIRED: the case is suspended until it comes), oldest first."""
+    from yiwang.applications.commitments import CommitmentRecord
+
+    found = [CommitmentRecord.from_raw_data(i) for i in case.other
+             if i["sk"]["S"].startswith(CommitmentRecord.SORT_PREFIX)]
+    return [c.to_api() for c in sorted(found, key=lambda c: c.committed_at)]
+
+
+def promise_of(case: CaseFile, now: datetime | None = None) -> dict[str, Any] | None:
+    """承诺时限: promised-by, working days used and left (`promise.summary`), from the case
+    file's promise clock; None before acceptance."""
+    from yiwang.applications import promise
+    from yiwang.deadlines.clocks import ClockRecord
+
+    sort_key = f"CLOCK#{promise.PROMISE_CLOCK}"
+    item = next((i for i in case.other if i["sk"]["S"] == sort_key), None)
+    clock = ClockRecord.from_raw_data(item) if item else None
+    return promise.summary(clock, now or datetime.now(UTC))
 
 
 def _deadlines(own: list[TaskRecord], pre_review: str, review: str) -> dict[str, Any]:

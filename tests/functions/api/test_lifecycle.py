@@ -75,7 +75,8 @@ def test_accepted_then_approved_by_every_department(flow: Flow) -> None:
 
     assert {c.name: (c.status, [*c.to_api()["cards"]]) for c in clocks.clocks_of(
         f"APP#{flow.id}")} == {name: ("STOPPED", []) for name in [
-            "ACCEPTANCE", "PAYMENT", "CERTIFICATE", *(f"REVIEW#{d}" for d in DEPARTMENTS)]}
+            "ACCEPTANCE", "PAYMENT", "CERTIFICATE", "PROMISE",
+            *(f"REVIEW#{d}" for d in DEPARTMENTS)]}
 
 
 def test_a_second_decision_conflicts_and_other_departments_see_404(flow: Flow) -> None:
