@@ -28,7 +28,7 @@ from yiwang.platform.errors import Forbidden, NotFound
 ANONYMOUS = "anonymous"
 """A caller without a bearer token."""
 PROVIDER_WEBHOOK = "provider-webhook"
-"""A payment or courier provider, authenticated by the HMAC signature of its callback."""
+"""A payment, courier or SMS provider, authenticated by the HMAC signature of its callback."""
 
 
 class Relation(StrEnum):
@@ -179,6 +179,12 @@ POLICY: dict[str, Rule] = {
     "extendRating": Rule("POST", "/ratings/{id}/extend", {REVIEWER: _HANDLING}),
     "revisitRating": Rule("POST", "/ratings/{id}/revisit",
                           {REVIEWER: _HANDLING, ADMIN: _STAFF}),
+    # 告知: everyone reads and marks their own notices (a notice not theirs is 404).
+    "listMyNotices": Rule("GET", "/me/notices", _roles(*_ALL)),
+    "markNoticesRead": Rule("POST", "/me/notices/read", _roles(*_ALL)),
+    "markNoticeRead": Rule("POST", "/me/notices/{noticeId}/read", _roles(*_ALL)),
+    "listFailedSms": Rule("GET", "/sms/failed", _roles(SUPERVISOR, ADMIN)),
+    "smsWebhook": Rule("POST", "/webhooks/sms", webhook=True),
 }
 
 

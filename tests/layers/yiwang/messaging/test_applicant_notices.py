@@ -89,7 +89,7 @@ def test_a_redelivered_audit_record_sends_each_notice_once(table: None) -> None:
     for name in ("建设工程设计方案总平面图", "消防设计文件", "图纸未加盖设计单位公章", "MISSING"):
         assert name in notice.body, (name, notice.body)
     assert "土地" in notice.body
-    outbox = list(SmsRecord.scan(SmsRecord.phone == mobile))
+    outbox = list(SmsRecord.scan((SmsRecord.phone == mobile) & SmsRecord.pk.startswith("SMS#")))
     assert len(outbox) == 1 and outbox[0].template == "SMS_APPLICATION_SUPPLEMENT"
     assert outbox[0].notice_id == notice.notice_id
 
