@@ -138,6 +138,16 @@ def _local(moment: datetime | None) -> str | None:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else None
 
 
+def _department_name(code: Any) -> str:
+    """A department as the applicant reads it: its name in the registry, else its code."""
+    from yiwang.catalogue import departments
+
+    try:
+        return departments.get(str(code)).name
+    except NotFound:
+        return str(code)
+
+
 def _mobile(text: Any) -> str | None:
     match = _MOBILE.search(str(text or ""))
     return match.group(0) if match else None
@@ -161,6 +171,8 @@ def _application(application_id: str, detail: dict[str, Any]) -> Subject | None:
         recipients.append(Recipient(f"APPLICANT#{agent_code}" if agent_code else None,
                                     agent_phone, "agent"))
     values: dict[str, Any] = {"applicationId": application_id, "itemName": item.name}
+    if detail.get("department"):
+        values["department"] = _department_name(detail["department"])
     names = {material.id: material.name for material in item.materials}
     if isinstance(detail.get("missing"), list):
         values["missingList"] = "；".join(_missing(entry, names) for entry in detail["missing"])
@@ -199,7 +211,7 @@ def _complaint(complaint_id: str, detail: dict[str, Any]) -> Subject | None:
     phone = _mobile(contact.get("phone") if isinstance(contact, dict) else contact)
     recipients = [Recipient(record.owner_sub, phone, "complainant")]
     values = {"complaintId": complaint_id, "subject": record.subject,
-              "department": record.department, "dueAt": _local(record.due_at)}
+              "department": _department_name(record.department), "dueAt": _local(record.due_at)}
     return Subject(values, recipients, record.application_id)
 
 
@@ -209,7 +221,8 @@ def _rating(rating_id: str, detail: dict[str, Any]) -> Subject | None:
     except NotFound:
         return None
     phone = None if record.anonymous else _mobile((record.rater or {}).get("phone"))
-    values = {"applicationId": record.application_id, "department": record.department}
+    values = {"applicationId": record.application_id,
+              "department": _department_name(record.department)}
     return Subject(values, [Recipient(record.rater_sub, phone, "rater")], record.application_id)
 
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pynamodb.transactions import TransactWrite
 
@@ -30,6 +31,8 @@ from yiwang.table.writes import write_if
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+"""Times in answers are Beijing time with their offset (as everywhere in the API)."""
 _PUBLIC_ID = re.compile(r"^(\d{1,17})-([0-9A-Za-z_.:-]{1,128})$")
 
 
@@ -157,5 +160,6 @@ def as_json(record: InboxRecord) -> dict[str, Any]:
     """A notice as `GET /me/notices` answers it."""
     return {"noticeId": public_id(record), "kind": record.kind, "title": record.title,
             "body": record.body, "applicationId": record.application_id,
-            "at": record.at.isoformat(), "read": record.read_at is not None,
-            "readAt": record.read_at.isoformat() if record.read_at else None}
+            "at": record.at.astimezone(_SHANGHAI).isoformat(),
+            "read": record.read_at is not None,
+            "readAt": record.read_at.astimezone(_SHANGHAI).isoformat() if record.read_at else None}

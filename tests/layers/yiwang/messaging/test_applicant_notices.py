@@ -10,6 +10,7 @@ audit records to the stack's notices function: that is one more delivery of the 
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -92,6 +93,26 @@ def test_a_redelivered_audit_record_sends_each_notice_once(table: None) -> None:
     outbox = list(SmsRecord.scan((SmsRecord.phone == mobile) & SmsRecord.pk.startswith("SMS#")))
     assert len(outbox) == 1 and outbox[0].template == "SMS_APPLICATION_SUPPLEMENT"
     assert outbox[0].notice_id == notice.notice_id
+
+
+def test_a_retried_step_sends_nothing_twice(table: None) -> None:
+    """The step runs twice (a Lambda retry): the second move is a no-op that writes no audit
+    record, so the stream brings one record and the applicant gets one notice."""
+    from yiwang.applications import lifecycle
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.applications.status import Status
+    from yiwang.people.notices import inbox
+
+    code = applicant_code()
+    identifier = application(code, phone())
+    ApplicationRecord.load(identifier).update(
+        actions=[ApplicationRecord.status.set(Status.CERTIFICATE_ISSUED)])
+    for _ in range(2):
+        lifecycle.transition(identifier, Status.READY_FOR_PICKUP, "system", "READY_FOR_PICKUP")
+    filed = eventually(lambda: (found := inbox(f"APPLICANT#{code}")) and found)
+    time.sleep(2)  # were a second notice coming, the stream would have brought it by now
+    filed = inbox(f"APPLICANT#{code}")
+    assert [n.kind for n in filed] == ["APPLICATION_READY_FOR_PICKUP"]
 
 
 def test_an_agent_named_by_the_application_is_told_as_well(table: None) -> None:
