@@ -184,3 +184,45 @@ def test_receipts_are_accepted_only_signed(http: Any, token: Any) -> None:
     assert mine["phone"] == "*******1111" and mine["error"] == "空号"
     applicant = token("notices-applicant", "applicant", idNumber=fresh_id_number())
     assert http.get("/sms/failed", headers=applicant).status_code == 403
+
+
+def test_an_sms_goes_to_the_provider_signed_and_its_receipt_comes_back(http: Any) -> None:
+    """The whole SMS channel over real HTTP: the outbox sends through the adapter to the
+    simulator (signed request, registered template), which answers with a message id and
+    sends a signed delivery receipt that the API records."""
+    import threading
+    import uuid
+
+    from yiwang.messaging import sms as outbox
+    from yiwang.messaging.derive import Delivery
+    from yiwang.messaging.sms_provider import HttpSmsProvider
+    from yiwang.people.notices import Notice
+
+    server = sms.SmsServer(("127.0.0.1", 0), sms.handler_for(
+        "http://api.invalid", sms.LOCAL_SECRET, None, sms.registered_templates()))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        notice = Notice("APPLICANT#X", "APPLICATION_DISPATCHED", "t", "b", "YW-SMS",
+                        notice_id=uuid.uuid4().hex)
+        noon = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)  # 12:00 Beijing time
+        outbox.enqueue(Delivery(notice, "sms", "13900002222", "SMS_APPLICATION_DISPATCHED",
+                                {"applicationId": "YW-SMS", "itemName": "许可",
+                                 "carrier": "SF", "waybillNo": "SF123456789012"}), noon)
+        provider = HttpSmsProvider(f"http://127.0.0.1:{server.server_address[1]}",
+                                   sms.LOCAL_SECRET.encode())
+        assert outbox.attempt(outbox.load(notice.notice_id), provider, noon) == "SENT"
+        taken = server.messages[notice.notice_id]
+        assert taken["variables"]["waybillNo"] == "SF123456789012"
+
+        def to_api(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+            answer = http.post(url.removeprefix("http://api.invalid"), headers=headers,
+                               body=body)
+            return answer.status_code, answer.body.decode() if answer.body else ""
+
+        status, _ = sms.send_receipt(notice.notice_id, taken["messageId"], "DELIVERED",
+                                     api="http://api.invalid", send=to_api)
+        assert status == 200
+        assert outbox.load(notice.notice_id).status == "DELIVERED"
+    finally:
+        server.shutdown()
+        server.server_close()
