@@ -31,7 +31,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return {"batchItemFailures": [
                 {"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]}
     if queued:
-        from yiwang.messaging import sms
-
-        sms.send_due_quietly()
+        _send_now()
     return {"batchItemFailures": []}
+
+
+def _send_now() -> None:
+    """Send what was just queued (and anything else due). The notices are already filed and
+    queued: a failure here is the sweep's to make good, never a reason to replay the batch."""
+    from yiwang.messaging import sms
+
+    try:
+        sms.send_due_quietly()
+    except Exception:
+        logger.exception("sms: sending after queueing failed; the sweep sends them")

@@ -186,7 +186,10 @@ def attempt(record: SmsRecord, provider: SmsProvider, now: datetime) -> str:
     """Try to send one queued message: HELD (quiet hours), CLAIMED_ELSEWHERE, RATE_LIMITED,
     SENT, RETRY or FAILED."""
     if quiet(now):
-        _requeue(record, next_allowed(now), now, attempts=int(record.attempts or 0))
+        # Read from the list index, which may lag: only a message still queued is moved on
+        # (one another sender has just sent must not be queued again).
+        _requeue(record, next_allowed(now), now, attempts=int(record.attempts or 0),
+                 condition=SmsRecord.status == SmsStatus.QUEUED.value)
         return "HELD"
     if not _claim(record, now):
         return "CLAIMED_ELSEWHERE"
@@ -242,14 +245,14 @@ def _take_slot(phone: str, now: datetime) -> bool:
 
 
 def _requeue(record: SmsRecord, when: datetime, now: datetime, *, attempts: int,
-             error: str | None = None) -> None:
+             error: str | None = None, condition: Any = None) -> None:
     actions = [SmsRecord.status.set(SmsStatus.QUEUED.value), SmsRecord.attempts.set(attempts),
                SmsRecord.send_after.set(_iso(when)), SmsRecord.gsi1pk.set(QUEUED_PARTITION),
                SmsRecord.gsi1sk.set(f"{_iso(when)}#{record.notice_id}"),
                SmsRecord.claimed_until.remove()]
     if error:
         actions.append(SmsRecord.error.set(error[:500]))
-    _set(record, now, actions)
+    _set(record, now, actions, condition)
 
 
 def _fail(record: SmsRecord, now: datetime, attempts: int, error: str) -> None:
@@ -262,8 +265,10 @@ def _fail(record: SmsRecord, now: datetime, attempts: int, error: str) -> None:
     logger.error("sms failed", extra={"noticeId": record.notice_id, "error": error})
 
 
-def _set(record: SmsRecord, now: datetime, actions: list[Any]) -> None:
-    record.update(actions=[*actions, SmsRecord.updated_at.set(_iso(now))])
+def _set(record: SmsRecord, now: datetime, actions: list[Any], condition: Any = None) -> bool:
+    """Update the message; False if `condition` no longer held (nothing changed)."""
+    return write_if(lambda: record.update(
+        actions=[*actions, SmsRecord.updated_at.set(_iso(now))], condition=condition))
 
 
 def load(notice_id: str) -> SmsRecord:

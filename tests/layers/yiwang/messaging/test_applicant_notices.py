@@ -193,6 +193,19 @@ def test_a_number_gets_at_most_five_messages_an_hour(table: None) -> None:
     assert sms.attempt(held[0], provider, NOON + timedelta(hours=1)) == "SENT"
 
 
+def test_a_stale_copy_of_a_sent_message_never_sends_it_again(table: None) -> None:
+    """The sweep reads due messages from the list index, which may lag behind the table."""
+    from yiwang.messaging import sms
+
+    provider = Provider()
+    record = queued(phone(), NOON)
+    stale = sms.load(record.notice_id)
+    assert sms.attempt(record, provider, NOON) == "SENT"
+    assert sms.attempt(stale, provider, NOON) == "CLAIMED_ELSEWHERE"
+    sms.attempt(stale, provider, MIDNIGHT)  # quiet hours: held only if still queued
+    assert sms.load(record.notice_id).status == "SENT" and len(provider.sent) == 1
+
+
 def test_failures_are_retried_then_shown_to_operators(table: None) -> None:
     from yiwang.messaging import sms
     from yiwang.messaging.sms_provider import SmsRefused, SmsUnavailable
