@@ -226,3 +226,38 @@ def test_an_sms_goes_to_the_provider_signed_and_its_receipt_comes_back(http: Any
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_complainant_is_told_of_each_step_of_their_complaint(http: Any, token: Any) -> None:
+    from yiwang.messaging.sms import SmsRecord
+
+    complainant = token("notices-complainant", "applicant", idNumber=fresh_id_number())
+    reviewer = token("notices-zrzy", "reviewer", dept="GZ-ZRZY")
+    filed = http.post("/complaints", headers=complainant, body=json.dumps({
+        "category": "COMPLAINT", "channel": "WEB", "subject": "窗口答复不一致",
+        "content": "两次咨询所需材料答复不同", "contact": {"name": "李四", "phone": "13600136000"},
+        "department": "GZ-ZRZY"}, ensure_ascii=False))
+    assert filed.status_code == 201, filed.body
+    complaint_id = json.loads(filed.body)["id"]
+    for step, body in (("accept", {}), ("resolve", {"result": "已统一材料清单并公开"})):
+        moved = http.post(f"/complaints/{complaint_id}/{step}", headers=reviewer,
+                          body=json.dumps(body, ensure_ascii=False))
+        assert moved.status_code == 200, moved.body
+    revisited = http.post(f"/complaints/{complaint_id}/revisit", headers=complainant,
+                          body=json.dumps({"satisfied": True, "comment": "满意"},
+                                          ensure_ascii=False))
+    assert revisited.status_code == 200, revisited.body
+
+    def told() -> list[str] | None:
+        page = json.loads(http.get("/me/notices?limit=100", headers=complainant).body)
+        kinds = [n["kind"] for n in page["notices"]]
+        return kinds if "COMPLAINT_CLOSED" in kinds else None
+
+    kinds = eventually(told, timeout=60)
+    for kind in ("COMPLAINT_REGISTERED", "COMPLAINT_ACCEPTED", "COMPLAINT_CLOSED"):
+        assert kinds.count(kind) == 1, kinds
+    texts = [(r.kind, r.template) for r in SmsRecord.scan(
+        (SmsRecord.phone == "13600136000") & SmsRecord.pk.startswith("SMS#"))
+        if complaint_id in json.dumps(r.variables, ensure_ascii=False)]
+    assert sorted(texts) == [("COMPLAINT_REGISTERED", "SMS_COMPLAINT_REGISTERED"),
+                             ("COMPLAINT_RESOLVED", "SMS_COMPLAINT_RESOLVED")]
