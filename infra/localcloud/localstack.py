@@ -4,7 +4,8 @@ Uses localstack-client's endpoint for the CloudFormation, S3 and IAM APIs and th
 packaging and deploy steps as the embedded local cloud; outputs go to `.local/outputs.json`.
 LocalStack runs Lambda functions in Docker, so it needs Docker; it is not part of CI.
 Its functions are given the provider simulators at their usual ports on the Docker host
-(`python -m infra.providers.payment serve`, `python -m infra.providers.courier serve`).
+(`python -m infra.providers.payment serve`, `python -m infra.providers.courier serve`,
+`python -m infra.providers.sms serve`).
 """
 
 from __future__ import annotations
