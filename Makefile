@@ -45,7 +45,7 @@ package: venv
 	$(BIN)/python -m infra.package --out build
 
 # Checks the parameters first (a local stage, loopback or missing provider URLs are refused),
-# then packages and deploys. PAYMENT_PROVIDER_URL and COURIER_PROVIDER_URL are required.
+# then packages and deploys. PAYMENT_PROVIDER_URL, COURIER_PROVIDER_URL and SMS_PROVIDER_URL are required.
 deploy: venv
 	$(BIN)/python -m infra.package --out build --deploy --stage $${STAGE:-dev}
 

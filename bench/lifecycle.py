@@ -3,10 +3,11 @@ cloud and priced at AWS list prices (us-east-1, on-demand), and the sequential A
 API request makes.
 
 Counted while the whole lifecycle runs (draft, five uploads, submit, acceptance, three parallel
-reviews, fee, certificate, courier delivery): Step Functions state transitions (from the
-execution history), Lambda invocations and their duration at the template's memory, DynamoDB
-requests with their consumed capacity (every call asks for `ReturnConsumedCapacity`), S3
-requests by class. API requests are counted per request on the API's own thread.
+reviews, fee, certificate, courier delivery, and the notices each step sends the applicant):
+Step Functions state transitions (from the execution history), Lambda invocations and their
+duration at the template's memory, DynamoDB requests with their consumed capacity (every call
+asks for `ReturnConsumedCapacity`), S3 requests by class. API requests are counted per request
+on the API's own thread.
 """
 
 from __future__ import annotations
@@ -160,12 +161,27 @@ def run(cloud: Any, http: Any, tokens: dict[str, dict[str, str]], meter: Meter) 
     envelope = call("get", f"/certificates/{number}", "citizen", route="GET /certificates")
     call("post", "/certificates/verify", None, envelope,
          {"Content-Type": "application/json"}, route="POST /certificates/verify")
+    notices = _told(call, app_id)
     sfn = cloud.client("stepfunctions")
     arn = cloud.outputs["LifecycleStateMachineArn"].replace(":stateMachine:", ":execution:")
     history = sfn.get_execution_history(executionArn=f"{arn}:{app_id}",
                                         maxResults=1000)["events"]
     transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
-    return {"applicationId": app_id, "transitions": transitions, "perRequest": per_request}
+    return {"applicationId": app_id, "transitions": transitions, "perRequest": per_request,
+            "notices": notices}
+
+
+def _told(call: Any, app_id: str) -> int:
+    """Wait until the applicant's notices of every step are filed (the stream's notices
+    function works a moment after each step), so their cost is in the count; how many."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        page = call("get", "/me/notices?limit=100", "citizen", route="GET /me/notices")
+        mine = [n for n in page["notices"] if n["applicationId"] == app_id]
+        if any(n["kind"] == "APPLICATION_DELIVERED" for n in mine):
+            return len(mine)
+        time.sleep(0.3)
+    raise RuntimeError("the applicant's notices were not filed")
 
 
 def price(result: dict[str, Any], meter: Meter, billed: list[tuple[str, int, float]]) -> None:
@@ -189,6 +205,8 @@ def price(result: dict[str, Any], meter: Meter, billed: list[tuple[str, int, flo
     print(f"  DynamoDB requests        {dynamodb_requests}  (read units {meter.read_units:.1f}, "
           f"write units {meter.write_units:.1f})")
     print(f"  S3 requests              {s3_put} PUT-class, {s3_get} GET-class")
+    print(f"  notices to the applicant {result['notices']} in the inbox (SMS queued beside them;"
+          f" the SMS provider's fees are not AWS's)")
     print("  USD per 1,000 applications:")
     for part, cost in costs.items():
         print(f"    {part:22} {cost * 1000:8.4f}")

@@ -4,7 +4,8 @@ Plays the portal (a citizen), the window, three departments, the payment provide
 courier over HTTP, printing each step, until the certificate is verified. Then what follows
 completion: the citizen rates the service (好差评), a supervisor looks at the cards and the
 statistics by department, and a complaint about the application is routed to its lead
-department, accepted, resolved and revisited (satisfied).
+department, accepted, resolved and revisited (satisfied). Last, the citizen's inbox: the
+notices every step sent (告知).
 Usage: `python -m infra.demo [--api http://127.0.0.1:8000]`.
 """
 
@@ -172,6 +173,23 @@ def complain(citizen: Portal, reviewers: dict[str, Portal], application_id: str)
     return str(moved["status"])
 
 
+def inbox(citizen: Portal, application_id: str) -> int:
+    """The citizen's inbox (站内信) as the portal shows it: this application's notices, oldest
+    first (the stream files them a moment after each step); how many there are."""
+    def arrived() -> Any:
+        page = citizen.call("GET", "/me/notices?limit=100")
+        mine = [n for n in page["notices"] if n.get("applicationId") == application_id]
+        return (page, mine) if any(n["kind"] == "COMPLAINT_CLOSED" for n in mine) else None
+
+    page, mine = eventually(arrived, "the notices")
+    step(f"citizen's inbox: {len(mine)} notices about {application_id} "
+         f"({page['unread']} unread in all)")
+    for notice in reversed(mine):
+        print(f"    {notice['at'][:19]}  {notice['title']}")
+        print(f"        {notice['body']}")
+    return len(mine)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.demo", description=__doc__)
     parser.add_argument("--api", default="http://127.0.0.1:8000")
@@ -231,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     rate(citizen, application_id)
     supervise(supervisor, item["leadDepartment"], rated_before)
     closed = complain(citizen, reviewers, application_id) == "CLOSED"
-    return 0 if verdict.get("valid") and not tampered.get("valid") and closed else 1
+    told = inbox(citizen, application_id) > 0
+    return 0 if verdict.get("valid") and not tampered.get("valid") and closed and told else 1
 
 
 if __name__ == "__main__":

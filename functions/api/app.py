@@ -29,6 +29,7 @@ from chalicelib.routes import (
     delivery,
     departments,
     health,
+    notices,
     payments,
     ratings,
     stats,
@@ -54,6 +55,7 @@ app.register_blueprint(supervision.routes)  # GET /supervision/cards
 app.register_blueprint(complaints.routes)  # 投诉建议: /complaints...
 app.register_blueprint(ratings.routes)  # 好差评: /applications/{id}/rating, /ratings...
 app.register_blueprint(stats.routes)  # 统计: GET /stats/applications (JSON, CSV, XLSX)
+app.register_blueprint(notices.routes)  # 告知: /me/notices, POST /webhooks/sms, GET /sms/failed
 app.api.binary_types.append(stats.XLSX_TYPE)  # the spreadsheet download is bytes
 # Read at import: POST /dev/token exists in the local stage only (openapi.yaml, tag identity).
 if os.environ.get("STAGE") == "local":

@@ -68,7 +68,8 @@ def start_cloud(
     cloud.start()
     say(f"local cloud listening on {cloud.endpoint}")
     urls = cloud.simulators.urls
-    say(f"payment simulator on {urls.payment}, courier simulator on {urls.courier}")
+    say(f"payment simulator on {urls.payment}, courier simulator on {urls.courier}, "
+        f"SMS simulator on {urls.sms}")
     outputs = deploy.deploy(cloud.endpoint, simulators=urls, stage=stage,
                             outputs_dir=outputs_dir, progress=lambda message: say(f"  {message}"))
     scheduler = Scheduler(partial(deploy.client, endpoint=cloud.endpoint))

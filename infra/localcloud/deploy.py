@@ -75,7 +75,9 @@ def stack_parameters(stage: str, simulators: SimulatorUrls, outputs_dir: Path) -
     issuer = environment({}, outputs_dir, tokens_only=True)
     return {"Stage": stage, "Target": LOCAL_CLOUD_TARGET, "JwksUrl": issuer["JWKS_URL"],
             "JwtIssuer": issuer["JWT_ISSUER"], "PaymentProviderUrl": "",
-            "CourierProviderUrl": "", **simulators.parameters()}
+            "CourierProviderUrl": "", "SmsProviderUrl": "", **simulators.parameters(),
+            "LocalCloudSmsWebhookSecret": os.environ.get("SMS_WEBHOOK_SECRET",
+                                                         "local-sms-secret")}
 
 
 def _apply_stack(
@@ -155,6 +157,7 @@ def environment(
                                                  "local-payment-secret"),
         "COURIER_WEBHOOK_SECRET": os.environ.get("COURIER_WEBHOOK_SECRET",
                                                  "local-courier-secret"),
+        "SMS_WEBHOOK_SECRET": os.environ.get("SMS_WEBHOOK_SECRET", "local-sms-secret"),
         "AWS_ENDPOINT_URL": outputs["Endpoint"],
         "AWS_DEFAULT_REGION": outputs["Region"],
         "AWS_REGION": outputs["Region"],

@@ -4,7 +4,8 @@ Uses localstack-client's endpoint for the CloudFormation, S3 and IAM APIs and th
 packaging and deploy steps as the embedded local cloud; outputs go to `.local/outputs.json`.
 LocalStack runs Lambda functions in Docker, so it needs Docker; it is not part of CI.
 Its functions are given the provider simulators at their usual ports on the Docker host
-(`python -m infra.providers.payment serve`, `python -m infra.providers.courier serve`).
+(`python -m infra.providers.payment serve`, `python -m infra.providers.courier serve`,
+`python -m infra.providers.sms serve`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import localstack_client.config
 
 from infra.localcloud import deploy
 from infra.localcloud.simulators import SimulatorUrls
-from infra.providers import courier, payment
+from infra.providers import courier, payment, sms
 
 # Lambda runs in Docker there: the simulators on this machine are the Docker host.
 SIMULATORS = SimulatorUrls(payment=f"http://host.docker.internal:{payment.DEFAULT_PORT}",
-                           courier=f"http://host.docker.internal:{courier.DEFAULT_PORT}")
+                           courier=f"http://host.docker.internal:{courier.DEFAULT_PORT}",
+                           sms=f"http://host.docker.internal:{sms.DEFAULT_PORT}")
 
 
 def main() -> int:

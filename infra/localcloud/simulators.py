@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
-from infra.providers import DEFAULT_API, courier, payment
+from infra.providers import DEFAULT_API, courier, payment, sms
 
 
 @dataclass(frozen=True)
@@ -22,11 +22,13 @@ class SimulatorUrls:
 
     payment: str
     courier: str
+    sms: str
 
     def parameters(self) -> dict[str, str]:
         """The template parameters that give a local-cloud stack these URLs."""
         return {"LocalCloudPaymentProviderUrl": self.payment,
-                "LocalCloudCourierProviderUrl": self.courier}
+                "LocalCloudCourierProviderUrl": self.courier,
+                "LocalCloudSmsProviderUrl": self.sms}
 
 
 class Simulators:
@@ -41,7 +43,8 @@ class Simulators:
     def start(self) -> None:
         """Serve both simulators on ports the system picks."""
         self._servers = {"payment": payment.serve(port=0, api=self.api, host=self.host),
-                         "courier": courier.serve(port=0, api=self.api, host=self.host)}
+                         "courier": courier.serve(port=0, api=self.api, host=self.host),
+                         "sms": sms.serve(port=0, api=self.api, host=self.host)}
         for server in self._servers.values():
             threading.Thread(target=server.serve_forever, daemon=True).start()
 

@@ -221,6 +221,7 @@ def test_the_gateway_responses_deploy_with_the_api(packaged: dict[str, Any]) -> 
 
 PUBLIC = {"PAYMENT_PROVIDER_URL": "https://pay.example.com",
           "COURIER_PROVIDER_URL": "https://open.sf-express.example.com",
+          "SMS_PROVIDER_URL": "https://sms.example.com",
           "DEPLOY_BUCKET": "artifacts"}
 
 
@@ -245,8 +246,11 @@ def nothing_built(monkeypatch: pytest.MonkeyPatch) -> None:
      "names a loopback, private or reserved address (10.1.2.3)"),
     ("prod", {"PAYMENT_PROVIDER_URL": "https://100.64.0.1"}, "private or reserved"),
     ("prod", {"COURIER_PROVIDER_URL": ""}, "COURIER_PROVIDER_URL (CourierProviderUrl) is required"),
+    ("prod", {"SMS_PROVIDER_URL": ""}, "SMS_PROVIDER_URL (SmsProviderUrl) is required"),
+    ("prod", {"SMS_PROVIDER_URL": "http://127.0.0.1:8300"},
+     "SMS_PROVIDER_URL (SmsProviderUrl) must be an https:// URL"),
 ], ids=["local-stage", "local-cloud-target", "loopback-http", "localhost", "private",
-        "shared-address-space", "no-courier"])
+        "shared-address-space", "no-courier", "no-sms", "loopback-sms"])
 def test_make_deploy_refuses_laptop_settings(
         stage: str, env: dict[str, str], reason: str, nothing_built: None,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -261,7 +265,8 @@ def test_public_providers_on_a_named_stage_are_deployable() -> None:
     parameters = deploy_parameters("prod", PUBLIC)
     assert parameters == {"Stage": "prod", "Target": "aws",
                           "PaymentProviderUrl": "https://pay.example.com",
-                          "CourierProviderUrl": "https://open.sf-express.example.com"}
+                          "CourierProviderUrl": "https://open.sf-express.example.com",
+                          "SmsProviderUrl": "https://sms.example.com"}
     assert refusals(parameters, packaging.load_template()) == []
 
 

@@ -128,6 +128,7 @@ def test_each_yiwang_line_sums_the_functions_and_the_api() -> None:
     ("RedCardsAlarm", "RedCards"),
     ("CalendarDataMissingAlarm", "CalendarDataMissing"),
     ("WebhookSignatureFailedAlarm", "WebhookSignatureFailed"),
+    ("SmsFailedAlarm", "SmsFailed"),
 ])
 def test_alarms_notify_operators(alarm: str, metric: str) -> None:
     resource = RESOURCES[alarm]

@@ -4,7 +4,8 @@ A notice is published once to the notices topic; the notify function files it in
 recipient's inbox (站内信). SNS and SQS deliver at least once, so filing is idempotent on the
 notice id.
 
-Access pattern: a recipient's inbox, newest last: pk=`INBOX#<recipient>`, sk begins `NOTICE#`.
+Access pattern: a recipient's inbox, newest last: pk=`INBOX#<recipient>`, sk begins `NOTICE#`;
+its unread count: pk=`INBOX#<recipient>`, sk=`UNREAD` (`yiwang.people.inbox`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from yiwang.table.records import TableMeta
+from yiwang.table.records import TableMeta, connection
 from yiwang.table.writes import write_if
 
 
@@ -56,6 +58,19 @@ class InboxRecord(Model):
     body = UnicodeAttribute()
     application_id = UnicodeAttribute(attr_name="applicationId", null=True)
     at = UTCDateTimeAttribute()
+    read_at = UTCDateTimeAttribute(attr_name="readAt", null=True)
+
+
+class InboxCounter(Model):
+    """A recipient's unread notices, kept with atomic ADDs as notices are filed and read."""
+
+    class Meta(TableMeta):
+        pass
+
+    SORT_KEY = "UNREAD"
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=SORT_KEY)
+    unread = NumberAttribute(default=0)
 
 
 def publish(sns: Any, topic_arn: str, notice: Notice) -> None:
@@ -65,13 +80,21 @@ def publish(sns: Any, topic_arn: str, notice: Notice) -> None:
 
 
 def file_in_inbox(notice: Notice) -> bool:
-    """File the notice; False when it was already filed (a repeated delivery)."""
+    """File the notice and count it unread, in one transaction; False when it was already
+    filed (a repeated delivery: nothing is counted twice)."""
     record = InboxRecord(
         f"INBOX#{notice.recipient}", f"NOTICE#{notice.at}#{notice.notice_id}",
         notice_id=notice.notice_id, kind=notice.kind, title=notice.title, body=notice.body,
         application_id=notice.application_id, at=datetime.fromisoformat(notice.at),
     )
-    return write_if(lambda: record.save(condition=InboxRecord.pk.does_not_exist()))
+    counter = InboxCounter(record.pk, InboxCounter.SORT_KEY)
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
+            transaction.save(record, condition=InboxRecord.pk.does_not_exist())
+            transaction.update(counter, actions=[InboxCounter.unread.add(1)])
+
+    return write_if(write)
 
 
 def inbox(recipient: str) -> list[InboxRecord]:

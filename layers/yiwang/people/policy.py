@@ -28,7 +28,7 @@ from yiwang.platform.errors import Forbidden, NotFound
 ANONYMOUS = "anonymous"
 """A caller without a bearer token."""
 PROVIDER_WEBHOOK = "provider-webhook"
-"""A payment or courier provider, authenticated by the HMAC signature of its callback."""
+"""A payment, courier or SMS provider, authenticated by the HMAC signature of its callback."""
 
 
 class Relation(StrEnum):
@@ -199,6 +199,12 @@ POLICY: dict[str, Rule] = {
     # 回访 is the managing office's (art. 37 (四)), never the rated department's.
     "revisitRating": Rule("POST", "/ratings/{id}/revisit",
                           {SUPERVISOR: _STAFF, ADMIN: _STAFF}),
+    # 告知: everyone reads and marks their own notices (a notice not theirs is 404).
+    "listMyNotices": Rule("GET", "/me/notices", _roles(*_ALL)),
+    "markNoticesRead": Rule("POST", "/me/notices/read", _roles(*_ALL)),
+    "markNoticeRead": Rule("POST", "/me/notices/{noticeId}/read", _roles(*_ALL)),
+    "listFailedSms": Rule("GET", "/sms/failed", _roles(SUPERVISOR, ADMIN)),
+    "smsWebhook": Rule("POST", "/webhooks/sms", webhook=True),
 }
 
 

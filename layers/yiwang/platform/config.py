@@ -62,6 +62,12 @@ class Settings:
     # Ratings (好差评): working days a department has to rectify a bad review (差评整改), the
     # seed's 5 unless the stack says otherwise (other localities use 15).
     rectification_working_days: int = 5
+    # SMS (短信, openapi.yaml, tag webhooks): the provider's base URL (the simulator's in the
+    # local cloud; no default, ever) and the secret that signs requests and receipts, given
+    # directly or, in AWS, as a Secrets Manager ARN.
+    sms_provider_url: str | None = None
+    sms_webhook_secret: str | None = None
+    sms_webhook_secret_arn: str | None = None
 
     def require(self, field: str) -> str:
         """Return an optional setting that the caller cannot work without."""
@@ -91,6 +97,9 @@ _ENV_NAMES = {
     "courier_webhook_secret_arn": "COURIER_WEBHOOK_SECRET_ARN",
     "signing_key_id": "SIGNING_KEY_ID",
     "rectification_working_days": "RECTIFICATION_WORKING_DAYS",
+    "sms_provider_url": "SMS_PROVIDER_URL",
+    "sms_webhook_secret": "SMS_WEBHOOK_SECRET",
+    "sms_webhook_secret_arn": "SMS_WEBHOOK_SECRET_ARN",
 }
 _REQUIRED = ("stage", "table_name")
 

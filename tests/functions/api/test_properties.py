@@ -60,7 +60,8 @@ ROLES: dict[str, dict[str, str] | None] = {
 """The callers: `/dev/token`'s claims per role (None: no Authorization header)."""
 
 WEBHOOK_SECRETS = {"/webhooks/payment": "PAYMENT_WEBHOOK_SECRET",
-                   "/webhooks/courier": "COURIER_WEBHOOK_SECRET"}
+                   "/webhooks/courier": "COURIER_WEBHOOK_SECRET",
+                   "/webhooks/sms": "SMS_WEBHOOK_SECRET"}
 """The signed operations and the environment variable holding their provider's secret."""
 
 schema = schemathesis.openapi.from_path(

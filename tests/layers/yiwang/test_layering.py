@@ -18,7 +18,7 @@ LEVELS: list[set[str]] = [
     {"deadlines", "performance"},
     {"applications"},
     {"fulfilment", "complaints", "ratings"},
-    {"views", "supervision", "stats"},
+    {"views", "supervision", "stats", "messaging"},
 ]
 LEVEL = {package: level for level, packages in enumerate(LEVELS) for package in packages}
 
