@@ -75,7 +75,7 @@ def stack_parameters(stage: str, simulators: SimulatorUrls, outputs_dir: Path) -
     issuer = environment({}, outputs_dir, tokens_only=True)
     return {"Stage": stage, "Target": LOCAL_CLOUD_TARGET, "JwksUrl": issuer["JWKS_URL"],
             "JwtIssuer": issuer["JWT_ISSUER"], "PaymentProviderUrl": "",
-            "CourierProviderUrl": "", **simulators.parameters()}
+            "CourierProviderUrl": "", "ExchangeUrl": "", **simulators.parameters()}
 
 
 def _apply_stack(
@@ -155,6 +155,11 @@ def environment(
                                                  "local-payment-secret"),
         "COURIER_WEBHOOK_SECRET": os.environ.get("COURIER_WEBHOOK_SECRET",
                                                  "local-courier-secret"),
+        # The data-sharing exchange: the simulator's URL (a stack output) and the local
+        # stage's application secret, unless the environment sets another.
+        "EXCHANGE_URL": outputs.get("ExchangeUrl", ""),
+        "EXCHANGE_APP_KEY": outputs.get("ExchangeAppKey", ""),
+        "EXCHANGE_APP_SECRET": os.environ.get("EXCHANGE_APP_SECRET", "local-exchange-secret"),
         "AWS_ENDPOINT_URL": outputs["Endpoint"],
         "AWS_DEFAULT_REGION": outputs["Region"],
         "AWS_REGION": outputs["Region"],

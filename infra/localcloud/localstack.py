@@ -16,11 +16,12 @@ import localstack_client.config
 
 from infra.localcloud import deploy
 from infra.localcloud.simulators import SimulatorUrls
-from infra.providers import courier, payment
+from infra.providers import courier, exchange, payment
 
 # Lambda runs in Docker there: the simulators on this machine are the Docker host.
 SIMULATORS = SimulatorUrls(payment=f"http://host.docker.internal:{payment.DEFAULT_PORT}",
-                           courier=f"http://host.docker.internal:{courier.DEFAULT_PORT}")
+                           courier=f"http://host.docker.internal:{courier.DEFAULT_PORT}",
+                           exchange=f"http://host.docker.internal:{exchange.DEFAULT_PORT}")
 
 
 def main() -> int:

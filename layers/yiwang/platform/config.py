@@ -62,6 +62,14 @@ class Settings:
     # Ratings (好差评): working days a department has to rectify a bad review (差评整改), the
     # seed's 5 unless the stack says otherwise (other localities use 15).
     rectification_working_days: int = 5
+    # The data-sharing exchange (数据共享交换平台: person and company registers, other
+    # issuers' certificates): its base URL (the simulator's in the local cloud; no default,
+    # ever), this stack's application key, and the secret that signs requests, given directly
+    # or, in AWS, as a Secrets Manager ARN.
+    exchange_url: str | None = None
+    exchange_app_key: str | None = None
+    exchange_app_secret: str | None = None
+    exchange_app_secret_arn: str | None = None
 
     def require(self, field: str) -> str:
         """Return an optional setting that the caller cannot work without."""
@@ -91,6 +99,10 @@ _ENV_NAMES = {
     "courier_webhook_secret_arn": "COURIER_WEBHOOK_SECRET_ARN",
     "signing_key_id": "SIGNING_KEY_ID",
     "rectification_working_days": "RECTIFICATION_WORKING_DAYS",
+    "exchange_url": "EXCHANGE_URL",
+    "exchange_app_key": "EXCHANGE_APP_KEY",
+    "exchange_app_secret": "EXCHANGE_APP_SECRET",
+    "exchange_app_secret_arn": "EXCHANGE_APP_SECRET_ARN",
 }
 _REQUIRED = ("stage", "table_name")
 
