@@ -33,6 +33,7 @@ from yiwang.table.writes import write_if, write_or_conflict
 
 if TYPE_CHECKING:
     from yiwang.catalogue.items import ItemVersion
+    from yiwang.people.access_log import AccessRecord
     from yiwang.table.idempotency import Receipt
 # The catalogue and the idempotency receipts are imported where they are used: most functions
 # import this module (through `lifecycle`) for `load_for`, and need neither at their cold start
@@ -123,8 +124,8 @@ def validate_draft(item: ItemVersion, payload: Any) -> dict[str, Any]:
 
 def create_draft(caller: Caller, payload: Any, now: datetime | None = None) -> ApplicationRecord:
     """A new application in status DRAFT, with its audit record."""
-    record, audit = _new_draft(caller, payload, now)
-    _write_draft(record, audit)
+    record, audit, access = _new_draft(caller, payload, now)
+    _write_draft(record, audit, access=access)
     return record
 
 
@@ -142,13 +143,13 @@ def create_draft_answer(caller: Caller, payload: Any, present: Presenter,
                if idempotency_key else None)
     if receipt is not None and (first := receipt.stored_answer()) is not None:
         return first
-    record, audit = _new_draft(caller, payload, now)
+    record, audit, access = _new_draft(caller, payload, now)
     answer = present(record, audit, caller)
     if receipt is None:
-        write_or_conflict(lambda: _write_draft(record, audit),
+        write_or_conflict(lambda: _write_draft(record, audit, access=access),
                           f"application {record.application_id} exists already")
         return answer
-    if not write_if(lambda: _write_draft(record, audit, receipt, answer)):
+    if not write_if(lambda: _write_draft(record, audit, receipt, answer, access)):
         first = receipt.stored_answer()  # a concurrent request with this key was first
         if first is None:
             raise Conflict("a request with this Idempotency-Key is still in progress")
@@ -156,8 +157,8 @@ def create_draft_answer(caller: Caller, payload: Any, present: Presenter,
     return answer
 
 
-def _new_draft(caller: Caller, payload: Any,
-               now: datetime | None) -> tuple[ApplicationRecord, AuditRecord]:
+def _new_draft(caller: Caller, payload: Any, now: datetime | None
+               ) -> tuple[ApplicationRecord, AuditRecord, list[AccessRecord]]:
     caller.require(APPLICANT, WINDOW)
     if not isinstance(payload, dict):
         raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
@@ -170,23 +171,38 @@ def _new_draft(caller: Caller, payload: Any,
         raise Forbidden("applicants apply in their own name (window staff apply for others)")
     now = now or datetime.now(UTC)
     application_id = new_application_id(now)
+    # 人口库、法人库: the applicant checked against their register (a refusal stops intake
+    # here); the register's fields fill what the applicant left out. With the exchange down
+    # intake goes on unchecked: the materials are then all uploaded.
+    from yiwang.people import registers  # the exchange's client: intake's alone
+
+    check = registers.check_applicant(caller, draft["applicant"], application_id)
+    draft["applicant"] = {**check.prefill(), **draft["applicant"]}
     record = ApplicationRecord(
         ApplicationRecord.key(application_id), "META",
         application_id=application_id, status=Status.DRAFT, item_code=item.code,
         item_version=item.version, owner_sub=caller.sub, created_at=now,
         required_materials=[m.id for m in item.materials if m.required and not m.later_allowed],
-        stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(), **draft,
+        stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(),
+        register_check=check.summary(), **draft,
     )
     audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, Status.DRAFT,
-                      {"itemCode": item.code, "itemVersion": item.version})
-    return record, audit
+                      {"itemCode": item.code, "itemVersion": item.version,
+                       "registerCheck": check.status.value, "registerSource": check.source})
+    return record, audit, check.access
 
 
 def _write_draft(record: ApplicationRecord, audit: AuditRecord, receipt: Receipt | None = None,
-                 answer: dict[str, Any] | None = None) -> None:
+                 answer: dict[str, Any] | None = None,
+                 access: list[AccessRecord] | None = None) -> None:
+    """The draft, its audit record, its register lookups' access records (and the receipt),
+    in one transaction: a lookup is never recorded for a draft that was not written, nor the
+    other way round."""
     with TransactWrite(connection=connection()) as transaction:
         transaction.save(record, condition=ApplicationRecord.pk.does_not_exist())
         transaction.save(audit)
+        for lookup in access or ():
+            transaction.save(lookup)
         if receipt is not None:
             receipt.write_in(transaction, answer or {})
 

@@ -65,6 +65,9 @@ class ApplicationRecord(Model):
     applicant = JSONAttribute(null=True)
     form = JSONAttribute(null=True)
     delivery = JSONAttribute(null=True)
+    # 人口库、法人库: what the applicant's register said at intake (source, status, when, the
+    # fields it filled); UNAVAILABLE when the exchange did not answer.
+    register_check = JSONAttribute(null=True, attr_name="registerCheck")
     submitted_at = UTCDateTimeAttribute(attr_name="submittedAt", null=True)
     execution_arn = UnicodeAttribute(attr_name="executionArn", null=True)
     required_materials = ListAttribute(

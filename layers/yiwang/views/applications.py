@@ -55,6 +55,8 @@ def applicant(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
             shown[field] = identity.mask_identifier(shown[field])
     if shown.get("phone"):
         shown["phone"] = identity.mask_phone(shown["phone"])
+    if shown.get("address"):  # filled from the person register at intake
+        shown["address"] = identity.mask_personal(shown["address"])
     return shown
 
 
@@ -134,6 +136,8 @@ def present(record: ApplicationRecord, caller: Caller,
              **({"problem": a.problem} if a.problem else {})}
             for a in attachments],
         "timeline": timeline(audit),
+        # 人口库、法人库: what the register confirmed at intake, and the fields it filled.
+        **({"registerCheck": record.register_check} if record.register_check else {}),
     }
 
 

@@ -53,7 +53,7 @@ def test_a_signed_request_reads_the_registers(exchange_url: str) -> None:
 
 
 def test_someone_the_register_does_not_hold_is_none(exchange_url: str) -> None:
-    assert connector(exchange_url).person("440106199003071230", CALL) is None
+    assert connector(exchange_url).person("440106199003071231", CALL) is None
 
 
 def test_a_wrong_secret_is_refused_by_the_exchange(exchange_url: str) -> None:
