@@ -49,6 +49,8 @@ class Purpose(StrEnum):
     """A register lookup at intake: the applicant's identity and standing (人口库、法人库)."""
     CERTIFICATE_CHECK = "CERTIFICATE_CHECK"
     """A certificate looked up to stand in for a material (免提交)."""
+    PREFILL = "PREFILL"
+    """The applicants' own register record, read to fill their forms (一次填报)."""
 
 
 class Resource(StrEnum):

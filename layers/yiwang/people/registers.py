@@ -196,3 +196,35 @@ def _normal(name: str) -> str:
     """A name compared as registers compare them: without spaces, full-width brackets as
     half-width (公司（广州） = 公司(广州))."""
     return "".join(name.split()).replace("（", "(").replace("）", ")")
+
+
+SELF = "SELF"
+"""The case of a lookup of one's own record, outside any application."""
+
+
+def own_record(caller: Caller, exchange: Exchange | None = None) -> dict[str, Any]:
+    """`GET /me/register`: the caller's own record in their register (a company's for its
+    staff, by the token's credit code; else the person's), to fill forms from, each field with
+    its source. `NotFound` when the caller has no identifier or the register holds none;
+    `ExchangeUnavailable` (503) when the exchange does not answer. The lookup is recorded."""
+    from yiwang.platform.errors import NotFound
+
+    legal = bool(caller.credit_code)
+    code = caller.credit_code or caller.id_number
+    if not code:
+        raise NotFound("your account carries no identity number or credit code")
+    call = Call(Purpose.PREFILL.value, SELF)
+    access = lookup_record(caller, code, COMPANY_REGISTER if legal else PERSON_REGISTER, call)
+    access.save()  # before asking: an attempt is a lookup too
+    exchange = exchange or exchange_from_settings()
+    found = exchange.company(code, call) if legal else exchange.person(code, call)
+    if found is None:
+        raise NotFound("your register holds no record of you")
+    source = COMPANY_REGISTER if legal else PERSON_REGISTER
+    fields = ({"creditCode": found.credit_code, "name": found.name, "status": found.status,
+               "legalRepresentative": found.legal_representative, "address": found.address,
+               "businessScope": found.business_scope} if isinstance(found, Company)
+              else {"idNumber": found.id_number, "name": found.name, "status": found.status,
+                    "address": found.address})
+    return {"source": source, "kind": "LEGAL" if legal else "PERSON",
+            "fields": {name: value for name, value in fields.items() if value is not None}}
