@@ -29,6 +29,7 @@ from chalicelib.routes import (
     delivery,
     departments,
     health,
+    library,
     payments,
     ratings,
     registers,
@@ -56,6 +57,7 @@ app.register_blueprint(complaints.routes)  # 投诉建议: /complaints...
 app.register_blueprint(ratings.routes)  # 好差评: /applications/{id}/rating, /ratings...
 app.register_blueprint(stats.routes)  # 统计: GET /stats/applications (JSON, CSV, XLSX)
 app.register_blueprint(registers.routes)  # 人口库、法人库 via the exchange: GET /me/register
+app.register_blueprint(library.routes)  # 证照库: /me/certificates, standing, a case's holder's
 app.api.binary_types.append(stats.XLSX_TYPE)  # the spreadsheet download is bytes
 # Read at import: POST /dev/token exists in the local stage only (openapi.yaml, tag identity).
 if os.environ.get("STAGE") == "local":

@@ -205,6 +205,12 @@ class CertificateRecord(Model):
     key_id = UnicodeAttribute(attr_name="keyId")
     public_key_pem = UnicodeAttribute(attr_name="publicKeyPem")
     s3_key = UnicodeAttribute(attr_name="s3Key")
+    # 暂扣、吊销、注销 (`yiwang.fulfilment.library`): the standing last decided (none: VALID),
+    # why, by which authority, when.
+    standing = UnicodeAttribute(null=True)
+    standing_reason = UnicodeAttribute(attr_name="standingReason", null=True)
+    standing_authority = UnicodeAttribute(attr_name="standingAuthority", null=True)
+    standing_at = UTCDateTimeAttribute(attr_name="standingAt", null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_holder = ListIndex()

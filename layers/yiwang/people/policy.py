@@ -144,6 +144,13 @@ POLICY: dict[str, Rule] = {
                            {APPLICANT: _OWN, REVIEWER: _HANDLING, WINDOW: _STAFF,
                             SUPERVISOR: _STAFF}),
     "verifyCertificate": Rule("POST", "/certificates/verify", public=True),
+    # 证照库: the holder's own; a case's holder's for the staff who handle the case; the
+    # standing decided by the issuing department's reviewers.
+    "listMyCertificates": Rule("GET", "/me/certificates", _roles(APPLICANT)),
+    "listCaseHolderCertificates": Rule("GET", "/applications/{id}/holder-certificates",
+                                       {WINDOW: _ENTERED | _STAFF, REVIEWER: _HANDLING}),
+    "changeCertificateStanding": Rule("POST", "/certificates/{number}/standing",
+                                      {REVIEWER: _HANDLING}),
     "dueDate": Rule("GET", "/calendar/due", public=True),
     "getCalendarYear": Rule("GET", "/calendar/{year}", public=True),
     "putCalendarYear": Rule("PUT", "/calendar/{year}", _roles(ADMIN)),

@@ -126,8 +126,8 @@ def lookup_record(caller: Caller, subject_code: str, register: str, call: Call,
     (`subject_code`), which case (`call.case_id`), why (`call.purpose`)."""
     now = now or datetime.now(UTC)
     sort_key = f"{now.isoformat()}#{uuid.uuid4().hex[:12]}"
-    kind = (Resource.PERSON_REGISTER if register == PERSON_REGISTER
-            else Resource.COMPANY_REGISTER)
+    kind = {PERSON_REGISTER: Resource.PERSON_REGISTER,
+            COMPANY_REGISTER: Resource.COMPANY_REGISTER}.get(register, Resource.CERTIFICATE)
     return AccessRecord(
         AccessRecord.key(applicant_subject(subject_code)), sort_key, at=now, staff=caller.sub,
         role=caller.role, department=caller.dept, resource_kind=kind.value,

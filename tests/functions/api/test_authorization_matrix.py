@@ -50,6 +50,8 @@ RESOURCE = {
     "waiveFee": ("application",), "recordPickup": ("application",),
     "rateApplication": ("application",), "decideTask": ("task",),
     "getCertificate": ("certificate",), "getRating": ("rating",),
+    "listCaseHolderCertificates": ("draft", "application"),
+    "changeCertificateStanding": ("certificate",),
     **{op: ("complaint",) for op in policy.POLICY if "Complaint" in op
        and op not in {"registerComplaint", "listComplaints"}},
     **{op: ("rating",) for op in ("verifyRating", "invalidateRating", "rectifyRating",
