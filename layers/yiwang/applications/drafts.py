@@ -182,7 +182,8 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
         ApplicationRecord.key(application_id), "META",
         application_id=application_id, status=Status.DRAFT, item_code=item.code,
         item_version=item.version, owner_sub=caller.sub, created_at=now,
-        required_materials=[m.id for m in item.materials if m.required and not m.later_allowed],
+        required_materials=[m.id for m in item.materials if m.required and not m.later_allowed
+                            and m.applies_to(draft["applicant"]["kind"])],
         stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(),
         register_check=check.summary(), **draft,
     )

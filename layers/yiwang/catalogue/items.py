@@ -111,6 +111,21 @@ _ITEM_SCHEMA: dict[str, Any] = {
                     "maxBytes": {"type": "integer", "minimum": 1,
                                  "maximum": MAX_MATERIAL_BYTES},
                     "laterAllowed": {"type": "boolean"},
+                    # 免提交: what may stand in for the file — a certificate of a type (another
+                    # issuer's type code, or the item code of the platform's own certificate)
+                    # or a register check (the company register stands for a business licence).
+                    "satisfiedBy": {
+                        "type": "array", "maxItems": 8,
+                        "items": {"type": "object", "maxProperties": 1, "minProperties": 1,
+                                  "additionalProperties": False,
+                                  "properties": {
+                                      "certificate": {"type": "string", "minLength": 1,
+                                                      "maxLength": 64},
+                                      "register": {"enum": ["PERSON_REGISTER",
+                                                            "COMPANY_REGISTER"]}}}},
+                    # Who must give it (default: every applicant kind the item admits).
+                    "applicantKinds": {"type": "array", "items": {"enum": ["PERSON", "LEGAL"]},
+                                       "minItems": 1, "uniqueItems": True},
                 },
             },
         },
@@ -137,11 +152,23 @@ class Material:
     formats: tuple[str, ...]
     max_bytes: int
     later_allowed: bool = False  # 容缺后补: accepted without it; due before the decision
+    satisfied_by: tuple[tuple[str, str], ...] = ()
+    """免提交: (`certificate`, type) or (`register`, name) pairs that may stand in for it."""
+    applicant_kinds: tuple[str, ...] = ()
+    """Who must give it; empty: every applicant kind the item admits."""
 
     def to_api(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "required": self.required,
                 "formats": list(self.formats), "maxBytes": self.max_bytes,
-                "laterAllowed": self.later_allowed}
+                "laterAllowed": self.later_allowed,
+                **({"satisfiedBy": [{kind: value} for kind, value in self.satisfied_by]}
+                   if self.satisfied_by else {}),
+                **({"applicantKinds": list(self.applicant_kinds)}
+                   if self.applicant_kinds else {})}
+
+    def applies_to(self, applicant_kind: str) -> bool:
+        """Whether an applicant of this kind (PERSON, LEGAL) must give it."""
+        return not self.applicant_kinds or applicant_kind in self.applicant_kinds
 
 
 @dataclass(frozen=True)
@@ -205,7 +232,10 @@ class ItemVersion:
             materials=tuple(
                 Material(id=m["id"], name=m["name"], required=bool(m["required"]),
                          formats=tuple(m["formats"]), max_bytes=int(m["maxBytes"]),
-                         later_allowed=bool(m.get("laterAllowed", False)))
+                         later_allowed=bool(m.get("laterAllowed", False)),
+                         satisfied_by=tuple(next(iter(way.items()))
+                                            for way in m.get("satisfiedBy") or ()),
+                         applicant_kinds=tuple(m.get("applicantKinds") or ()))
                 for m in document["materials"]),
             version=int(version), status=status, legal_basis=document["legalBasis"],
             applicant_kinds=tuple(document["applicantKinds"]),

@@ -211,6 +211,10 @@ def change_standing(caller: Caller, number: str, payload: Any,
 
     if not write_if(write):
         raise Conflict(f"certificate {number} changed meanwhile; read it again")
+    if target != Standing.VALID:  # no longer in force: open cases relying on it lose it
+        from yiwang.fulfilment import reuse
+
+        reuse.withdraw_for(number, caller.sub, target.value, now)
     record.standing, record.standing_reason = target.value, payload["reason"]
     record.standing_authority, record.standing_at = payload["authority"], now
     return record

@@ -151,6 +151,10 @@ POLICY: dict[str, Rule] = {
                                        {WINDOW: _ENTERED | _STAFF, REVIEWER: _HANDLING}),
     "changeCertificateStanding": Rule("POST", "/certificates/{number}/standing",
                                       {REVIEWER: _HANDLING}),
+    # 免提交: what the library and register offer for a draft's materials, and choosing one.
+    "listMaterialOffers": Rule("GET", "/applications/{id}/material-offers", _APPLICANT_ACTS),
+    "referenceMaterial": Rule("POST", "/applications/{id}/material-references",
+                              _APPLICANT_ACTS),
     "dueDate": Rule("GET", "/calendar/due", public=True),
     "getCalendarYear": Rule("GET", "/calendar/{year}", public=True),
     "putCalendarYear": Rule("PUT", "/calendar/{year}", _roles(ADMIN)),

@@ -167,6 +167,11 @@ def detail(case: CaseFile, caller: Caller) -> dict[str, Any]:
         answer["pending"] = {"supplement": {"missing": latest.missing or [],
                                             "notice": latest.opinion}}
     answer["certificate"] = certificates.pointer_view(case.certificate)
+    # 免提交: the materials satisfied by a checked certificate or register record, with the
+    # content reviewers read in place of the file.
+    from yiwang.fulfilment.reuse import references_in
+
+    answer["materialReferences"] = [ref.view() for ref in references_in(case.other)]
     answer["delivery"] = {**(shown_delivery(record, caller) or {}),
                           **delivery.tracking_from(record, case.shipment, case.pickup)}
     order = (payments.payable(case.orders) if record.status == Status.AWAITING_PAYMENT

@@ -52,6 +52,7 @@ RESOURCE = {
     "getCertificate": ("certificate",), "getRating": ("rating",),
     "listCaseHolderCertificates": ("draft", "application"),
     "changeCertificateStanding": ("certificate",),
+    "listMaterialOffers": ("draft",), "referenceMaterial": ("draft",),
     **{op: ("complaint",) for op in policy.POLICY if "Complaint" in op
        and op not in {"registerComplaint", "listComplaints"}},
     **{op: ("rating",) for op in ("verifyRating", "invalidateRating", "rectifyRating",

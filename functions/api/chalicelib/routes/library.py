@@ -1,9 +1,10 @@
 """证照库 routes (openapi.yaml, tag certificates): a holder's library, a case's holder's for
-the staff who handle it, and a certificate's standing (暂扣、恢复、吊销、注销)."""
+the staff who handle it, a certificate's standing (暂扣、恢复、吊销、注销), and materials
+satisfied by a certificate or a register check instead of a file (免提交)."""
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
 
 from chalicelib import personal_data
 from chalicelib.auth import bearer, caller
@@ -11,6 +12,7 @@ from chalicelib.lazy import lazy
 from chalicelib.requests import json_body
 
 library = lazy("yiwang.fulfilment.library")
+reuse = lazy("yiwang.fulfilment.reuse")
 
 routes = Blueprint(__name__)
 
@@ -37,3 +39,19 @@ def change_certificate_standing(number: str) -> dict:
     record = library.change_standing(caller(), number, json_body(routes.current_request))
     return {"number": record.number, "standing": library.standing_of(record).value,
             "reason": record.standing_reason, "authority": record.standing_authority}
+
+
+@routes.route("/applications/{application_id}/material-offers", methods=["GET"],
+              authorizer=bearer)
+def list_material_offers(application_id: str) -> dict:
+    """材料免提交: for each missing material that may stand without a file, what the
+    applicant's library and register hold for it."""
+    return reuse.offers(caller(), application_id)
+
+
+@routes.route("/applications/{application_id}/material-references", methods=["POST"],
+              authorizer=bearer)
+def reference_material(application_id: str) -> Response:
+    """Satisfy a material by a checked certificate or register record (核验), not a file."""
+    ref = reuse.reference(caller(), application_id, json_body(routes.current_request))
+    return Response(status_code=201, body=ref.view())
