@@ -25,7 +25,6 @@ from yiwang.platform.errors import (
     ApplicationNotFound,
     Conflict,
     FieldError,
-    Forbidden,
     ValidationFailed,
 )
 from yiwang.table.records import AuditRecord, connection
@@ -167,8 +166,16 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
     item = get_item(str(payload.get("itemCode", "")))
     draft = validate_draft(item, payload)
     code = _applicant_code(draft["applicant"])
+    agent = None
     if caller.role == APPLICANT and code not in {caller.id_number, caller.credit_code}:
-        raise Forbidden("applicants apply in their own name (window staff apply for others)")
+        # 授权代办: applying in someone else's name needs their authorisation, in force, for
+        # this item (else a 403 saying so); the application then carries both parties.
+        from yiwang.people import agency
+
+        given = payload.get("agent") if isinstance(payload.get("agent"), dict) else {}
+        authority = agency.authorise(caller, code, item.code, given.get("authorisationId"))
+        agent = {"sub": caller.sub, "idNumber": caller.id_number,
+                 "name": authority.agent_name, "authorisationId": authority.authorisation_id}
     now = now or datetime.now(UTC)
     application_id = new_application_id(now)
     # 人口库、法人库: the applicant checked against their register (a refusal stops intake
@@ -185,11 +192,16 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
         required_materials=[m.id for m in item.materials if m.required and not m.later_allowed
                             and m.applies_to(draft["applicant"]["kind"])],
         stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(),
-        register_check=check.summary(), **draft,
+        register_check=check.summary(), agent=agent,
+        assisted_by=caller.sub if caller.role == WINDOW else None, **draft,
     )
+    # Who entered it for whom: an agent under an authorisation (代办), or window staff for a
+    # walk-in applicant (帮办).
     audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, Status.DRAFT,
                       {"itemCode": item.code, "itemVersion": item.version,
-                       "registerCheck": check.status.value, "registerSource": check.source})
+                       "registerCheck": check.status.value, "registerSource": check.source,
+                       **({"agentAuthorisation": agent["authorisationId"]} if agent else {}),
+                       **({"assistedBy": caller.sub} if caller.role == WINDOW else {})})
     return record, audit, check.access
 
 
@@ -240,6 +252,11 @@ def check(operation_id: str, caller: Caller, record: ApplicationRecord) -> Appli
     (their role may not at all) or `ApplicationNotFound` (not theirs: as for an unknown id)."""
     policy.check(operation_id, caller, facts_of(record, caller),
                  ApplicationNotFound(f"no application {record.application_id}"))
+    if record.agent and operation_id != READ:
+        # 授权代办: every step the agent takes needs the authority still in force.
+        from yiwang.people import agency
+
+        agency.require_authority(record.agent, caller)
     return record
 
 

@@ -155,6 +155,10 @@ POLICY: dict[str, Rule] = {
     "listMaterialOffers": Rule("GET", "/applications/{id}/material-offers", _APPLICANT_ACTS),
     "referenceMaterial": Rule("POST", "/applications/{id}/material-references",
                               _APPLICANT_ACTS),
+    # 授权代办: a principal's own authorisations.
+    "authoriseAgent": Rule("POST", "/me/agents", _roles(APPLICANT)),
+    "listAgents": Rule("GET", "/me/agents", _roles(APPLICANT)),
+    "revokeAgent": Rule("POST", "/me/agents/{authorisationId}/revoke", _roles(APPLICANT)),
     "dueDate": Rule("GET", "/calendar/due", public=True),
     "getCalendarYear": Rule("GET", "/calendar/{year}", public=True),
     "putCalendarYear": Rule("PUT", "/calendar/{year}", _roles(ADMIN)),

@@ -138,6 +138,12 @@ def present(record: ApplicationRecord, caller: Caller,
         "timeline": timeline(audit),
         # 人口库、法人库: what the register confirmed at intake, and the fields it filled.
         **({"registerCheck": record.register_check} if record.register_check else {}),
+        **({"agent": {"name": record.agent.get("name"),
+                      "authorisationId": record.agent.get("authorisationId"),
+                      "idNumber": record.agent.get("idNumber") if sees_personal_data(caller)
+                      else identity.mask_identifier(str(record.agent.get("idNumber")))}}
+           if record.agent else {}),
+        **({"assistedBy": record.assisted_by} if record.assisted_by else {}),
     }
 
 
