@@ -252,7 +252,8 @@ def check(operation_id: str, caller: Caller, record: ApplicationRecord) -> Appli
     (their role may not at all) or `ApplicationNotFound` (not theirs: as for an unknown id)."""
     policy.check(operation_id, caller, facts_of(record, caller),
                  ApplicationNotFound(f"no application {record.application_id}"))
-    if record.agent and operation_id != READ:
+    if record.agent and operation_id not in {READ, "submitApplication"}:
+        # (Submitting checks it inside its own transaction: `agency.in_force_check`.)
         # 授权代办: every step the agent takes needs the authority still in force.
         from yiwang.people import agency
 

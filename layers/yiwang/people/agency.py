@@ -242,3 +242,25 @@ def require_authority(agent: dict[str, Any], caller: Caller,
     if caller.sub != agent.get("sub"):
         return
     _in_force(load(str(agent["authorisationId"])), now)
+
+
+SUBMIT = "submitApplication"
+"""The agent's step whose authority is checked inside its own transaction (`in_force_check`),
+not by a read before it: submitting stays within three sequential calls."""
+
+
+def in_force_check(transaction: Any, agent: dict[str, Any] | None, caller: Caller,
+                   now: datetime) -> bool:
+    """Add to `transaction` the condition that the agent's authorisation is in force, when
+    `caller` is the agent; whether one was added."""
+    if not agent or caller.sub != agent.get("sub"):
+        return False
+    transaction.condition_check(
+        Authorisation, Authorisation.key(str(agent["authorisationId"])), "META",
+        condition=(Authorisation.status == ACTIVE) & (Authorisation.expires_at > now))
+    return True
+
+
+def why_refused(agent: dict[str, Any], caller: Caller, now: datetime) -> None:
+    """After a transaction with `in_force_check` failed: `AuthorityEnded` if that was why."""
+    require_authority(agent, caller, now)

@@ -121,3 +121,30 @@ def test_a_revoked_certificate_withdraws_the_reference_of_an_open_case(
     detail = json.loads(http.get(f"/applications/{app}", headers=citizen).body)
     assert detail["materialReferences"][0]["status"] == "WITHDRAWN"
     assert "MATERIAL_REFERENCE_WITHDRAWN" in [e["event"] for e in detail["timeline"]]
+
+
+def test_the_new_portal_requests_make_at_most_three_aws_calls(http: Any, token: Any) -> None:
+    from tests.support.aws import calls
+
+    made: dict[str, list[str]] = {}
+    with calls() as draft_calls:
+        headers, app = company_draft(http, token, simulator.BUILDER, "builder-reuse-calls")
+    made["POST /applications (company)"] = list(draft_calls)
+    # A published item version is read once per process and cached (it never changes): the
+    # first offers of a version in a cold API costs one GetItem more.
+    http.get(f"/applications/{app}/material-offers", headers=headers)
+    steps = {
+        "GET /me/register": lambda: http.get("/me/register", headers=headers),
+        "GET /me/certificates": lambda: http.get("/me/certificates", headers=headers),
+        "GET material-offers": lambda: http.get(f"/applications/{app}/material-offers",
+                                                headers=headers),
+        "POST material-references": lambda: http.post(
+            f"/applications/{app}/material-references", headers=headers,
+            body=json.dumps({"materialId": "business-licence", "source": "COMPANY_REGISTER"})),
+    }
+    for name, request in steps.items():
+        with calls() as step_calls:
+            assert request().status_code in {200, 201}, name
+        made[name] = list(step_calls)
+    print("\n".join(f"{name}: {len(ops)} {ops}" for name, ops in made.items()))
+    assert all(len(ops) <= 3 for ops in made.values()), made
