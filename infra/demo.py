@@ -234,8 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     from infra import demo_sharing  # 证照库、法人库: a company applies with fewer files
 
     before, after = demo_sharing.run(api)
+    agency_held = demo_sharing.agent_path(api)  # 授权代办: an agent applies for the citizen
     return 0 if (verdict.get("valid") and not tampered.get("valid") and closed
-                 and after < before) else 1
+                 and after < before and agency_held) else 1
 
 
 if __name__ == "__main__":

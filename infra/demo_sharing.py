@@ -1,7 +1,8 @@
-"""`make demo`'s data-sharing path: the construction permit applied for by a company whose
+"""`make demo`'s data-sharing paths: the construction permit applied for by a company whose
 land-use planning permit is in its certificate library (issued by another department, read
 through the data-sharing exchange and verified against its issuer's key) and whose business
-licence the company register confirms, so it uploads fewer files (材料免提交).
+licence the company register confirms, so it uploads fewer files (材料免提交); then an agent
+applying for a person under the person's authorisation (授权代办), until it is revoked.
 
 Run by `infra.demo` after the citizen's application; alone:
 `python -m infra.demo_sharing [--api http://127.0.0.1:8000]`.
@@ -12,12 +13,14 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
 from infra.demo import (
     APPLICATION,
+    CITIZEN_ID,
     DEPARTMENTS,
     PERMIT,
     Portal,
@@ -108,11 +111,47 @@ def run(api: str) -> tuple[int, int]:
     return len(before), len(uploaded)
 
 
+AGENT_ID = "110101199003071233"
+"""李娜 in the simulated person register: the citizen's agent."""
+
+
+def agent_path(api: str) -> bool:
+    """张伟 authorises 李娜 for the construction permit; she applies in his name, he sees it in
+    his list; once he revokes the authority her next step is refused. Whether all held."""
+    principal = Portal(api, "citizen-zhangwei", "applicant", idNumber=CITIZEN_ID)
+    agent = Portal(api, "agent-lina", "applicant", idNumber=AGENT_ID)
+    authorisation = principal.call("POST", "/me/agents", {
+        "agent": {"idNumber": AGENT_ID, "name": "李娜"}, "principalName": "张伟",
+        "scope": [PERMIT], "expiresAt": (datetime.now(UTC) + timedelta(days=30)).isoformat()},
+        expect=201)
+    letter = requests.put(authorisation["letterUploadUrl"], timeout=10,
+                          data="%PDF-1.7\n授权委托书：兹委托李娜代为办理建设工程规划许可证".encode(),
+                          headers={"Content-Type": "application/pdf"})
+    letter.raise_for_status()
+    step(f"张伟 authorises 李娜 (授权代办) {authorisation['id']}: scope {authorisation['scope']}, "
+         f"until {authorisation['expiresAt']}, letter uploaded")
+    body = {**copy.deepcopy(APPLICATION), "agent": {"authorisationId": authorisation["id"]}}
+    draft = agent.call("POST", "/applications", body, expect=201)
+    step(f"李娜 drafts {draft['id']} for {draft['applicant']['name']} as agent "
+         f"{draft['agent']['name']} ({draft['agent']['authorisationId']})")
+    upload(agent, draft["id"], "application-form")
+    listed = principal.call("GET", "/applications")["applications"]
+    seen = draft["id"] in {a["id"] for a in listed}
+    step(f"张伟 sees it in his own list: {seen}")
+    principal.call("POST", f"/me/agents/{authorisation['id']}/revoke")
+    answer = requests.post(f"{api}/applications/{draft['id']}/submit", headers=agent.headers,
+                           timeout=30)
+    code = answer.json().get("code")
+    step(f"张伟 revokes the authority; 李娜's submit is refused: {answer.status_code} {code}")
+    return seen and code == "AGENT_AUTHORITY_ENDED"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.demo_sharing", description=__doc__)
     parser.add_argument("--api", default="http://127.0.0.1:8000")
-    before, after = run(parser.parse_args(argv).api)
-    return 0 if after < before else 1
+    api = parser.parse_args(argv).api
+    before, after = run(api)
+    return 0 if after < before and agent_path(api) else 1
 
 
 if __name__ == "__main__":
