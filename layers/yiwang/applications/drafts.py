@@ -185,6 +185,16 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
 
     check = registers.check_applicant(caller, draft["applicant"], application_id)
     draft["applicant"] = {**check.prefill(), **draft["applicant"]}
+    # 一次填报: form fields the item takes from the register, filled; a correction the item
+    # does not allow refused.
+    from yiwang.applications import prefill
+
+    draft["form"], filled, errors = prefill.enforce(item.form_schema, draft["form"],
+                                                    check.fields())
+    if errors:
+        for lookup in check.access:  # the lookup happened: recorded though intake stops
+            lookup.save()
+        raise ValidationFailed(errors)
     record = ApplicationRecord(
         ApplicationRecord.key(application_id), "META",
         application_id=application_id, status=Status.DRAFT, item_code=item.code,
@@ -192,7 +202,8 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
         required_materials=[m.id for m in item.materials if m.required and not m.later_allowed
                             and m.applies_to(draft["applicant"]["kind"])],
         stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(),
-        register_check=check.summary(), agent=agent,
+        register_check={**check.summary(), **({"formFilled": filled} if filled else {})},
+        agent=agent,
         assisted_by=caller.sub if caller.role == WINDOW else None, **draft,
     )
     # Who entered it for whom: an agent under an authorisation (代办), or window staff for a
@@ -200,6 +211,7 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
     audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, Status.DRAFT,
                       {"itemCode": item.code, "itemVersion": item.version,
                        "registerCheck": check.status.value, "registerSource": check.source,
+                       **({"formFilledFrom": filled} if filled else {}),
                        **({"agentAuthorisation": agent["authorisationId"]} if agent else {}),
                        **({"assistedBy": caller.sub} if caller.role == WINDOW else {})})
     return record, audit, check.access

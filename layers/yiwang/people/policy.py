@@ -112,6 +112,7 @@ POLICY: dict[str, Rule] = {
     "devToken": Rule("POST", "/dev/token", public=True),
     "getMe": Rule("GET", "/me", _roles(*_ALL)),
     "getMyRegisterRecord": Rule("GET", "/me/register", _roles(APPLICANT)),
+    "prefillForm": Rule("GET", "/items/{code}/prefill", _roles(APPLICANT)),
     "listItems": Rule("GET", "/items", public=True),
     "createItem": Rule("POST", "/items", _roles(ADMIN)),
     "getItem": Rule("GET", "/items/{code}", public=True),

@@ -113,6 +113,18 @@ class Check:
             return {"address": self.record.address}
         return {}
 
+    def fields(self) -> dict[str, Any]:
+        """The register record's fields (for `register.<field>` form sources), if verified."""
+        if isinstance(self.record, Company):
+            return {"name": self.record.name, "creditCode": self.record.credit_code,
+                    "address": self.record.address,
+                    "legalRepresentative": self.record.legal_representative,
+                    "businessScope": self.record.business_scope}
+        if isinstance(self.record, Person):
+            return {"name": self.record.name, "idNumber": self.record.id_number,
+                    "address": self.record.address}
+        return {}
+
     def summary(self) -> dict[str, Any]:
         """How the check is kept with the application (and shown): source, status, when,
         and which fields came from the register."""
