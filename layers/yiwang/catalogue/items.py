@@ -134,6 +134,9 @@ _ITEM_SCHEMA: dict[str, Any] = {
                            "minItems": 1, "uniqueItems": True},
         "deliveryMethods": {"type": "array", "items": {"enum": ["PICKUP", "COURIER"]},
                             "minItems": 1, "uniqueItems": True},
+        # How long its certificates are valid (证照有效期), in years; without it, the
+        # certificates' default (`yiwang.fulfilment.certificates.DEFAULT_VALIDITY_YEARS`).
+        "validityYears": {"type": "integer", "minimum": 1, "maximum": 50},
         # What `GET /items/{code}` answers also carries these; a client may send that document
         # back as the next draft. They are set by the platform, never taken from the payload.
         "version": {"readOnly": True},
@@ -191,6 +194,7 @@ class ItemVersion:
     legal_basis: str
     applicant_kinds: tuple[str, ...]  # PERSON and/or LEGAL
     delivery_methods: tuple[str, ...]  # PICKUP and/or COURIER
+    validity_years: int | None = None  # 证照有效期, when the item gives one
 
     @property
     def departments(self) -> tuple[str, ...]:
@@ -218,6 +222,7 @@ class ItemVersion:
             "materials": [m.to_api() for m in self.materials], "legalBasis": self.legal_basis,
             "applicantKinds": list(self.applicant_kinds),
             "deliveryMethods": list(self.delivery_methods),
+            **({"validityYears": self.validity_years} if self.validity_years else {}),
         }
 
     @classmethod
@@ -240,6 +245,8 @@ class ItemVersion:
             version=int(version), status=status, legal_basis=document["legalBasis"],
             applicant_kinds=tuple(document["applicantKinds"]),
             delivery_methods=tuple(document["deliveryMethods"]),
+            validity_years=(int(document["validityYears"]) if document.get("validityYears")
+                            else None),
         )
 
 

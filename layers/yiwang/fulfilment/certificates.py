@@ -145,9 +145,8 @@ def _facts(item: ItemVersion, form: dict[str, Any] | None) -> list[dict[str, Any
 
 
 def _validity_years(item: ItemVersion) -> int:
-    # Taken from the item when it has one. The catalogue has no validity yet (the sample items
-    # carry none and the item schema admits no extra field), so every certificate is valid for
-    # DEFAULT_VALIDITY_YEARS (5) until items gain `validity_years`.
+    # Taken from the item when it gives one (`validityYears`); otherwise
+    # DEFAULT_VALIDITY_YEARS (5).
     years = getattr(item, "validity_years", None)
     return int(years) if years else DEFAULT_VALIDITY_YEARS
 
