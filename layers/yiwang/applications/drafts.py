@@ -32,7 +32,6 @@ from yiwang.table.writes import write_if, write_or_conflict
 
 if TYPE_CHECKING:
     from yiwang.catalogue.items import ItemVersion
-    from yiwang.people.access_log import AccessRecord
     from yiwang.table.idempotency import Receipt
 # The catalogue and the idempotency receipts are imported where they are used: most functions
 # import this module (through `lifecycle`) for `load_for`, and need neither at their cold start
@@ -157,7 +156,7 @@ def create_draft_answer(caller: Caller, payload: Any, present: Presenter,
 
 
 def _new_draft(caller: Caller, payload: Any, now: datetime | None
-               ) -> tuple[ApplicationRecord, AuditRecord, list[AccessRecord]]:
+               ) -> tuple[ApplicationRecord, AuditRecord, list[Any]]:
     caller.require(APPLICANT, WINDOW)
     if not isinstance(payload, dict):
         raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
@@ -166,7 +165,7 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
     item = get_item(str(payload.get("itemCode", "")))
     draft = validate_draft(item, payload)
     code = _applicant_code(draft["applicant"])
-    agent = None
+    agent, principal_sub = None, None
     if caller.role == APPLICANT and code not in {caller.id_number, caller.credit_code}:
         # 授权代办: applying in someone else's name needs their authorisation, in force, for
         # this item (else a 403 saying so); the application then carries both parties.
@@ -176,6 +175,7 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
         authority = agency.authorise(caller, code, item.code, given.get("authorisationId"))
         agent = {"sub": caller.sub, "idNumber": caller.id_number,
                  "name": authority.agent_name, "authorisationId": authority.authorisation_id}
+        principal_sub = authority.principal_sub
     now = now or datetime.now(UTC)
     application_id = new_application_id(now)
     # 人口库、法人库: the applicant checked against their register (a refusal stops intake
@@ -214,15 +214,32 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
                        **({"formFilledFrom": filled} if filled else {}),
                        **({"agentAuthorisation": agent["authorisationId"]} if agent else {}),
                        **({"assistedBy": caller.sub} if caller.role == WINDOW else {})})
-    return record, audit, check.access
+    extra: list[Any] = list(check.access)
+    if principal_sub:  # the principal is told, in the draft's own transaction (站内信)
+        extra.append(_principal_notice(principal_sub, record, item.name))
+    return record, audit, extra
+
+
+def _principal_notice(principal_sub: str, record: ApplicationRecord, item_name: str) -> Any:
+    """The principal's inbox entry: an agent applied in their name."""
+    from yiwang.people.notices import InboxRecord, Notice
+
+    agent = record.agent or {}
+    notice = Notice(principal_sub, "AGENT_APPLIED", "代办申请",
+                    f"{agent.get('name')} 受您委托（{agent.get('authorisationId')}）申请了"
+                    f"{item_name}，办件编号 {record.application_id}。", record.application_id)
+    return InboxRecord(f"INBOX#{notice.recipient}", f"NOTICE#{notice.at}#{notice.notice_id}",
+                       notice_id=notice.notice_id, kind=notice.kind, title=notice.title,
+                       body=notice.body, application_id=notice.application_id,
+                       at=datetime.fromisoformat(notice.at))
 
 
 def _write_draft(record: ApplicationRecord, audit: AuditRecord, receipt: Receipt | None = None,
                  answer: dict[str, Any] | None = None,
-                 access: list[AccessRecord] | None = None) -> None:
-    """The draft, its audit record, its register lookups' access records (and the receipt),
-    in one transaction: a lookup is never recorded for a draft that was not written, nor the
-    other way round."""
+                 access: list[Any] | None = None) -> None:
+    """The draft, its audit record, its register lookups' access records and the principal's
+    notice of an agent's draft (and the receipt), in one transaction: a lookup is never
+    recorded for a draft that was not written, nor the other way round."""
     with TransactWrite(connection=connection()) as transaction:
         transaction.save(record, condition=ApplicationRecord.pk.does_not_exist())
         transaction.save(audit)

@@ -54,6 +54,10 @@ def test_an_agent_applies_for_a_person_until_the_authority_is_revoked(
     assert shown["agent"]["authorisationId"] == authorisation["id"]
     listed = json.loads(http.get("/applications", headers=principal).body)["applications"]
     assert shown["id"] in {a["id"] for a in listed}  # the principal sees it
+    from yiwang.people.notices import inbox
+
+    told = [n for n in inbox("principal-agency-1") if n.application_id == shown["id"]]
+    assert [n.kind for n in told] == ["AGENT_APPLIED"] and AGENT_NAME in told[0].body
 
     step = http.post(f"/applications/{shown['id']}/attachments", headers=agent, body=json.dumps(
         {"materialId": "site-plan", "fileName": "p.pdf", "contentType": "application/pdf",
