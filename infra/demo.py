@@ -250,7 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     supervise(supervisor, item["leadDepartment"], rated_before)
     closed = complain(citizen, reviewers, application_id) == "CLOSED"
     told = inbox(citizen, application_id) > 0
-    return 0 if verdict.get("valid") and not tampered.get("valid") and closed and told else 1
+    from infra import demo_sharing  # 证照库、法人库: a company applies with fewer files
+
+    before, after = demo_sharing.run(api)
+    agency_held = demo_sharing.agent_path(api)  # 授权代办: an agent applies for the citizen
+    return 0 if (verdict.get("valid") and not tampered.get("valid") and closed
+                 and told and after < before and agency_held) else 1
 
 
 if __name__ == "__main__":

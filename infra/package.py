@@ -48,10 +48,11 @@ EDGE_PATH = REPO_ROOT / "infra" / "api_edge.yaml"
 AWS_TARGET = "aws"
 PROVIDER_URLS = {"PaymentProviderUrl": "PAYMENT_PROVIDER_URL",
                  "CourierProviderUrl": "COURIER_PROVIDER_URL",
-                 "SmsProviderUrl": "SMS_PROVIDER_URL"}
+                 "SmsProviderUrl": "SMS_PROVIDER_URL",
+                 "ExchangeUrl": "EXCHANGE_URL"}
 """The providers' URL parameters, and the variables `make deploy` reads them from."""
 LOCAL_CLOUD_URLS = ("LocalCloudPaymentProviderUrl", "LocalCloudCourierProviderUrl",
-                    "LocalCloudSmsProviderUrl")
+                    "LocalCloudSmsProviderUrl", "LocalCloudExchangeUrl")
 _LOCAL_PATH_KEYS = {"CodeUri", "ContentUri", "DefinitionUri"}
 LAMBDA_PYTHON = "3.12"
 """The functions' runtime (`python3.12`): the Python their bytecode is compiled for."""
@@ -129,7 +130,8 @@ def api_wiring() -> dict[str, Any]:
         {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "NoticesTopic"}},
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
          "Resource": [{"Ref": "PaymentWebhookSecret"}, {"Ref": "CourierWebhookSecret"},
-                      {"Ref": "SmsWebhookSecret"}]},
+                      {"Ref": "SmsWebhookSecret"},
+                      {"Ref": "ExchangeAppSecret"}]},
         {"Effect": "Allow", "Action": "kms:GetPublicKey",
          "Resource": {"Fn::GetAtt": ["SigningKey", "Arn"]}},
         {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
@@ -145,6 +147,7 @@ def api_wiring() -> dict[str, Any]:
                 "PAYMENT_WEBHOOK_SECRET_ARN": {"Ref": "PaymentWebhookSecret"},
                 "COURIER_WEBHOOK_SECRET_ARN": {"Ref": "CourierWebhookSecret"},
                 "SMS_WEBHOOK_SECRET_ARN": {"Ref": "SmsWebhookSecret"},
+                "EXCHANGE_APP_SECRET_ARN": {"Ref": "ExchangeAppSecret"},
                 "POWERTOOLS_SERVICE_NAME": "yiwang-api",
                 "POWERTOOLS_METRICS_NAMESPACE": "Yiwang",
             }},

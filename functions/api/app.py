@@ -21,6 +21,7 @@ from chalice import Chalice, Response
 from chalicelib import auth
 from chalicelib.problems import PROBLEM_TYPE, from_error, problem
 from chalicelib.routes import (
+    agency,
     applications,
     calendar,
     catalogue,
@@ -29,9 +30,11 @@ from chalicelib.routes import (
     delivery,
     departments,
     health,
+    library,
     notices,
     payments,
     ratings,
+    registers,
     stats,
     supervision,
     tasks,
@@ -56,6 +59,9 @@ app.register_blueprint(complaints.routes)  # 投诉建议: /complaints...
 app.register_blueprint(ratings.routes)  # 好差评: /applications/{id}/rating, /ratings...
 app.register_blueprint(stats.routes)  # 统计: GET /stats/applications (JSON, CSV, XLSX)
 app.register_blueprint(notices.routes)  # 告知: /me/notices, POST /webhooks/sms, GET /sms/failed
+app.register_blueprint(registers.routes)  # 人口库、法人库 via the exchange: GET /me/register
+app.register_blueprint(library.routes)  # 证照库: /me/certificates, standing, a case's holder's
+app.register_blueprint(agency.routes)  # 授权代办: /me/agents
 app.api.binary_types.append(stats.XLSX_TYPE)  # the spreadsheet download is bytes
 # Read at import: POST /dev/token exists in the local stage only (openapi.yaml, tag identity).
 if os.environ.get("STAGE") == "local":

@@ -77,7 +77,8 @@ def stack_parameters(stage: str, simulators: SimulatorUrls, outputs_dir: Path) -
             "JwtIssuer": issuer["JWT_ISSUER"], "PaymentProviderUrl": "",
             "CourierProviderUrl": "", "SmsProviderUrl": "", **simulators.parameters(),
             "LocalCloudSmsWebhookSecret": os.environ.get("SMS_WEBHOOK_SECRET",
-                                                         "local-sms-secret")}
+                                                         "local-sms-secret"),
+            "ExchangeUrl": ""}
 
 
 def _apply_stack(
@@ -158,6 +159,11 @@ def environment(
         "COURIER_WEBHOOK_SECRET": os.environ.get("COURIER_WEBHOOK_SECRET",
                                                  "local-courier-secret"),
         "SMS_WEBHOOK_SECRET": os.environ.get("SMS_WEBHOOK_SECRET", "local-sms-secret"),
+        # The data-sharing exchange: the simulator's URL (a stack output) and the local
+        # stage's application secret, unless the environment sets another.
+        "EXCHANGE_URL": outputs.get("ExchangeUrl", ""),
+        "EXCHANGE_APP_KEY": outputs.get("ExchangeAppKey", ""),
+        "EXCHANGE_APP_SECRET": os.environ.get("EXCHANGE_APP_SECRET", "local-exchange-secret"),
         "AWS_ENDPOINT_URL": outputs["Endpoint"],
         "AWS_DEFAULT_REGION": outputs["Region"],
         "AWS_REGION": outputs["Region"],

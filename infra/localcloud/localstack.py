@@ -17,12 +17,13 @@ import localstack_client.config
 
 from infra.localcloud import deploy
 from infra.localcloud.simulators import SimulatorUrls
-from infra.providers import courier, payment, sms
+from infra.providers import courier, exchange, payment, sms
 
 # Lambda runs in Docker there: the simulators on this machine are the Docker host.
 SIMULATORS = SimulatorUrls(payment=f"http://host.docker.internal:{payment.DEFAULT_PORT}",
                            courier=f"http://host.docker.internal:{courier.DEFAULT_PORT}",
-                           sms=f"http://host.docker.internal:{sms.DEFAULT_PORT}")
+                           sms=f"http://host.docker.internal:{sms.DEFAULT_PORT}",
+                           exchange=f"http://host.docker.internal:{exchange.DEFAULT_PORT}")
 
 
 def main() -> int:

@@ -1,5 +1,5 @@
-"""The outside world of the local cloud: the payment provider's and the courier's simulators
-(`infra.providers`), serving on free loopback ports beside it.
+"""The outside world of the local cloud: the payment provider's, the courier's and the
+data-sharing exchange's simulators (`infra.providers`), serving on free loopback ports beside it.
 
 The platform has no provider of its own to fall back on: a stack is always told where its
 providers are. The local cloud tells it these simulators' URLs, through the template's
@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
-from infra.providers import DEFAULT_API, courier, payment, sms
+from infra.providers import DEFAULT_API, courier, exchange, payment, sms
 
 
 @dataclass(frozen=True)
@@ -23,16 +23,18 @@ class SimulatorUrls:
     payment: str
     courier: str
     sms: str
+    exchange: str
 
     def parameters(self) -> dict[str, str]:
         """The template parameters that give a local-cloud stack these URLs."""
         return {"LocalCloudPaymentProviderUrl": self.payment,
                 "LocalCloudCourierProviderUrl": self.courier,
-                "LocalCloudSmsProviderUrl": self.sms}
+                "LocalCloudSmsProviderUrl": self.sms,
+                "LocalCloudExchangeUrl": self.exchange}
 
 
 class Simulators:
-    """Both simulators, each an HTTP server in a daemon thread; `start()` returns once both
+    """The simulators, each an HTTP server in a daemon thread; `start()` returns once all
     listen. Callbacks (the pay page's 支付 button) go to the API at `api`."""
 
     def __init__(self, host: str = "127.0.0.1", api: str = DEFAULT_API) -> None:
@@ -41,10 +43,11 @@ class Simulators:
         self._servers: dict[str, ThreadingHTTPServer] = {}
 
     def start(self) -> None:
-        """Serve both simulators on ports the system picks."""
+        """Serve the simulators on ports the system picks."""
         self._servers = {"payment": payment.serve(port=0, api=self.api, host=self.host),
                          "courier": courier.serve(port=0, api=self.api, host=self.host),
-                         "sms": sms.serve(port=0, api=self.api, host=self.host)}
+                         "sms": sms.serve(port=0, api=self.api, host=self.host),
+                         "exchange": exchange.serve(port=0, host=self.host)}
         for server in self._servers.values():
             threading.Thread(target=server.serve_forever, daemon=True).start()
 

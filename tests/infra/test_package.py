@@ -222,6 +222,7 @@ def test_the_gateway_responses_deploy_with_the_api(packaged: dict[str, Any]) -> 
 PUBLIC = {"PAYMENT_PROVIDER_URL": "https://pay.example.com",
           "COURIER_PROVIDER_URL": "https://open.sf-express.example.com",
           "SMS_PROVIDER_URL": "https://sms.example.com",
+          "EXCHANGE_URL": "https://exchange.gd.example.gov.cn",
           "DEPLOY_BUCKET": "artifacts"}
 
 
@@ -266,7 +267,8 @@ def test_public_providers_on_a_named_stage_are_deployable() -> None:
     assert parameters == {"Stage": "prod", "Target": "aws",
                           "PaymentProviderUrl": "https://pay.example.com",
                           "CourierProviderUrl": "https://open.sf-express.example.com",
-                          "SmsProviderUrl": "https://sms.example.com"}
+                          "SmsProviderUrl": "https://sms.example.com",
+                          "ExchangeUrl": "https://exchange.gd.example.gov.cn"}
     assert refusals(parameters, packaging.load_template()) == []
 
 

@@ -64,7 +64,8 @@ def test_every_step_function_is_deployed_by_the_template() -> None:
 LOOPBACK = ("127.0.0.1", "localhost", "0.0.0.0", "::1")
 PUBLIC = {"PaymentProviderUrl": "https://pay.example.com/api",
           "CourierProviderUrl": "https://open.sf-express.example.com",
-          "SmsProviderUrl": "https://sms.example.com/api"}
+          "SmsProviderUrl": "https://sms.example.com/api",
+          "ExchangeUrl": "https://exchange.gd.example.gov.cn"}
 
 
 def aws_parameters(**overrides: str) -> dict[str, str]:
@@ -80,6 +81,7 @@ def test_no_parameter_defaults_to_this_machine() -> None:
     assert "Default" not in parameters["PaymentProviderUrl"]
     assert "Default" not in parameters["CourierProviderUrl"]
     assert "Default" not in parameters["SmsProviderUrl"]
+    assert "Default" not in parameters["ExchangeUrl"]
     assert parameters["Target"]["AllowedValues"] == ["aws", "local-cloud"]
     assert parameters["Target"]["Default"] == "aws"
 
@@ -96,8 +98,10 @@ def test_an_aws_stack_with_public_providers_passes_the_rules() -> None:
     ({"Target": "local-cloud"}, "LocalCloudTalksToTheSimulators"),
     ({"SmsProviderUrl": ""}, "AwsTalksToRealProviders"),
     ({"LocalCloudSmsProviderUrl": "http://127.0.0.1:8300"}, "AwsTalksToRealProviders"),
+    ({"ExchangeUrl": ""}, "AwsTalksToRealProviders"),
+    ({"LocalCloudExchangeUrl": "http://127.0.0.1:8400"}, "AwsTalksToRealProviders"),
 ], ids=["local-stage", "no-payment-url", "no-courier-url", "simulator-on-aws", "mixed-target",
-        "no-sms-url", "sms-simulator-on-aws"])
+        "no-sms-url", "sms-simulator-on-aws", "no-exchange-url", "exchange-simulator-on-aws"])
 def test_the_rules_refuse_laptop_settings_on_aws(overrides: dict[str, str], rule: str) -> None:
     found = template_violations(load_template(), aws_parameters(**overrides))
     assert any(problem.startswith(f"{rule}:") for problem in found), found
@@ -110,7 +114,7 @@ def test_the_rules_refuse_laptop_settings_on_aws(overrides: dict[str, str], rule
 ])
 def test_the_provider_url_patterns_refuse_loopback_private_and_plain_http(url: str) -> None:
     template = load_template()
-    for name in ("PaymentProviderUrl", "CourierProviderUrl", "SmsProviderUrl"):
+    for name in ("PaymentProviderUrl", "CourierProviderUrl", "SmsProviderUrl", "ExchangeUrl"):
         found = template_violations(template, aws_parameters(**{name: url}))
         assert any(p.startswith(f"{name}=") and "AllowedPattern" in p for p in found), found
 
@@ -118,7 +122,7 @@ def test_the_provider_url_patterns_refuse_loopback_private_and_plain_http(url: s
 def test_the_local_clouds_own_parameters_pass_the_rules(tmp_path: Path) -> None:
     # moto ignores Rules and AllowedPattern; the local cloud satisfies them anyway.
     urls = SimulatorUrls(payment="http://127.0.0.1:41001", courier="http://127.0.0.1:41002",
-                         sms="http://127.0.0.1:41003")
+                         sms="http://127.0.0.1:41003", exchange="http://127.0.0.1:41004")
     parameters = stack_parameters("local", urls, tmp_path)
     assert parameters["Target"] == "local-cloud"
     assert template_violations(load_template(), parameters) == []

@@ -25,7 +25,6 @@ from yiwang.platform.errors import (
     ApplicationNotFound,
     Conflict,
     FieldError,
-    Forbidden,
     ValidationFailed,
 )
 from yiwang.table.records import AuditRecord, connection
@@ -123,8 +122,8 @@ def validate_draft(item: ItemVersion, payload: Any) -> dict[str, Any]:
 
 def create_draft(caller: Caller, payload: Any, now: datetime | None = None) -> ApplicationRecord:
     """A new application in status DRAFT, with its audit record."""
-    record, audit = _new_draft(caller, payload, now)
-    _write_draft(record, audit)
+    record, audit, access = _new_draft(caller, payload, now)
+    _write_draft(record, audit, access=access)
     return record
 
 
@@ -142,13 +141,13 @@ def create_draft_answer(caller: Caller, payload: Any, present: Presenter,
                if idempotency_key else None)
     if receipt is not None and (first := receipt.stored_answer()) is not None:
         return first
-    record, audit = _new_draft(caller, payload, now)
+    record, audit, access = _new_draft(caller, payload, now)
     answer = present(record, audit, caller)
     if receipt is None:
-        write_or_conflict(lambda: _write_draft(record, audit),
+        write_or_conflict(lambda: _write_draft(record, audit, access=access),
                           f"application {record.application_id} exists already")
         return answer
-    if not write_if(lambda: _write_draft(record, audit, receipt, answer)):
+    if not write_if(lambda: _write_draft(record, audit, receipt, answer, access)):
         first = receipt.stored_answer()  # a concurrent request with this key was first
         if first is None:
             raise Conflict("a request with this Idempotency-Key is still in progress")
@@ -156,8 +155,8 @@ def create_draft_answer(caller: Caller, payload: Any, present: Presenter,
     return answer
 
 
-def _new_draft(caller: Caller, payload: Any,
-               now: datetime | None) -> tuple[ApplicationRecord, AuditRecord]:
+def _new_draft(caller: Caller, payload: Any, now: datetime | None
+               ) -> tuple[ApplicationRecord, AuditRecord, list[Any]]:
     caller.require(APPLICANT, WINDOW)
     if not isinstance(payload, dict):
         raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
@@ -166,27 +165,86 @@ def _new_draft(caller: Caller, payload: Any,
     item = get_item(str(payload.get("itemCode", "")))
     draft = validate_draft(item, payload)
     code = _applicant_code(draft["applicant"])
+    agent, principal_sub = None, None
     if caller.role == APPLICANT and code not in {caller.id_number, caller.credit_code}:
-        raise Forbidden("applicants apply in their own name (window staff apply for others)")
+        # 授权代办: applying in someone else's name needs their authorisation, in force, for
+        # this item (else a 403 saying so); the application then carries both parties.
+        from yiwang.people import agency
+
+        given = payload.get("agent") if isinstance(payload.get("agent"), dict) else {}
+        authority = agency.authorise(caller, code, item.code, given.get("authorisationId"))
+        agent = {"sub": caller.sub, "idNumber": caller.id_number,
+                 "name": authority.agent_name, "authorisationId": authority.authorisation_id}
+        principal_sub = authority.principal_sub
     now = now or datetime.now(UTC)
     application_id = new_application_id(now)
+    # 人口库、法人库: the applicant checked against their register (a refusal stops intake
+    # here); the register's fields fill what the applicant left out. With the exchange down
+    # intake goes on unchecked: the materials are then all uploaded.
+    from yiwang.people import registers  # the exchange's client: intake's alone
+
+    check = registers.check_applicant(caller, draft["applicant"], application_id)
+    draft["applicant"] = {**check.prefill(), **draft["applicant"]}
+    # 一次填报: form fields the item takes from the register, filled; a correction the item
+    # does not allow refused.
+    from yiwang.applications import prefill
+
+    draft["form"], filled, errors = prefill.enforce(item.form_schema, draft["form"],
+                                                    check.fields())
+    if errors:
+        for lookup in check.access:  # the lookup happened: recorded though intake stops
+            lookup.save()
+        raise ValidationFailed(errors)
     record = ApplicationRecord(
         ApplicationRecord.key(application_id), "META",
         application_id=application_id, status=Status.DRAFT, item_code=item.code,
         item_version=item.version, owner_sub=caller.sub, created_at=now,
-        required_materials=[m.id for m in item.materials if m.required and not m.later_allowed],
-        stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(), **draft,
+        required_materials=[m.id for m in item.materials if m.required and not m.later_allowed
+                            and m.applies_to(draft["applicant"]["kind"])],
+        stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(),
+        register_check={**check.summary(), **({"formFilled": filled} if filled else {})},
+        agent=agent,
+        assisted_by=caller.sub if caller.role == WINDOW else None, **draft,
     )
+    # Who entered it for whom: an agent under an authorisation (代办), or window staff for a
+    # walk-in applicant (帮办).
     audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, Status.DRAFT,
-                      {"itemCode": item.code, "itemVersion": item.version})
-    return record, audit
+                      {"itemCode": item.code, "itemVersion": item.version,
+                       "registerCheck": check.status.value, "registerSource": check.source,
+                       **({"formFilledFrom": filled} if filled else {}),
+                       **({"agentAuthorisation": agent["authorisationId"]} if agent else {}),
+                       **({"assistedBy": caller.sub} if caller.role == WINDOW else {})})
+    extra: list[Any] = list(check.access)
+    if principal_sub:  # the principal is told, in the draft's own transaction (站内信)
+        extra.append(_principal_notice(principal_sub, record, item.name))
+    return record, audit, extra
+
+
+def _principal_notice(principal_sub: str, record: ApplicationRecord, item_name: str) -> Any:
+    """The principal's inbox entry: an agent applied in their name."""
+    from yiwang.people.notices import InboxRecord, Notice
+
+    agent = record.agent or {}
+    notice = Notice(principal_sub, "AGENT_APPLIED", "代办申请",
+                    f"{agent.get('name')} 受您委托（{agent.get('authorisationId')}）申请了"
+                    f"{item_name}，办件编号 {record.application_id}。", record.application_id)
+    return InboxRecord(f"INBOX#{notice.recipient}", f"NOTICE#{notice.at}#{notice.notice_id}",
+                       notice_id=notice.notice_id, kind=notice.kind, title=notice.title,
+                       body=notice.body, application_id=notice.application_id,
+                       at=datetime.fromisoformat(notice.at))
 
 
 def _write_draft(record: ApplicationRecord, audit: AuditRecord, receipt: Receipt | None = None,
-                 answer: dict[str, Any] | None = None) -> None:
+                 answer: dict[str, Any] | None = None,
+                 access: list[Any] | None = None) -> None:
+    """The draft, its audit record, its register lookups' access records and the principal's
+    notice of an agent's draft (and the receipt), in one transaction: a lookup is never
+    recorded for a draft that was not written, nor the other way round."""
     with TransactWrite(connection=connection()) as transaction:
         transaction.save(record, condition=ApplicationRecord.pk.does_not_exist())
         transaction.save(audit)
+        for lookup in access or ():
+            transaction.save(lookup)
         if receipt is not None:
             receipt.write_in(transaction, answer or {})
 
@@ -223,6 +281,12 @@ def check(operation_id: str, caller: Caller, record: ApplicationRecord) -> Appli
     (their role may not at all) or `ApplicationNotFound` (not theirs: as for an unknown id)."""
     policy.check(operation_id, caller, facts_of(record, caller),
                  ApplicationNotFound(f"no application {record.application_id}"))
+    if record.agent and operation_id not in {READ, "submitApplication"}:
+        # (Submitting checks it inside its own transaction: `agency.in_force_check`.)
+        # 授权代办: every step the agent takes needs the authority still in force.
+        from yiwang.people import agency
+
+        agency.require_authority(record.agent, caller)
     return record
 
 

@@ -51,12 +51,20 @@ def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str
     record.execution_arn = workflow.execution_arn(state_machine_arn, application_id)
     audit = new_audit(application_id, caller.sub, "SUBMITTED", Status.DRAFT, Status.SUBMITTED)
 
+    from yiwang.people import agency  # 授权代办: the agent's authority, in the same write
+
     def write() -> None:
         with TransactWrite(connection=connection()) as transaction:
             transaction.save(record, condition=ApplicationRecord.status == Status.DRAFT)
             transaction.save(audit)
+            agency.in_force_check(transaction, record.agent, caller, now)
 
-    write_or_conflict(write, "the application changed while it was being submitted")
+    try:
+        write_or_conflict(write, "the application changed while it was being submitted")
+    except Conflict:
+        if record.agent:
+            agency.why_refused(record.agent, caller, now)  # AuthorityEnded, if that was why
+        raise
     _start_lifecycle(sfn, state_machine_arn, application_id)
     metrics.add_metric(name="Submitted", unit=MetricUnit.Count, value=1)
     return record

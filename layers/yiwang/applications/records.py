@@ -67,6 +67,13 @@ class ApplicationRecord(Model):
     applicant = JSONAttribute(null=True)
     form = JSONAttribute(null=True)
     delivery = JSONAttribute(null=True)
+    # 人口库、法人库: what the applicant's register said at intake (source, status, when, the
+    # fields it filled); UNAVAILABLE when the exchange did not answer.
+    register_check = JSONAttribute(null=True, attr_name="registerCheck")
+    # 授权代办: the agent who applies for the applicant (sub, idNumber, name, authorisationId);
+    # 帮办: the window staff who entered it for a walk-in applicant.
+    agent = JSONAttribute(null=True)
+    assisted_by = UnicodeAttribute(null=True, attr_name="assistedBy")
     submitted_at = UTCDateTimeAttribute(attr_name="submittedAt", null=True)
     execution_arn = UnicodeAttribute(attr_name="executionArn", null=True)
     required_materials = ListAttribute(

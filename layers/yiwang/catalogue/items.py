@@ -111,6 +111,21 @@ _ITEM_SCHEMA: dict[str, Any] = {
                     "maxBytes": {"type": "integer", "minimum": 1,
                                  "maximum": MAX_MATERIAL_BYTES},
                     "laterAllowed": {"type": "boolean"},
+                    # 免提交: what may stand in for the file — a certificate of a type (another
+                    # issuer's type code, or the item code of the platform's own certificate)
+                    # or a register check (the company register stands for a business licence).
+                    "satisfiedBy": {
+                        "type": "array", "maxItems": 8,
+                        "items": {"type": "object", "maxProperties": 1, "minProperties": 1,
+                                  "additionalProperties": False,
+                                  "properties": {
+                                      "certificate": {"type": "string", "minLength": 1,
+                                                      "maxLength": 64},
+                                      "register": {"enum": ["PERSON_REGISTER",
+                                                            "COMPANY_REGISTER"]}}}},
+                    # Who must give it (default: every applicant kind the item admits).
+                    "applicantKinds": {"type": "array", "items": {"enum": ["PERSON", "LEGAL"]},
+                                       "minItems": 1, "uniqueItems": True},
                 },
             },
         },
@@ -122,6 +137,9 @@ _ITEM_SCHEMA: dict[str, Any] = {
         # 容缺: whether the promise (承诺时限) stops counting while a material committed at
         # acceptance is outstanding (yiwang.applications.commitments). Default: it counts.
         "laterPausesPromise": {"type": "boolean"},
+        # How long its certificates are valid (证照有效期), in years; without it, the
+        # certificates' default (`yiwang.fulfilment.certificates.DEFAULT_VALIDITY_YEARS`).
+        "validityYears": {"type": "integer", "minimum": 1, "maximum": 50},
         # What `GET /items/{code}` answers also carries these; a client may send that document
         # back as the next draft. They are set by the platform, never taken from the payload.
         "version": {"readOnly": True},
@@ -140,11 +158,23 @@ class Material:
     formats: tuple[str, ...]
     max_bytes: int
     later_allowed: bool = False  # 容缺后补: accepted without it; due before the decision
+    satisfied_by: tuple[tuple[str, str], ...] = ()
+    """免提交: (`certificate`, type) or (`register`, name) pairs that may stand in for it."""
+    applicant_kinds: tuple[str, ...] = ()
+    """Who must give it; empty: every applicant kind the item admits."""
 
     def to_api(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "required": self.required,
                 "formats": list(self.formats), "maxBytes": self.max_bytes,
-                "laterAllowed": self.later_allowed}
+                "laterAllowed": self.later_allowed,
+                **({"satisfiedBy": [{kind: value} for kind, value in self.satisfied_by]}
+                   if self.satisfied_by else {}),
+                **({"applicantKinds": list(self.applicant_kinds)}
+                   if self.applicant_kinds else {})}
+
+    def applies_to(self, applicant_kind: str) -> bool:
+        """Whether an applicant of this kind (PERSON, LEGAL) must give it."""
+        return not self.applicant_kinds or applicant_kind in self.applicant_kinds
 
 
 @dataclass(frozen=True)
@@ -168,6 +198,7 @@ class ItemVersion:
     applicant_kinds: tuple[str, ...]  # PERSON and/or LEGAL
     delivery_methods: tuple[str, ...]  # PICKUP and/or COURIER
     later_pauses_promise: bool = False  # 容缺 outstanding: the promise does not count
+    validity_years: int | None = None  # 证照有效期, when the item gives one
 
     @property
     def departments(self) -> tuple[str, ...]:
@@ -196,6 +227,7 @@ class ItemVersion:
             "applicantKinds": list(self.applicant_kinds),
             "deliveryMethods": list(self.delivery_methods),
             **({"laterPausesPromise": True} if self.later_pauses_promise else {}),
+            **({"validityYears": self.validity_years} if self.validity_years else {}),
         }
 
     @classmethod
@@ -210,12 +242,17 @@ class ItemVersion:
             materials=tuple(
                 Material(id=m["id"], name=m["name"], required=bool(m["required"]),
                          formats=tuple(m["formats"]), max_bytes=int(m["maxBytes"]),
-                         later_allowed=bool(m.get("laterAllowed", False)))
+                         later_allowed=bool(m.get("laterAllowed", False)),
+                         satisfied_by=tuple(next(iter(way.items()))
+                                            for way in m.get("satisfiedBy") or ()),
+                         applicant_kinds=tuple(m.get("applicantKinds") or ()))
                 for m in document["materials"]),
             version=int(version), status=status, legal_basis=document["legalBasis"],
             applicant_kinds=tuple(document["applicantKinds"]),
             delivery_methods=tuple(document["deliveryMethods"]),
             later_pauses_promise=bool(document.get("laterPausesPromise", False)),
+            validity_years=(int(document["validityYears"]) if document.get("validityYears")
+                            else None),
         )
 
 

@@ -145,9 +145,8 @@ def _facts(item: ItemVersion, form: dict[str, Any] | None) -> list[dict[str, Any
 
 
 def _validity_years(item: ItemVersion) -> int:
-    # Taken from the item when it has one. The catalogue has no validity yet (the sample items
-    # carry none and the item schema admits no extra field), so every certificate is valid for
-    # DEFAULT_VALIDITY_YEARS (5) until items gain `validity_years`.
+    # Taken from the item when it gives one (`validityYears`); otherwise
+    # DEFAULT_VALIDITY_YEARS (5).
     years = getattr(item, "validity_years", None)
     return int(years) if years else DEFAULT_VALIDITY_YEARS
 
@@ -205,6 +204,12 @@ class CertificateRecord(Model):
     key_id = UnicodeAttribute(attr_name="keyId")
     public_key_pem = UnicodeAttribute(attr_name="publicKeyPem")
     s3_key = UnicodeAttribute(attr_name="s3Key")
+    # 暂扣、吊销、注销 (`yiwang.fulfilment.library`): the standing last decided (none: VALID),
+    # why, by which authority, when.
+    standing = UnicodeAttribute(null=True)
+    standing_reason = UnicodeAttribute(attr_name="standingReason", null=True)
+    standing_authority = UnicodeAttribute(attr_name="standingAuthority", null=True)
+    standing_at = UTCDateTimeAttribute(attr_name="standingAt", null=True)
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_holder = ListIndex()

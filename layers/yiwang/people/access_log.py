@@ -45,6 +45,12 @@ class Purpose(StrEnum):
     CERTIFICATE_LOOKUP = "CERTIFICATE_LOOKUP"
     SUPERVISION = "SUPERVISION"
     ADMINISTRATION = "ADMINISTRATION"
+    INTAKE_CHECK = "INTAKE_CHECK"
+    """A register lookup at intake: the applicant's identity and standing (人口库、法人库)."""
+    CERTIFICATE_CHECK = "CERTIFICATE_CHECK"
+    """A certificate looked up to stand in for a material (免提交)."""
+    PREFILL = "PREFILL"
+    """The applicants' own register record, read to fill their forms (一次填报)."""
 
 
 class Resource(StrEnum):
@@ -53,6 +59,8 @@ class Resource(StrEnum):
     APPLICATION = "application"
     CERTIFICATE = "certificate"
     COMPLAINT = "complaint"
+    PERSON_REGISTER = "person-register"
+    COMPANY_REGISTER = "company-register"
 
 
 _HANDLING = {Resource.APPLICATION: Purpose.CASE_HANDLING,
@@ -78,6 +86,8 @@ class AccessRecord(Model):
     resource_kind = UnicodeAttribute(attr_name="resourceKind")
     resource_id = UnicodeAttribute(attr_name="resourceId")
     purpose = UnicodeAttribute()
+    # A register lookup's case (人口库、法人库 via the exchange): the application it was for.
+    case_id = UnicodeAttribute(attr_name="caseId", null=True)
     expires_at = NumberAttribute(attr_name="expiresAt")
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()

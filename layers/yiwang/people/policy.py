@@ -111,6 +111,8 @@ POLICY: dict[str, Rule] = {
     "getHealth": Rule("GET", "/health", public=True),
     "devToken": Rule("POST", "/dev/token", public=True),
     "getMe": Rule("GET", "/me", _roles(*_ALL)),
+    "getMyRegisterRecord": Rule("GET", "/me/register", _roles(APPLICANT)),
+    "prefillForm": Rule("GET", "/items/{code}/prefill", _roles(APPLICANT)),
     "listItems": Rule("GET", "/items", public=True),
     "createItem": Rule("POST", "/items", _roles(ADMIN)),
     "getItem": Rule("GET", "/items/{code}", public=True),
@@ -143,6 +145,21 @@ POLICY: dict[str, Rule] = {
                            {APPLICANT: _OWN, REVIEWER: _HANDLING, WINDOW: _STAFF,
                             SUPERVISOR: _STAFF}),
     "verifyCertificate": Rule("POST", "/certificates/verify", public=True),
+    # 证照库: the holder's own; a case's holder's for the staff who handle the case; the
+    # standing decided by the issuing department's reviewers.
+    "listMyCertificates": Rule("GET", "/me/certificates", _roles(APPLICANT)),
+    "listCaseHolderCertificates": Rule("GET", "/applications/{id}/holder-certificates",
+                                       {WINDOW: _ENTERED | _STAFF, REVIEWER: _HANDLING}),
+    "changeCertificateStanding": Rule("POST", "/certificates/{number}/standing",
+                                      {REVIEWER: _HANDLING}),
+    # 免提交: what the library and register offer for a draft's materials, and choosing one.
+    "listMaterialOffers": Rule("GET", "/applications/{id}/material-offers", _APPLICANT_ACTS),
+    "referenceMaterial": Rule("POST", "/applications/{id}/material-references",
+                              _APPLICANT_ACTS),
+    # 授权代办: a principal's own authorisations.
+    "authoriseAgent": Rule("POST", "/me/agents", _roles(APPLICANT)),
+    "listAgents": Rule("GET", "/me/agents", _roles(APPLICANT)),
+    "revokeAgent": Rule("POST", "/me/agents/{authorisationId}/revoke", _roles(APPLICANT)),
     "dueDate": Rule("GET", "/calendar/due", public=True),
     "getCalendarYear": Rule("GET", "/calendar/{year}", public=True),
     "putCalendarYear": Rule("PUT", "/calendar/{year}", _roles(ADMIN)),

@@ -68,6 +68,14 @@ class Settings:
     sms_provider_url: str | None = None
     sms_webhook_secret: str | None = None
     sms_webhook_secret_arn: str | None = None
+    # The data-sharing exchange (数据共享交换平台: person and company registers, other
+    # issuers' certificates): its base URL (the simulator's in the local cloud; no default,
+    # ever), this stack's application key, and the secret that signs requests, given directly
+    # or, in AWS, as a Secrets Manager ARN.
+    exchange_url: str | None = None
+    exchange_app_key: str | None = None
+    exchange_app_secret: str | None = None
+    exchange_app_secret_arn: str | None = None
 
     def require(self, field: str) -> str:
         """Return an optional setting that the caller cannot work without."""
@@ -100,6 +108,10 @@ _ENV_NAMES = {
     "sms_provider_url": "SMS_PROVIDER_URL",
     "sms_webhook_secret": "SMS_WEBHOOK_SECRET",
     "sms_webhook_secret_arn": "SMS_WEBHOOK_SECRET_ARN",
+    "exchange_url": "EXCHANGE_URL",
+    "exchange_app_key": "EXCHANGE_APP_KEY",
+    "exchange_app_secret": "EXCHANGE_APP_SECRET",
+    "exchange_app_secret_arn": "EXCHANGE_APP_SECRET_ARN",
 }
 _REQUIRED = ("stage", "table_name")
 

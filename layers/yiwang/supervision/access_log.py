@@ -84,4 +84,5 @@ def present(record: AccessRecord) -> dict[str, Any]:
             "staff": {"sub": record.staff, "role": record.role, "department": record.department},
             "subject": {"kind": kind, "id": mask_identifier(identifier)},
             "resource": {"kind": record.resource_kind, "id": record.resource_id},
-            "purpose": record.purpose}
+            "purpose": record.purpose,
+            **({"caseId": record.case_id} if record.case_id else {})}

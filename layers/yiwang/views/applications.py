@@ -56,6 +56,8 @@ def applicant(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
             shown[field] = identity.mask_identifier(shown[field])
     if shown.get("phone"):
         shown["phone"] = identity.mask_phone(shown["phone"])
+    if shown.get("address"):  # filled from the person register at intake
+        shown["address"] = identity.mask_personal(shown["address"])
     return shown
 
 
@@ -135,6 +137,14 @@ def present(record: ApplicationRecord, caller: Caller,
              **({"problem": a.problem} if a.problem else {})}
             for a in attachments],
         "timeline": timeline(audit),
+        # 人口库、法人库: what the register confirmed at intake, and the fields it filled.
+        **({"registerCheck": record.register_check} if record.register_check else {}),
+        **({"agent": {"name": record.agent.get("name"),
+                      "authorisationId": record.agent.get("authorisationId"),
+                      "idNumber": record.agent.get("idNumber") if sees_personal_data(caller)
+                      else identity.mask_identifier(str(record.agent.get("idNumber")))}}
+           if record.agent else {}),
+        **({"assistedBy": record.assisted_by} if record.assisted_by else {}),
     }
 
 
@@ -164,6 +174,11 @@ def detail(case: CaseFile, caller: Caller) -> dict[str, Any]:
         answer["pending"] = {"supplement": {"missing": latest.missing or [],
                                             "notice": latest.opinion}}
     answer["certificate"] = certificates.pointer_view(case.certificate)
+    # 免提交: the materials satisfied by a checked certificate or register record, with the
+    # content reviewers read in place of the file.
+    from yiwang.fulfilment.reuse import references_in
+
+    answer["materialReferences"] = [ref.view() for ref in references_in(case.other)]
     answer["delivery"] = {**(shown_delivery(record, caller) or {}),
                           **delivery.tracking_from(record, case.shipment, case.pickup)}
     order = (payments.payable(case.orders) if record.status == Status.AWAITING_PAYMENT

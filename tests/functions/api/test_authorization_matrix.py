@@ -51,6 +51,9 @@ RESOURCE = {
     "waiveFee": ("application",), "recordPickup": ("application",),
     "rateApplication": ("application",), "decideTask": ("task",),
     "getCertificate": ("certificate",), "getRating": ("rating",),
+    "listCaseHolderCertificates": ("draft", "application"),
+    "changeCertificateStanding": ("certificate",),
+    "listMaterialOffers": ("draft",), "referenceMaterial": ("draft",),
     **{op: ("complaint",) for op in policy.POLICY if "Complaint" in op
        and op not in {"registerComplaint", "listComplaints"}},
     **{op: ("rating",) for op in ("verifyRating", "invalidateRating", "rectifyRating",

@@ -80,7 +80,7 @@ def test_the_holder_reads_the_certificate_and_it_verifies(api: Any, token: Any) 
     verdict = api.post("/certificates/verify", headers={"Content-Type": "application/json"},
                        body=json.dumps(envelope, ensure_ascii=False))
     assert verdict.status_code == 200
-    assert json.loads(verdict.body) == {"valid": True}
+    assert json.loads(verdict.body) == {"valid": True, "standing": "VALID"}
 
     company = token("holder-2", "applicant", creditCode=COMPANY)
     legal = issued(person=False)
@@ -109,7 +109,8 @@ def test_verify_is_public_and_any_change_is_invalid(api: Any, token: Any) -> Non
 
     just_signed = {"document": envelope["document"], "signature": envelope["signature"]}
     answer = api.post("/certificates/verify", headers=json_type, body=json.dumps(just_signed))
-    assert answer.status_code == 200 and json.loads(answer.body) == {"valid": True}
+    assert answer.status_code == 200
+    assert json.loads(answer.body) == {"valid": True, "standing": "VALID"}
 
     tampered = json.loads(json.dumps(envelope))
     tampered["document"]["validity"]["to"] = "2099-12-31"

@@ -57,7 +57,7 @@ def test_accepted_then_approved_by_every_department(flow: Flow) -> None:
     envelope = json.loads(flow.http.get(f"/certificates/{number}", headers=flow.citizen).body)
     verdict = flow.http.post("/certificates/verify", headers={"Content-Type": "application/json"},
                              body=json.dumps(envelope))
-    assert json.loads(verdict.body) == {"valid": True}
+    assert json.loads(verdict.body) == {"valid": True, "standing": "VALID"}
     assert {t["department"]: t["decision"] for t in view["tasks"] if t["kind"] == "REVIEW"} == {
         d: "APPROVE" for d in DEPARTMENTS}
     events = [e["event"] for e in view["timeline"]]

@@ -14,6 +14,7 @@ from chalicelib.lazy import lazy
 from chalicelib.requests import parse_json
 
 certificates = lazy("yiwang.fulfilment.certificates")
+library = lazy("yiwang.fulfilment.library")
 views = lazy("yiwang.views.certificates")
 
 routes = Blueprint(__name__)
@@ -50,11 +51,15 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 @routes.route("/certificates/verify", methods=["POST"])
 def verify_certificate() -> dict:
-    """Body: the signed envelope (or its `document` and `signature`) → `{"valid", "reason"?}`.
-    Public: no token needed. Malformed JSON is a 400; anything else is answered."""
+    """Body: the signed envelope (or its `document` and `signature`) → `{"valid", "standing"?,
+    "reason"?}`: valid only if genuine and in force today. Public: no token needed.
+    Malformed JSON is a 400; anything else is answered."""
     try:
         body = parse_json(routes.current_request.raw_body, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as key:
         return {"valid": False, "reason": f"the certificate has the key '{key}' twice"}
     valid, reason = certificates.verify(body, kms=aws("kms"))
-    return {"valid": True} if valid else {"valid": False, "reason": reason}
+    if not valid:
+        return {"valid": False, "reason": reason}
+    # Genuine: whether it is in force today (暂扣、吊销、注销、过期), from the library.
+    return library.verdict(body["document"]["number"])
