@@ -13,6 +13,8 @@ application key is `EXCHANGE_APP_KEY` (else `yiwang`, the template's default), i
     GET /companies/{creditCode}       → {"creditCode","name","status","legalRepresentative",...}
     GET /certificates?holder={code}   → {"certificates": [signed certificate, ...]}
     GET /issuers/{issuer}/key         → {"issuer","publicKeyPem"}
+    PUT /people/{idNumber}            {"name","address"?} → adds a living sample person (the
+                                      simulator's own loader, not the exchange's API)
 
 The sample people include a deceased one, the sample companies a revoked and a cancelled one
 (`PEOPLE`, `COMPANIES`). The certificates are signed by the simulator's own issuer
@@ -154,6 +156,7 @@ class Registers:
     """What the simulated exchange serves: the registers and the signed certificates."""
 
     def __init__(self) -> None:
+        self.people = {number: dict(record) for number, record in PEOPLE.items()}
         self.issuer = Issuer(ISSUER)
         forger = Issuer(ISSUER)  # the same name, another key: a forged certificate
         self.certificates = {
@@ -163,11 +166,22 @@ class Registers:
                 FORGED_HOLDER, COMPANIES[FORGED_HOLDER]["name"], "地字第440104202600777号"))],
         }
 
+    def enrol(self, path: str, document: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """(status, document) for one verified PUT `/people/{idNumber}`: the simulator's way to
+        add a living sample person (a test's own applicant), as a register is loaded."""
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        name = document.get("name")
+        if len(parts) != 2 or parts[0] != "people" or not isinstance(name, str) or not name:
+            return 400, {"message": "PUT /people/{idNumber} with a name"}
+        self.people[parts[1]] = {"name": name, "status": PERSON_ALIVE,
+                                 "address": str(document.get("address") or "")}
+        return 200, {"idNumber": parts[1], **self.people[parts[1]]}
+
     def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         """(status, document) for one verified GET."""
         parts = [unquote(p) for p in path.strip("/").split("/")]
-        if len(parts) == 2 and parts[0] == "people" and parts[1] in PEOPLE:
-            return 200, {"idNumber": parts[1], **PEOPLE[parts[1]]}
+        if len(parts) == 2 and parts[0] == "people" and parts[1] in self.people:
+            return 200, {"idNumber": parts[1], **self.people[parts[1]]}
         if len(parts) == 2 and parts[0] == "companies" and parts[1] in COMPANIES:
             return 200, {"creditCode": parts[1], **COMPANIES[parts[1]]}
         if parts == ["certificates"]:
@@ -198,6 +212,15 @@ def handler_for(registers: Registers, credentials: dict[str, str]
                              f"{self.headers.get('X-Purpose')}, case "
                              f"{self.headers.get('X-Case-Id')})\n")
             self._answer(status, document)
+
+        def do_PUT(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                verify_request(credentials, "PUT", self.path, self.headers, body)
+                document = json.loads(body or b"{}")
+            except (BadExchangeSignature, ValueError) as refused:
+                return self._answer(401, {"message": str(refused)})
+            self._answer(*registers.enrol(urlsplit(self.path).path, document))
 
         def _answer(self, status: int, document: dict[str, Any]) -> None:
             body = json.dumps(document, ensure_ascii=False).encode()

@@ -14,7 +14,7 @@ import pytest
 from infra.providers import payment, sms
 from tests.support.data import DEPARTMENTS, permit_body
 from tests.support.journeys import Flow, status_is
-from tests.support.people import fresh_id_number
+from tests.support.people import enrolled_id_number, fresh_id_number
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ class OwnFlow(Flow):
 
     def __init__(self, http: Any, token: Any, cloud: Any, suffix: str) -> None:
         self.http, self.cloud = http, cloud
-        self.id_number = fresh_id_number()
+        self.id_number = enrolled_id_number(permit_body()["applicant"]["name"])
         self.citizen_sub = f"citizen-{suffix}"
         self.citizen = token(self.citizen_sub, "applicant", idNumber=self.id_number)
         self.window = token(f"window-{suffix}", "window")
