@@ -176,6 +176,10 @@ def _application(application_id: str, detail: dict[str, Any]) -> Subject | None:
     names = {material.id: material.name for material in item.materials}
     if isinstance(detail.get("missing"), list):
         values["missingList"] = "；".join(_missing(entry, names) for entry in detail["missing"])
+    if isinstance(detail.get("commitments"), list):  # 容缺受理: what is owed, and by when
+        values["commitmentList"] = "；".join(
+            f"{entry.get('materialName') or entry.get('materialId')}（{entry.get('dueBy')} 前补交）"
+            for entry in detail["commitments"] if isinstance(entry, dict))
     if "amountFen" in detail:
         values["amountYuan"] = f"{int(detail['amountFen']) / 100:.2f}"
     if detail.get("orderId"):

@@ -33,6 +33,13 @@ def commitment_clock(application_id: str, material: str) -> Any:
     return eventually(lambda: clocks.get(f"APP#{application_id}", f"COMMITMENT#{material}"))
 
 
+def commitment_notices(http: Any, flow: Flow) -> list[dict[str, Any]]:
+    """The applicant's notices of the case's 容缺 commitment (告知: what is owed, by when)."""
+    answer = http.get("/me/notices?limit=100", headers=flow.citizen)
+    return [notice for notice in json.loads(answer.body)["notices"]
+            if notice["applicationId"] == flow.id and notice["kind"] == "APPLICATION_COMMITMENT"]
+
+
 def approve(flow: Flow, department: str) -> Any:
     return flow.decide(flow.reviewers[department], "APPROVE", f"{department} 同意")
 
@@ -51,7 +58,11 @@ def test_a_commitment_kept_in_time_lets_the_case_complete(http: Any, token: Any,
     assert accepted.status_code == 200, accepted.body
     view = status_is(flow, "IN_REVIEW")
     assert "ACCEPTED_WITH_COMMITMENT" in events(view)
+    told = eventually(lambda: commitment_notices(http, flow), what="the commitment notice")
+    assert len(told) == 1  # once, whatever the stream redelivers
     [commitment] = view["commitments"]
+    assert commitment["materialName"] in told[0]["body"] and commitment["dueBy"] in told[0][
+        "body"]
     assert (commitment["materialId"], commitment["status"], commitment["workingDays"]) == (
         "drawing-review", "OUTSTANDING", 10)
     assert commitment["dueBy"] == commitment_clock(flow.id, "drawing-review").to_api()[
