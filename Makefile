@@ -105,7 +105,8 @@ localstack: venv localstack-env
 LOCALSTACK_TESTS ?= tests/functions/api tests/layers tests/infra/localcloud/test_transactions.py \
   tests/infra/localcloud/test_deploy.py
 test-localstack: venv localstack-env
-	cd infra/localstack_plugins && ../../$(LS_VENV)/bin/python -m pytest tests
+	cd infra/localstack_plugins && YIWANG_LAMBDA_PYTHON312=$(abspath $(FN_VENV))/bin/python \
+	  ../../$(LS_VENV)/bin/python -m pytest tests
 	YIWANG_TEST_TARGET=localstack $(BIN)/pytest -m integration $(LOCALSTACK_TESTS)
 
 bench: venv

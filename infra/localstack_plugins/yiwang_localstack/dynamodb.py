@@ -27,6 +27,7 @@ from localstack.aws.api.dynamodbstreams import DynamodbstreamsApi
 from localstack.aws.skeleton import DispatchTable
 from localstack.services.moto import MotoFallbackDispatcher
 from localstack.services.plugins import Service, aws_provider
+
 from yiwang_localstack import transactions
 
 CALLS = threading.RLock()
