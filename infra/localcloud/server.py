@@ -20,6 +20,7 @@ against moto's signatures by tests/infra/localcloud/test_patches.py.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -125,6 +126,10 @@ def route_lambda_to(runtime: LocalRuntime) -> None:
         result = runtime.invoke(spec, event)
         if result.failed:
             response_headers["x-amz-function-error"] = "Unhandled"
+        # LogType=Tail: the last 4 KB of the invocation's log, as Lambda answers (moto drops
+        # the header when the caller did not ask for it).
+        response_headers["x-amz-log-result"] = base64.b64encode(
+            result.log.encode()[-4096:]).decode()
         return result.payload
 
     replace(LambdaFunction, "invoke", lambda original: invoke)
