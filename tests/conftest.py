@@ -75,7 +75,7 @@ def _localstack_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clou
     outputs_dir: Path = tmp_path_factory.mktemp("outputs")
     started = time.perf_counter()
     try:
-        outputs = localstack.deploy_to(server.endpoint, simulators, outputs_dir,
+        outputs = localstack.deploy_to(server, simulators, outputs_dir,
                                        progress=lambda _: None)
         deployed = time.perf_counter() - started
         yield Cloud(server.endpoint, {**outputs, "OutputsDir": str(outputs_dir)}, server)

@@ -69,6 +69,8 @@ class LocalStack:
         self.root = root or REPO_ROOT / ".local" / f"localstack-{port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.ready_seconds = 0.0
+        self.simulators: Simulators | None = None
+        """The provider simulators its stack was deployed with (`deploy_to`)."""
 
     @property
     def endpoint(self) -> str:
@@ -139,11 +141,12 @@ class LocalStack:
             process.wait()
 
 
-def deploy_to(localstack_endpoint: str, simulators: Simulators, outputs_dir: Path,
+def deploy_to(localstack: LocalStack, simulators: Simulators, outputs_dir: Path,
               progress: deploy.Progress = print) -> dict[str, str]:
     """The template on LocalStack: the same deploy, the layer carrying its packages (the
     functions run under `.venv-functions`' Python, not in this `.venv`)."""
-    return deploy.deploy(localstack_endpoint, simulators=simulators.urls, stack_name=STACK_NAME,
+    localstack.simulators = simulators
+    return deploy.deploy(localstack.endpoint, simulators=simulators.urls, stack_name=STACK_NAME,
                          outputs_dir=outputs_dir, progress=progress, layer_packages=True)
 
 
@@ -163,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
               f"(log: {localstack.log_path})", flush=True)
         simulators.start()
         started = time.perf_counter()
-        deploy_to(localstack.endpoint, simulators, args.outputs_dir,
+        deploy_to(localstack, simulators, args.outputs_dir,
                   progress=lambda message: print(f"  {message}", flush=True))
         print(f"deployed in {time.perf_counter() - started:.1f}s", flush=True)
         seed.seed(deploy.read_outputs(args.outputs_dir),
@@ -198,7 +201,7 @@ def deploy_only(args: argparse.Namespace) -> int:
     simulators = Simulators(args.host, f"http://{args.host}:{args.api_port}")
     simulators.start()
     try:
-        outputs = deploy_to(endpoint, simulators, args.outputs_dir)
+        outputs = deploy_to(LocalStack(args.host, args.port), simulators, args.outputs_dir)
     finally:
         simulators.stop()
     for key, value in outputs.items():
