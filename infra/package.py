@@ -40,7 +40,7 @@ import boto3
 import yaml
 from samtranslator.yaml_helper import yaml_parse
 
-from infra.localcloud import packaging
+from infra.localcloud import deploy, packaging
 from infra.localcloud.server import REPO_ROOT
 
 API_DIR = REPO_ROOT / "functions" / "api"
@@ -332,6 +332,8 @@ def deploy_to_aws(template_path: Path, stage: str, bucket: str,
     cfn.execute_change_set(ChangeSetName=change_set["Id"])
     waiter = "stack_create_complete" if change_type == "CREATE" else "stack_update_complete"
     cfn.get_waiter(waiter).wait(StackName=name)
+    # A function just created or updated is Pending until Lambda has it ready; wait as AWS asks.
+    deploy.wait_for_functions(cfn, boto3.client("lambda"), name)
     print(f"deployed stack {name}")
 
 

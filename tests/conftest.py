@@ -36,8 +36,16 @@ class Cloud:
         return client(service, self.endpoint)
 
 
+TARGET = os.environ.get("YIWANG_TEST_TARGET", "embedded")
+"""Where the integration tests deploy: `embedded` (moto in this process) or `localstack`
+(LocalStack in host mode, `make test-localstack`)."""
+
+
 @pytest.fixture(scope="session")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    if TARGET == "localstack":
+        yield from _localstack_cloud(tmp_path_factory)
+        return
     from infra.localcloud import deploy
     from infra.localcloud.server import LocalCloud
 
@@ -49,6 +57,43 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
                             outputs_dir=outputs_dir, progress=lambda _: None)
     yield Cloud(server.endpoint, {**outputs, "OutputsDir": str(outputs_dir)}, server)
     server.stop()
+
+
+def _localstack_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    """LocalStack on a free port, the template deployed by the same deploy code; its figures
+    (time to ready, to deployed, peak memory) are printed at the end of the session."""
+    import time
+
+    from infra.localcloud import localstack
+    from infra.localcloud.simulators import Simulators
+
+    root = tmp_path_factory.mktemp("localstack")
+    server = localstack.LocalStack(port=free_port(), root=root)
+    server.start()
+    simulators = Simulators()
+    simulators.start()
+    outputs_dir: Path = tmp_path_factory.mktemp("outputs")
+    started = time.perf_counter()
+    try:
+        outputs = localstack.deploy_to(server, simulators, outputs_dir,
+                                       progress=lambda _: None)
+        deployed = time.perf_counter() - started
+        yield Cloud(server.endpoint, {**outputs, "OutputsDir": str(outputs_dir)}, server)
+    finally:
+        peak = server.peak_memory_mb()
+        simulators.stop()
+        server.stop()
+    _FIGURES.append(f"LocalStack: ready in {server.ready_seconds:.1f}s, deployed in "
+                    f"{deployed:.1f}s, peak memory {peak:.0f} MB (log: {server.log_path})")
+
+
+_FIGURES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The LocalStack target's figures, after the results."""
+    for line in _FIGURES:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +129,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     api = Path(__file__).parent / "functions" / "api"
     for item in items:
+        only = item.get_closest_marker("embedded_only")
+        if only is not None and TARGET != "embedded":
+            item.add_marker(pytest.mark.skip(reason=f"embedded cloud only: {only.args[0]}"))
         if "cloud" not in getattr(item, "fixturenames", ()):
             continue
         item.add_marker(pytest.mark.integration)

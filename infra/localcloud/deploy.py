@@ -44,10 +44,14 @@ def deploy(
     stage: str = "local",
     outputs_dir: Path = OUTPUTS_DIR,
     progress: Progress = print,
+    layer_packages: bool = False,
 ) -> dict[str, str]:
     """Package, translate and deploy the template; return (and write) the stack outputs.
 
-    The stack is a local-cloud one (`stack_parameters`): its providers are the `simulators`."""
+    The stack is a local-cloud one (`stack_parameters`): its providers are the `simulators`.
+    `layer_packages` puts the layer's requirements (manylinux, CPython 3.12 wheels) in the
+    layer, for a cloud whose functions do not run inside this `.venv` (LocalStack), as AWS's
+    do not; the embedded cloud runs them in this process, which has them already."""
     s3 = client("s3", endpoint)
     s3.create_bucket(Bucket=DEPLOYMENT_BUCKET)
 
@@ -55,7 +59,8 @@ def deploy(
         s3.put_object(Bucket=DEPLOYMENT_BUCKET, Key=key, Body=body)
 
     progress("packaging functions, layer and state machines")
-    packaged = packaging.package(packaging.load_template(), DEPLOYMENT_BUCKET, upload)
+    packaged = packaging.package(packaging.load_template(), DEPLOYMENT_BUCKET, upload,
+                                 layer_packages=layer_packages)
     progress("translating the SAM template")
     parameters = stack_parameters(stage, simulators, outputs_dir)
     template = packaging.translate(
@@ -63,9 +68,39 @@ def deploy(
     )
     progress(f"deploying stack {stack_name}")
     cfn = client("cloudformation", endpoint)
-    outputs = _apply_stack(cfn, stack_name, template, parameters)
+    source = template_source(json.dumps(template), f"templates/{stack_name}.json",
+                             DEPLOYMENT_BUCKET, upload)
+    outputs = _apply_stack(cfn, stack_name, source, parameters)
+    progress("waiting for the functions to be Active")
+    wait_for_functions(cfn, client("lambda", endpoint), stack_name)
     write_outputs(outputs, outputs_dir, endpoint)
     return outputs
+
+
+TEMPLATE_BODY_LIMIT = 51_200
+"""CloudFormation's limit on an inline `TemplateBody`, in bytes (a larger template must be
+read from S3 through `TemplateURL`; LocalStack enforces it as AWS does, moto does not)."""
+
+
+def template_source(body: str, key: str, bucket: str, upload: packaging.Upload) -> dict[str, str]:
+    """`TemplateBody`, or, over CloudFormation's limit, `TemplateURL` to a copy uploaded to the
+    deployment bucket (the virtual-hosted form, which AWS, LocalStack and moto all read)."""
+    if len(body.encode()) <= TEMPLATE_BODY_LIMIT:
+        return {"TemplateBody": body}
+    upload(key, body.encode())
+    return {"TemplateURL": f"https://{bucket}.s3.amazonaws.com/{key}"}
+
+
+def wait_for_functions(cfn: Any, lambda_client: Any, stack_name: str) -> None:
+    """Return once every function of the stack is Active: a function just created is Pending
+    (on AWS and LocalStack) and refuses invocations until it is."""
+    waiter = lambda_client.get_waiter("function_active_v2")
+    paginator = cfn.get_paginator("list_stack_resources")
+    for page in paginator.paginate(StackName=stack_name):
+        for resource in page["StackResourceSummaries"]:
+            if resource["ResourceType"] == "AWS::Lambda::Function":
+                waiter.wait(FunctionName=resource["PhysicalResourceId"],
+                            WaiterConfig={"Delay": 1, "MaxAttempts": 300})
 
 
 def stack_parameters(stage: str, simulators: SimulatorUrls, outputs_dir: Path) -> dict[str, str]:
@@ -82,11 +117,11 @@ def stack_parameters(stage: str, simulators: SimulatorUrls, outputs_dir: Path) -
 
 
 def _apply_stack(
-    cfn: Any, name: str, template: dict[str, Any], parameters: dict[str, str]
+    cfn: Any, name: str, source: dict[str, str], parameters: dict[str, str]
 ) -> dict[str, str]:
     arguments = {
         "StackName": name,
-        "TemplateBody": json.dumps(template),
+        **source,
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     }

@@ -99,15 +99,39 @@ def build_layer(folder: Path, platform_packages: bool, bytecode: str | None = No
     shutil.copytree(folder, build, ignore=_SKIP)
     requirements = folder / "requirements.txt"
     if platform_packages and requirements.is_file():
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements),
-             "--target", str(build), "--platform", "manylinux2014_x86_64",
-             "--implementation", "cp", "--python-version", "3.12", "--only-binary=:all:"],
-            check=True,
-        )
+        shutil.copytree(platform_wheels(requirements), build, dirs_exist_ok=True)
     if bytecode:
         compile_bytecode(build, bytecode)
     return build.parent
+
+
+LAYER_PACKAGES_CACHE = REPO_ROOT / ".local" / "layer-packages"
+
+
+def platform_wheels(requirements: Path) -> Path:
+    """The requirements installed for Lambda's platform (manylinux x86_64, CPython 3.12), in a
+    folder kept per content of the requirements file: pip resolves and unpacks them once, not
+    at every deploy."""
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    target = LAYER_PACKAGES_CACHE / digest
+    if not target.is_dir():
+        partial = Path(tempfile.mkdtemp(prefix="layer-packages-", dir=_made(LAYER_PACKAGES_CACHE)))
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements),
+             "--target", str(partial), "--platform", "manylinux2014_x86_64",
+             "--implementation", "cp", "--python-version", "3.12", "--only-binary=:all:"],
+            check=True,
+        )
+        try:
+            partial.rename(target)  # whole or not at all, even with two deploys at once
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def upload_code(path: Path, upload: Upload, source: Path | None = None,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import contextvars
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -67,6 +68,8 @@ class Invocation:
 
     payload: bytes
     error_type: str | None = None
+    log: str = ""
+    """What the function printed during the invocation (Lambda's log of it)."""
 
     @property
     def failed(self) -> bool:
@@ -276,11 +279,15 @@ class LocalRuntime:
         def run() -> None:
             token = self._environ.applied(variables)
             printed = _InvocationOutput.capturing()
+            lines: list[str] = []
             try:
                 outcome["result"] = self._call(spec, event, context)
             finally:
                 self._environ.reset(token)
-                self._publish_emf(spec, _InvocationOutput.release(printed))
+                lines = _InvocationOutput.release(printed)
+                self._publish_emf(spec, lines)
+            outcome["result"] = dataclasses.replace(outcome["result"],
+                                                    log="".join(f"{line}\n" for line in lines))
 
         worker = threading.Thread(target=ctx.run, args=(run,), daemon=True)
         worker.start()

@@ -20,6 +20,7 @@ against moto's signatures by tests/infra/localcloud/test_patches.py.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -125,6 +126,10 @@ def route_lambda_to(runtime: LocalRuntime) -> None:
         result = runtime.invoke(spec, event)
         if result.failed:
             response_headers["x-amz-function-error"] = "Unhandled"
+        # LogType=Tail: the last 4 KB of the invocation's log, as Lambda answers (moto drops
+        # the header when the caller did not ask for it).
+        response_headers["x-amz-log-result"] = base64.b64encode(
+            result.log.encode()[-4096:]).decode()
         return result.payload
 
     replace(LambdaFunction, "invoke", lambda original: invoke)
@@ -245,15 +250,40 @@ TABLE_WRITES = threading.RLock()
 def serialise_table_writes() -> None:
     """Run moto's DynamoDB writes one at a time, as DynamoDB's own item-level atomicity would.
 
-    moto applies concurrent writes without a lock, and a cancelled transaction restores a
-    snapshot of the whole table, wiping writes made meanwhile; one lock makes the local table
-    keep every effect under concurrent requests, as AWS does.
+    moto applies concurrent writes without a lock, and a cancelled transaction restores what
+    it changed; one lock makes the local table keep every effect under concurrent requests,
+    as AWS does. Transactions take it in `cancel_transactions_in_place`.
     """
     from moto.dynamodb.models import DynamoDBBackend
 
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items",
-                 "batch_write_item"):
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
         replace(DynamoDBBackend, name, _locked)
+    cancel_transactions_in_place()
+
+
+def cancel_transactions_in_place() -> None:
+    """Make a cancelled TransactWriteItems put back only the items it names (and drop the
+    stream records it added), in the same table object, under the table-writes lock.
+
+    moto deep-copies every named table before each transaction and swaps the copy in when it
+    is cancelled: the cost grows with the table, not the transaction (most of the cloud's CPU
+    in a busy suite), and readers holding the table (the stream poller) would keep the old
+    one. `yiwang_localstack.transactions` does the same steps with a snapshot of the named
+    items; the LocalStack DynamoDB provider uses it too.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    from infra.localstack_plugins.yiwang_localstack import transactions
+
+    def in_place(original: Any) -> Any:
+        @functools.wraps(original)
+        def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+            with TABLE_WRITES:
+                transactions.transact_write_items(self, transact_items)
+
+        return transact_write_items
+
+    replace(DynamoDBBackend, "transact_write_items", in_place)
 
 
 def _locked(write: Any) -> Any:

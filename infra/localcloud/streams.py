@@ -21,8 +21,8 @@ poller reads the shard afterwards. So the local cloud does what that poller does
   (an SQS queue), described there as Lambda describes it;
 - records every mapping of the table has delivered are trimmed from the shard (retention).
 
-The shard is read under the same lock as table writes: a cancelled transaction puts back a
-copy of the table taken before it, so no record of a write that was rolled back is ever read.
+The shard is read under the same lock as table writes: a cancelled transaction drops the
+records it added before releasing it, so no record of a write that was rolled back is ever read.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ EXPECTED: dict[str, list[str] | str | None] = {
     "DynamoDBBackend.delete_item": [
         "self", "table_name", "key", "expression_attribute_names", "expression_attribute_values",
         "condition_expression", "return_values_on_condition_check_failure"],
+    # Locked, and cancelled by putting back only the items it names (transactions.py).
     "DynamoDBBackend.transact_write_items": ["self", "transact_items"],
     "DynamoDBBackend.batch_write_item": ["self"],
     "Table.all_items": ["self"],

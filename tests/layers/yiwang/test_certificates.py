@@ -396,7 +396,7 @@ def test_an_rsa_signing_key_works_too(stack: SimpleNamespace) -> None:
     assert certificates.verify(envelope, kms=stack.kms)[0] is False
 
 
-def test_the_function_issues_through_lambda(stack: SimpleNamespace, capsys: Any) -> None:
+def test_the_function_issues_through_lambda(stack: SimpleNamespace) -> None:
     from infra.localcloud.packaging import upload_code
     from infra.localcloud.server import REPO_ROOT
 
@@ -417,15 +417,19 @@ def test_the_function_issues_through_lambda(stack: SimpleNamespace, capsys: Any)
                                    "BUCKET_NAME": stack.bucket, "SIGNING_KEY_ID": stack.key_id,
                                    "POWERTOOLS_SERVICE_NAME": "yiwang",
                                    "POWERTOOLS_METRICS_NAMESPACE": "Yiwang"}})
+    # A function just created is Pending until Lambda has it ready; a caller waits, as here.
+    lambda_.get_waiter("function_active_v2").wait(FunctionName=name,
+                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     application_id = approved_application()
     answers, emitted = [], []
     for _ in range(2):  # the second call is Step Functions retrying the Task
-        capsys.readouterr()
-        answer = lambda_.invoke(FunctionName=name,
+        answer = lambda_.invoke(FunctionName=name, LogType="Tail",
                                 Payload=json.dumps({"applicationId": application_id}))
         assert "FunctionError" not in answer, answer["Payload"].read()
         answers.append(json.loads(answer["Payload"].read()))
-        emitted.append(capsys.readouterr().out.count('"CertificatesIssued"'))
+        # The invocation's log, as its caller reads it (the metric's EMF line is printed last).
+        log = base64.b64decode(answer["LogResult"]).decode()
+        emitted.append(log.count('"CertificatesIssued"'))
     assert emitted[0] >= 1 and emitted[1] == 0  # the metric counts new certificates only
     assert answers[0] == answers[1]
     assert parse_number(answers[0]["number"])
