@@ -70,12 +70,13 @@ def test_the_api_names_the_spreadsheet_type_of_the_statistics() -> None:
 
 
 def test_the_sweep_names_each_rule_as_its_step_does() -> None:
-    from yiwang.applications import tasks
+    from yiwang.applications import commitments, tasks
     from yiwang.complaints import steps
     from yiwang.fulfilment import payments
     from yiwang.supervision import rules
 
     assert set(rules.rules(sfn=None)) == {
-        tasks.AUTO_ACCEPT, payments.EXPIRE_PAYMENT, steps.DEEM_ACCEPTED}
+        tasks.AUTO_ACCEPT, payments.EXPIRE_PAYMENT, steps.DEEM_ACCEPTED,
+        commitments.EXPIRE_COMMITMENT}
     for module, function in rules.RULES.values():
         assert callable(getattr(__import__(module, fromlist=[function]), function))
