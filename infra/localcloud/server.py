@@ -32,6 +32,7 @@ from typing import Any
 
 from infra.localcloud.emf import MetricData
 from infra.localcloud.gateway import answer_as_the_gateway_does
+from infra.localcloud.heat import record_partition_heat
 from infra.localcloud.indexes import query_indexes_by_their_keys
 from infra.localcloud.kms import sign_digests_as_kms_does
 from infra.localcloud.patches import replace
@@ -477,6 +478,7 @@ class LocalCloud:
         create_keys_as_declared()
         serialise_table_writes()
         query_indexes_by_their_keys()
+        record_partition_heat(TABLE_WRITES)
         notify_as_s3_does()
         keep_stream_records()
         sign_digests_as_kms_does()

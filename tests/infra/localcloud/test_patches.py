@@ -59,6 +59,7 @@ EXPECTED: dict[str, list[str] | str | None] = {
     "RSAPrivateKey._RSAPrivateKey__padding_and_hash_algorithm": ["self", "signing_algorithm"],
     "BaseClient._patched_env_vars": ["self", "environment_variables"],
     "LocalGateway.handle_request": ["self", "method", "path", "headers", "body"],
+    "DynamoHandler.call_action": ["self"],
 }
 
 
