@@ -58,7 +58,7 @@ class ItemsRead:
 
 def open_clocks(count: int) -> None:
     """`count` running clocks, none of them due for months (one batch write per 25)."""
-    from yiwang.deadlines.clocks import DUE_PARTITION, ClockRecord
+    from yiwang.deadlines.clocks import ClockRecord, due_partition
 
     start = NOW + timedelta(days=30)
     with ClockRecord.batch_write() as batch:
@@ -69,7 +69,7 @@ def open_clocks(count: int) -> None:
                 department="GZ-ZJ", step="审批", status="RUNNING", started_at=start,
                 limit_days=20, deadline=start + timedelta(days=28),
                 yellow_at=start + timedelta(days=24), cards=True,
-                due_partition=DUE_PARTITION,
+                due_partition=due_partition(subject, "REVIEW#GZ-ZJ"),
                 due_at=(start + timedelta(days=24)).isoformat()))
 
 
