@@ -16,6 +16,7 @@ help:
 	@echo "make deploy   package and deploy to AWS (needs AWS credentials, DEPLOY_BUCKET)"
 	@echo "make deploy-localstack   deploy the same template to a LocalStack on :4566"
 	@echo "make bench    cold starts, time to ready, cost of one application"
+	@echo "make scale    capacity model at RATE applications/s (default 1000): quotas, cost"
 	@echo "make demo     (with make run going) a whole construction permit, printed step by step"
 	@echo "make dashboard  (with make run going) the CloudWatch dashboard as .local/dashboard.html"
 
@@ -63,3 +64,10 @@ dashboard: venv
 
 clean:
 	rm -rf $(VENV) build .local
+
+# The capacity model: measured per-application counts at RATE applications a second against
+# AWS's default quotas, the hottest partition, the month's bill (bench/capacity.py).
+RATE ?= 1000
+.PHONY: scale
+scale: venv
+	$(BIN)/python -m bench scale --rate $(RATE)
