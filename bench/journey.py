@@ -43,6 +43,9 @@ def resident_id(n: int) -> str:
     total = sum(int(digit) * pow(2, 17 - i, 11) for i, digit in enumerate(body))
     return body + _CHECK[total % 11]
 SETTLED = {"AWAITING_PAYMENT", "DISPATCHED", "READY_FOR_PICKUP", "COMPLETED"}
+IDLE_SECONDS = 3.0
+"""How long staff with an empty queue, and an applicant whose application has not moved,
+wait before looking again (an applicant's wait grows to four times this)."""
 
 
 class Api:
@@ -174,7 +177,9 @@ class Staff:
                 self.errors.append(f"{queue}: {error}")
                 tasks = []
             if not tasks:
-                self.stop.wait(0.5)
+                # An idle desk looks again in a few seconds: polling must not take the
+                # platform's capacity from the applications it is waiting for.
+                self.stop.wait(IDLE_SECONDS)
 
 
 class Applicant:
@@ -232,12 +237,12 @@ class Applicant:
         return self.api.call("GET", f"/applications/{application_id}", self.headers)
 
     def _until(self, application_id: str, statuses: set[str], started: float) -> dict[str, Any]:
-        pause = 0.5
+        pause = IDLE_SECONDS
         while (view := self._view(application_id))["status"] not in statuses:
             if time.monotonic() - started > self.timeout:
                 return view
             time.sleep(pause)
-            pause = min(pause * 1.5, 5.0)
+            pause = min(pause * 1.5, 4 * IDLE_SECONDS)
         return view
 
     def _carry(self, application_id: str, started: float) -> str:
