@@ -31,6 +31,7 @@ class Stack:
     api: str
     cloud: Any
     outputs: dict[str, str]
+    api_pid: int | None = None
 
     def client(self, service: str) -> Any:
         """A boto3 client of the local cloud."""
@@ -98,7 +99,7 @@ def running(quiet: bool = True) -> Iterator[Stack]:
         process = _start_api(outputs_dir, host, api_port)
         launcher.wait_healthy(f"{api}/health", process, timeout=60)
         with _output_to(log) if quiet else contextlib.nullcontext():
-            yield Stack(api, cloud, outputs)
+            yield Stack(api, cloud, outputs, process.pid)
     finally:
         scheduler.stop()
         if process is not None:
