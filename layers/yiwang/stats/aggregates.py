@@ -32,10 +32,10 @@ application is.
 Access patterns:
 - cells of a month, by day range (the statistics): pk=`STATS#APPLICATIONS#<yyyy-mm>#<shard>`,
   sk between `<from>#` and `<to>#~` (sk `<day>#<department>#<item>#<status>`), on each of the
-  16 shards (and the unsharded `STATS#APPLICATIONS#<yyyy-mm>` of cells written before the
-  shards). An application's events all go to one shard (from its id), so a busy department's
-  day is 16 items in 16 partitions, not one item every event of the month adds to; a reader
-  sums the shards' cells as it sums any grouping's;
+  `STATS_SHARDS` shards (and the unsharded `STATS#APPLICATIONS#<yyyy-mm>` of cells written
+  before the shards). An application's events all go to one shard (from its id), so a busy
+  department's day is 64 items in 64 partitions, not one item every event of the month adds
+  to; a reader sums the shards' cells as it sums any grouping's;
 - an application's statistics state (the stats function): pk=`APP#<id>`, sk=`STATS`.
 """
 
@@ -83,6 +83,11 @@ STATUS_NAMES = {
 COMPLETED = "COMPLETED"
 GROUPINGS = ("department", "item", "status")
 MAX_DAYS = 366
+STATS_SHARDS = 64
+"""Shards of a month's cells. Every counted event is a transactional ADD (two write units) on
+its cell: some 13 events an application, 40,000 write units a second at a province's peak,
+which 64 partitions take at about 600 each (`make scale`); a statistics page reads 64 Queries
+a month."""
 """The longest period one request may ask for (cells read grow with it)."""
 DEFAULT_DAYS = 30
 CLOCKS_TRAIL = "#CLOCKS"
@@ -123,12 +128,12 @@ class StatsCell(Model):
     def key(day: str, department: str, item_code: str, status: str,
             application_key: str) -> tuple[str, str]:
         """The cell's key in the shard of the application (`APP#<id>`) whose event it counts."""
-        return (sharded(StatsCell.month_partition(day), application_key),
+        return (sharded(StatsCell.month_partition(day), application_key, STATS_SHARDS),
                 f"{day}#{department}#{item_code}#{status}")
 
     @staticmethod
     def month_partition(day: str) -> str:
-        """The month's partition before sharding; its shards are `<this>#00`..`#15`."""
+        """The month's partition before sharding; its shards are `<this>#00`..`#63`."""
         return f"STATS#APPLICATIONS#{day[:7]}"
 
     def counters(self) -> dict[str, int]:
@@ -416,7 +421,7 @@ def cells(query: Query) -> Iterator[StatsCell]:
     month = query.start.replace(day=1)
     while month <= query.end:
         unsharded = StatsCell.month_partition(f"{month:%Y-%m}")
-        for pk in [*all_shards(unsharded), unsharded]:
+        for pk in [*all_shards(unsharded, STATS_SHARDS), unsharded]:
             for cell in StatsCell.query(pk, StatsCell.sk.between(f"{query.start}#",
                                                                  f"{query.end}#\uffff")):
                 if query.department and cell.department != query.department:

@@ -39,13 +39,13 @@ def total(day: date) -> int:
 
 
 def test_cells_spread_over_shards_and_the_table_sums_them(table: None) -> None:
-    from yiwang.stats.aggregates import StatsCell
+    from yiwang.stats.aggregates import STATS_SHARDS, StatsCell
     from yiwang.table.shards import all_shards
 
     identifiers = [submitted_application() for _ in range(12)]
     eventually(lambda: total(DAY.date()) == 12, timeout=60)
     month = StatsCell.month_partition(DAY.date().isoformat())
-    holding = [pk for pk in all_shards(month)
+    holding = [pk for pk in all_shards(month, STATS_SHARDS)
                if list(StatsCell.query(pk, StatsCell.sk.startswith(f"{DAY.date()}#")))]
     assert len(holding) > 3  # 12 applications, one hot cell no more
     expected = {StatsCell.key(DAY.date().isoformat(), "GZ-ZRZY", PERMIT, "SUBMITTED",
