@@ -156,6 +156,11 @@ def test_schedule_rule_fires_the_timeout_check(cloud: Any) -> None:
     eventually(lambda: len(swept()) >= 1 + len(DUE_PARTITIONS), interval=0.05,
                what="the timeout check to run")
     assert {error_type for _, error_type in swept()} == {None}
+    # The sweep (at a late 2026 "now") must be over before other tests start their clocks.
+    sfn = cloud.client("stepfunctions")
+    eventually(lambda: not sfn.list_executions(
+        stateMachineArn=cloud.outputs["TimeoutCheckStateMachineArn"],
+        statusFilter="RUNNING")["executions"], what="the timeout check to end")
 
 
 def test_a_taken_port_is_refused(cloud: Any) -> None:
