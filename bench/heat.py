@@ -28,15 +28,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def measure(n: int, workers: int) -> dict[str, Any]:
     """Run N applications; the heat report (per kind, per target) and the run's outcome."""
     from bench.journey import Api, carry
+    from bench.load import rss_mb
     from infra.localcloud.heat import HEAT, report
 
     with running() as stack:
         HEAT.reset()
         run = carry(Api(stack.api), n, workers=workers)
         counts = HEAT.snapshot()
+        memory = {"cloudMb": round(rss_mb()), "apiMb": round(rss_mb(stack.api_pid or "self"))}
     result: dict[str, Any] = {"n": n, "seconds": round(run.seconds, 1),
                               "completed": run.completed, "stuck": len(run.stuck),
-                              "errors": [o.error for o in run.stuck if o.error][:5]}
+                              "errors": [o.error for o in run.stuck if o.error][:5],
+                              "throughput": round(run.completed / run.seconds, 3),
+                              "memory": memory}
     for kind in ("writes", "reads"):
         result[kind] = [{"target": row.target, "total": row.total,
                          "hottestShare": round(row.hottest_share, 4), "top": row.top}
@@ -47,7 +51,9 @@ def measure(n: int, workers: int) -> dict[str, Any]:
 def show(result: dict[str, Any]) -> None:
     """Print the report."""
     print(f"\npartition heat, {result['n']} applications end to end: {result['completed']} "
-          f"completed, {result['stuck']} not, in {result['seconds']} s")
+          f"completed, {result['stuck']} not, in {result['seconds']} s "
+          f"({result['throughput']} applications/s; local cloud {result['memory']['cloudMb']} "
+          f"MB, API {result['memory']['apiMb']} MB)")
     for error in result["errors"]:
         print(f"  error: {error}")
     for kind in ("writes", "reads"):

@@ -36,6 +36,7 @@ from infra.localcloud.heat import record_partition_heat
 from infra.localcloud.indexes import query_indexes_by_their_keys
 from infra.localcloud.kms import sign_digests_as_kms_does
 from infra.localcloud.patches import replace
+from infra.localcloud.queues import serialise_queue_operations
 from infra.localcloud.runtime import (
     FunctionSpec,
     LocalRuntime,
@@ -479,6 +480,7 @@ class LocalCloud:
         serialise_table_writes()
         query_indexes_by_their_keys()
         record_partition_heat(TABLE_WRITES)
+        serialise_queue_operations()
         notify_as_s3_does()
         keep_stream_records()
         sign_digests_as_kms_does()
