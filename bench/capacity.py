@@ -171,7 +171,7 @@ DEMANDS: dict[str, Callable[[dict[str, Any]], float]] = {
     "symmetric (Decrypt, GenerateDataKey...)": lambda p: calls(
         p, "kms", "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext"),
     "Publish": lambda p: calls(p, "sns", "Publish"),
-    "table write units (on-demand)": lambda p: float(p["writeUnits"]),
+    "table write units (on-demand)": lambda p: write_units(p),
     "table read units (on-demand)": lambda p: float(p["readUnits"]),
     # Per prefix: an application's uploads share its prefix, so one application's PUTs are
     # what a prefix takes at once; the account's total spreads over the prefixes.
@@ -234,7 +234,7 @@ def cost_per_application(profile: dict[str, Any]) -> dict[str, float]:
         "Lambda": (profile["lambdaInvocations"] + profile["apiRequests"])
         * PRICES["lambda_request"] + profile["lambdaGbSeconds"] * PRICES["gb_second"]
         + profile["apiSeconds"] * 0.25 * PRICES["gb_second"],  # the API's 256 MB
-        "DynamoDB": profile["writeUnits"] * PRICES["write_unit"]
+        "DynamoDB": write_units(profile) * PRICES["write_unit"]
         + profile["readUnits"] * PRICES["read_unit"],
         "API Gateway": profile["apiRequests"] * PRICES["api_request"],
         "S3": s3_put * PRICES["s3_put"] + (s3_all - s3_put) * PRICES["s3_get"],
@@ -253,6 +253,15 @@ def yearly_volume(rate: float, average_share: float) -> float:
 def fleet_monthly() -> float:
     """The plan's 14 servers, a month of on-demand EC2 of the same size (USD)."""
     return sum(count * hourly * HOURS_PER_MONTH for _, count, _, hourly in FLEET)
+
+
+def write_units(profile: dict[str, Any]) -> float:
+    """Write units per application: as measured, but at least what the requests cost on
+    DynamoDB (a unit per single-item write; a transaction writes two items or more at two
+    units each), since the local cloud under-reports consumed capacity."""
+    single = calls(profile, "dynamodb", "PutItem", "UpdateItem", "DeleteItem")
+    floor = single + 4 * calls(profile, "dynamodb", "TransactWriteItems")
+    return max(float(profile["writeUnits"]), floor)
 
 
 def units_per_write(profile: dict[str, Any]) -> float:

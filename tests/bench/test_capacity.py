@@ -65,6 +65,11 @@ def test_units_per_write_and_cost() -> None:
     costs = capacity.cost_per_application(PROFILE)
     assert costs["Step Functions"] == pytest.approx(40 * 0.025 / 1000)
     assert costs["DynamoDB"] == pytest.approx(60 * 0.625e-6 + 100 * 0.125e-6)
+    # A transaction writes two items or more at two units each: a floor under the measure.
+    transacting = {**PROFILE, "calls": {**PROFILE["calls"], "dynamodb": {
+        "PutItem": 2, "TransactWriteItems": 20}}}
+    assert capacity.write_units(transacting) == 2 + 4 * 20
+    assert capacity.write_units(PROFILE) == 60.0
     assert costs["KMS"] == pytest.approx(2 * 0.15 / 10_000)
     assert costs["S3"] == pytest.approx(5 * 0.005 / 1000 + 2 * 0.0004 / 1000)
 
