@@ -36,6 +36,9 @@ def run_once(due: int) -> dict[str, Any]:
     from infra.localcloud.server import LocalCloud
 
     warnings.filterwarnings("ignore")
+    # The functions run in this process: give Powertools what the template's Globals give them.
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "yiwang")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Yiwang")
     server = LocalCloud(port=free_port())
     server.start()
     try:
