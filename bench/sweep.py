@@ -9,7 +9,11 @@ timeout), the function-seconds per shard (on AWS the shards run at once: the lon
 the sweep's time), and whether every clock was handled (red card raised, out of the index).
 
 The local cloud runs every function in this one Python process, so shards that AWS runs in
-parallel take turns here: the wall time is an upper bound of AWS's.
+parallel take turns here: the wall time is an upper bound of AWS's. As in `bench.timeout`,
+the urge notices are published to SNS but not delivered: the notices topic's subscription is
+removed first (the local cloud delivers a queue's messages to their function inside the
+publish, one at a time, which on AWS happens apart and in parallel; delivering them is the
+notify function's cost, not the sweep's).
 """
 
 from __future__ import annotations
@@ -65,6 +69,10 @@ def _sweep(server: Any, outputs: dict[str, str], subjects: list[str]) -> dict[st
     from yiwang.deadlines import clocks
 
     sfn = deploy.client("stepfunctions", server.endpoint)
+    sns = deploy.client("sns", server.endpoint)
+    for subscription in sns.list_subscriptions_by_topic(
+            TopicArn=outputs["NoticesTopicArn"])["Subscriptions"]:
+        sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
     function = outputs["TimeoutCheckFunctionName"]
     before = len(server.runtime.billed)
     began = time.perf_counter()
