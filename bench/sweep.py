@@ -2,14 +2,16 @@
 
 For each count: that many clocks overdue at one instant (`bench.timeout.overdue_clocks`, spread
 over the DueIndex shards by their own keys) on a fresh local cloud, then one execution of the
-timeout check's state machine (the one the schedule starts): a plan, a Map over the shards,
+timeout check's state machine (the one the schedule starts; here two shards at a time): a
+plan, a Map over the shards,
 each shard in batches of `rules.SWEEP_BATCH` until its cursor is null. Reported: the
 execution's wall time here, the invocations and their longest (what must fit the function's
 timeout), the function-seconds per shard (on AWS the shards run at once: the longest shard is
 the sweep's time), and whether every clock was handled (red card raised, out of the index).
 
 The local cloud runs every function in this one Python process, so shards that AWS runs in
-parallel take turns here: the wall time is an upper bound of AWS's. As in `bench.timeout`,
+parallel take turns here (two at a time): the wall time is an upper bound of AWS's. As in
+`bench.timeout`,
 the urge notices are published to SNS but not delivered: the notices topic's subscription is
 removed first (the local cloud delivers a queue's messages to their function inside the
 publish, one at a time, which on AWS happens apart and in parallel; delivering them is the
@@ -26,6 +28,11 @@ import time
 from collections import defaultdict
 from typing import Any
 from unittest import mock
+
+CONCURRENCY = 2
+"""Shards swept at once here (the schedule sweeps all 17 at once): the local cloud runs every
+function in one Python process on this machine's cores, where 17 batches at once would each
+take 17 times as long and outlast the function's timeout; AWS gives each its own."""
 
 
 def run_once(due: int) -> dict[str, Any]:
@@ -78,7 +85,8 @@ def _sweep(server: Any, outputs: dict[str, str], subjects: list[str]) -> dict[st
     began = time.perf_counter()
     execution = sfn.start_execution(stateMachineArn=outputs["TimeoutCheckStateMachineArn"],
                                     name=f"bench-{time.time_ns()}",
-                                    input=json.dumps({"time": NOW.isoformat()}))
+                                    input=json.dumps({"time": NOW.isoformat(),
+                                                      "concurrency": CONCURRENCY}))
     while (status := sfn.describe_execution(
             executionArn=execution["executionArn"])["status"]) == "RUNNING":
         time.sleep(0.2)

@@ -4,7 +4,9 @@
 of event:
 - `{"time", "plan": true, "input"}` (the fanned-out check's first step,
   `timeout_check.asl.json`; `input` is the execution's): the DueIndex shards to sweep and the
-  batch size (`rules.SWEEP_BATCH`, or the input's `limit`), `{"now", "partitions", "limit"}`;
+  batch size (`rules.SWEEP_BATCH`, or the input's `limit`) and how many shards at once (the
+  input's `concurrency`, 0 for all: the schedule's), `{"now", "partitions", "limit",
+  "concurrency"}`;
 - `{"time", "partition", "cursor", "limit"}` (one step of its Map, per shard): one bounded
   batch of that shard from `cursor`; the answer's `cursor` is the next batch's, null when the
   shard is done;
@@ -29,8 +31,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     now = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
     if event.get("plan"):
         # The event's own time string goes on, so every batch sweeps at the same instant.
-        limit = int((event.get("input") or {}).get("limit") or rules.SWEEP_BATCH)
-        return {"now": event["time"], "partitions": DUE_PARTITIONS, "limit": limit}
+        given = event.get("input") or {}
+        limit = int(given.get("limit") or rules.SWEEP_BATCH)
+        return {"now": event["time"], "partitions": DUE_PARTITIONS, "limit": limit,
+                "concurrency": int(given.get("concurrency") or 0)}
     topic = settings().require("notices_topic_arn")
     if "partition" in event:
         limit = int(event.get("limit") or rules.SWEEP_BATCH)
