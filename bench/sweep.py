@@ -11,11 +11,10 @@ the sweep's time), and whether every clock was handled (red card raised, out of 
 
 The local cloud runs every function in this one Python process, so shards that AWS runs in
 parallel take turns here (two at a time): the wall time is an upper bound of AWS's. As in
-`bench.timeout`,
-the urge notices are published to SNS but not delivered: the notices topic's subscription is
-removed first (the local cloud delivers a queue's messages to their function inside the
-publish, one at a time, which on AWS happens apart and in parallel; delivering them is the
-notify function's cost, not the sweep's).
+`bench.timeout`, the urge notices are published to SNS but not delivered: the notices topic's
+subscription is removed first (the local cloud delivers a queue's messages to their function
+inside the publish, one at a time, which on AWS happens apart and in parallel; delivering them
+is the notify function's cost, not the sweep's).
 """
 
 from __future__ import annotations
