@@ -46,9 +46,6 @@ def run_once(due: int) -> dict[str, Any]:
     from infra.localcloud.server import LocalCloud
 
     warnings.filterwarnings("ignore")
-    # The functions run in this process: give Powertools what the template's Globals give them.
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "yiwang")
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Yiwang")
     server = LocalCloud(port=free_port())
     server.start()
     try:
@@ -139,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--due", type=int, nargs="+", default=[1000, 10_000])
     args = parser.parse_args(argv)
+    # The functions run in this process: give Powertools what the template's Globals give
+    # them, before the layer (and its metrics object) is first imported.
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "yiwang")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Yiwang")
     from yiwang.deadlines.clocks import DUE_PARTITIONS
     from yiwang.supervision.rules import SWEEP_BATCH
 
