@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,6 +138,8 @@ FLEET = [
     ("NoSQL servers, 32 cores 128 GB", 3, "c6i.16xlarge", 2.72),
 ]
 HOURS_PER_MONTH = 730
+ONE_SUBJECT = re.compile(r"^(APP|APPLICANT|COMPLAINT|RATING|CERT|CERTHOLDER|ORDER)#")
+"""Partition keys that belong to one application, applicant or case."""
 
 
 @dataclass(frozen=True)
@@ -209,16 +212,18 @@ class Partition:
 def hottest_partitions(heat: dict[str, Any], rate: float, peak_factor: float,
                        units_per_write: float) -> list[Partition]:
     """Per table and index, the hottest key's write units a second at `rate`, from a heat
-    profile of N applications. A key only some applications write (their own `APP#<id>`)
-    does not grow with the rate: its share of writes falls as N grows (`grows_with_rate`
-    False when the hottest key holds under 5% of the writes)."""
+    profile of N applications. A key of one subject (an application's `APP#<id>`, an
+    applicant's list) takes that subject's writes only, whatever the rate: `grows_with_rate`
+    False. Any other key (a shard, a department's queue) is written by every application
+    that passes it: its writes per application times the rate. (With a small N a shard's
+    count is noisy: the hottest of 16 over-states the average one.)"""
     n = int(heat["n"])
     found = []
     for row in heat["writes"]:
         key, count = row["top"][0]
         per_application = count / n
-        grows = row["hottestShare"] >= 0.05
-        found.append(Partition(row["target"], key, per_application,
+        grows = not ONE_SUBJECT.match(key)
+        found.append(Partition(row["target"], key, per_application if grows else count,
                                per_application * rate * peak_factor * units_per_write
                                if grows else 0.0, grows))
     return found
@@ -307,7 +312,10 @@ def report(profile: dict[str, Any], heat: dict[str, Any] | None, rate: float,
                              f"{'  OVER' if share > 1 else ''}")
             else:
                 lines.append(f"  {part.target:18} {part.key:34} one application's own key "
-                             f"({part.writes_per_application:.1f} writes in its life)")
+                             f"({part.writes_per_application:.0f} writes in its life)")
+        lines.append("  (a shard's count over a small N is noisy: the hottest of 16 shards "
+                     "over-states the average one; DEPT#WINDOW, the window's one task queue, "
+                     "is written by every application: the next key to shard, by city)")
     costs = cost_per_application(profile)
     per_app = sum(costs.values())
     volume = yearly_volume(rate, average_share)

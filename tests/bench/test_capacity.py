@@ -51,7 +51,7 @@ def test_the_first_bottleneck_is_the_least_headroom() -> None:
 def test_hottest_partitions_scale_only_the_keys_every_application_writes() -> None:
     heat = {"n": 200, "writes": [
         {"target": "DueIndex", "hottestShare": 0.08, "top": [["CLOCK#07", 160]]},
-        {"target": "table", "hottestShare": 0.01, "top": [["APP#YW1", 80]]}]}
+        {"target": "table", "hottestShare": 0.06, "top": [["APP#YW1", 80]]}]}
     due, table = capacity.hottest_partitions(heat, rate=1000, peak_factor=1.5,
                                              units_per_write=2.0)
     assert due.grows_with_rate and due.writes_per_application == 0.8
