@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -86,6 +87,8 @@ def running(quiet: bool = True) -> Iterator[Stack]:
 
     warnings.filterwarnings("ignore")
     launcher._quiet()
+    # A bench stopped with SIGTERM still stops the API process it started (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     host, api_port = "127.0.0.1", free_port()
     api = f"http://{host}:{api_port}"
     outputs_dir = Path(tempfile.mkdtemp(prefix="yiwang-bench-"))
