@@ -6,8 +6,9 @@ timeout check's state machine (the one the schedule starts; here two shards at a
 plan, a Map over the shards,
 each shard in batches of `rules.SWEEP_BATCH` until its cursor is null. Reported: the
 execution's wall time here, the invocations and their longest (what must fit the function's
-timeout), the function-seconds per shard (on AWS the shards run at once: the longest shard is
-the sweep's time), and whether every clock was handled (red card raised, out of the index).
+timeout), the function-seconds in all and per shard on average (on AWS the shards run at
+once: a shard's time is the sweep's), and whether every clock was handled (red card raised,
+out of the index).
 
 The local cloud runs every function in this one Python process, so shards that AWS runs in
 parallel take turns here (two at a time): the wall time is an upper bound of AWS's. As in
@@ -24,7 +25,6 @@ import json
 import os
 import sys
 import time
-from collections import defaultdict
 from typing import Any
 from unittest import mock
 
@@ -89,46 +89,14 @@ def _sweep(server: Any, outputs: dict[str, str], subjects: list[str]) -> dict[st
     wall = time.perf_counter() - began
     batches = [seconds for name, _, seconds in server.runtime.billed[before:]
                if name == function]
-    per_shard = _shard_seconds(sfn, execution["executionArn"])
     left = [c for c in clocks.due_clocks(NOW) if c.pk in set(subjects)]
     red = sum(1 for s in subjects
               if (c := clocks.get(s, "REVIEW#GZ-XF")) and c.red_raised_at is not None)
     return {"status": status, "wallSeconds": round(wall, 1), "invocations": len(batches),
             "longestInvocationSeconds": round(max(batches, default=0), 2),
             "functionSeconds": round(sum(batches), 1),
-            "longestShardSeconds": round(max(per_shard.values(), default=0), 1),
+            "perShardSeconds": round(sum(batches) / len(clocks.DUE_PARTITIONS), 1),
             "redCards": red, "stillDue": len(left)}
-
-
-def _shard_seconds(sfn: Any, execution_arn: str) -> dict[int, float]:
-    """Seconds each Map iteration (shard) spent in its batches, from the history's times."""
-    events, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
-                                         **({"nextToken": token} if token else {}))
-        events += page["events"]
-        if not (token := page.get("nextToken")):
-            break
-    by_id = {e["id"]: e for e in events}
-    iteration_of: dict[int, int] = {}
-    seconds: dict[int, float] = defaultdict(float)
-    for event in events:
-        if event["type"] == "MapIterationStarted":
-            iteration_of[event["id"]] = event["mapIterationStartedEventDetails"]["index"]
-        parent = event.get("previousEventId")
-        while parent and parent not in iteration_of and parent in by_id:
-            parent = by_id[parent].get("previousEventId")
-        if parent in iteration_of:
-            iteration_of[event["id"]] = iteration_of[parent]
-        if event["type"] in ("LambdaFunctionSucceeded", "TaskSucceeded") and \
-                event["id"] in iteration_of:
-            scheduled = by_id.get(event.get("previousEventId"))
-            while scheduled and not scheduled["type"].endswith("Scheduled"):
-                scheduled = by_id.get(scheduled.get("previousEventId"))
-            if scheduled:
-                seconds[iteration_of[event["id"]]] += (
-                    event["timestamp"] - scheduled["timestamp"]).total_seconds()
-    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run_once(due)
         print(f"  {due:>6} due: {result['status']} in {result['wallSeconds']} s here; "
               f"{result['invocations']} invocations, longest {result['longestInvocationSeconds']}"
-              f" s; longest shard {result['longestShardSeconds']} s of function time; "
+              f" s; {result['functionSeconds']} s of function time, "
+              f"{result['perShardSeconds']} s a shard on average; "
               f"{result['redCards']} red cards, {result['stillDue']} still due "
               f"(clocks loaded in {result['loadSeconds']} s)")
         failed |= result["status"] != "SUCCEEDED" or result["stillDue"] > 0
