@@ -19,6 +19,7 @@ help:
 	@echo "make test-localstack  the integration tests against LocalStack"
 	@echo "make deploy-localstack   deploy the same template to a LocalStack on :$(PORT)"
 	@echo "make bench    cold starts, time to ready, cost of one application"
+	@echo "make scale    capacity model at RATE applications/s (default 1000): quotas, cost"
 	@echo "make demo     (with make run going) a whole construction permit, printed step by step"
 	@echo "make dashboard  (with make run going) the CloudWatch dashboard as .local/dashboard.html"
 
@@ -130,3 +131,10 @@ dashboard: venv
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) $(FN_VENV) build .local
+
+# The capacity model: measured per-application counts at RATE applications a second against
+# AWS's default quotas, the hottest partition, the month's bill (bench/capacity.py).
+RATE ?= 1000
+.PHONY: scale
+scale: venv
+	$(BIN)/python -m bench scale --rate $(RATE)

@@ -92,7 +92,17 @@ def time_to_ready() -> float:
         process.wait(10)
 
 
+COMMANDS = {"heat": "bench.heat", "load": "bench.load", "sweep": "bench.sweep",
+            "lifecycle": "bench.lifecycle", "scale": "bench.capacity"}
+"""`python -m bench <command> [options]`: one bench of its own (`--help` for its options)."""
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+        import importlib
+
+        sys.path[:0] = [str(REPO_ROOT / "layers"), str(REPO_ROOT / "functions" / "api")]
+        return int(importlib.import_module(COMMANDS[sys.argv[1]]).main(sys.argv[2:]))
     print(f"cold-start import time (median of {RUNS} fresh interpreters)")
     print(f"  {'function':28} {'ms':>8} {'ratio':>7}  target <= 1.5")
     for name, seconds, ratio in cold_starts():

@@ -87,13 +87,16 @@ def run(cloud: Any, http: Any, tokens: dict[str, dict[str, str]], meter: Meter) 
     from infra.providers import courier, payment
 
     per_request: dict[str, list[int]] = defaultdict(list)
+    api_seconds: list[float] = []
 
     def call(method: str, path: str, who: str | None, body: Any = None,
              headers: dict[str, str] | None = None, route: str | None = None) -> Any:
         before = meter.on_this_thread()
         all_headers = {**(tokens[who] if who else {}), **(headers or {})}
         payload = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+        began = time.perf_counter()
         answer = getattr(http, method)(path, headers=all_headers, body=payload)
+        api_seconds.append(time.perf_counter() - began)
         per_request[route or path].append(meter.on_this_thread() - before)
         assert answer.status_code < 300, (path, answer.status_code, answer.body)
         return json.loads(answer.body) if answer.body else None
@@ -168,7 +171,7 @@ def run(cloud: Any, http: Any, tokens: dict[str, dict[str, str]], meter: Meter) 
                                         maxResults=1000)["events"]
     transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
     return {"applicationId": app_id, "transitions": transitions, "perRequest": per_request,
-            "notices": notices}
+            "notices": notices, "apiSeconds": api_seconds}
 
 
 def _told(call: Any, app_id: str) -> int:
@@ -182,6 +185,31 @@ def _told(call: Any, app_id: str) -> int:
             return len(mine)
         time.sleep(0.3)
     raise RuntimeError("the applicant's notices were not filed")
+
+
+def profile(result: dict[str, Any], meter: Meter, billed: list[tuple[str, int, float]]
+            ) -> dict[str, Any]:
+    """One application's measured counts, as the capacity model (`bench.capacity`) reads
+    them: AWS calls by service and API, API requests, state transitions, Lambda invocations
+    and GB-seconds, DynamoDB capacity units."""
+    gb_seconds = sum(memory / 1024 * max(seconds, 0.001) for _, memory, seconds in billed)
+    calls: dict[str, dict[str, int]] = defaultdict(dict)
+    for (service, operation), n in sorted(meter.calls.items()):
+        if (service, operation) != ("stepfunctions", "GetExecutionHistory"):  # the bench's own
+            calls[service][operation] = n
+    return {
+        "measured": datetime.now(UTC).date().isoformat(),
+        "application": "construction permit: 3 departments, fee, courier delivery",
+        "apiRequests": len(result["apiSeconds"]),
+        "apiSeconds": round(sum(result["apiSeconds"]), 3),
+        "transitions": result["transitions"],
+        "lambdaInvocations": len(billed),
+        "lambdaGbSeconds": round(gb_seconds, 3),
+        "lambdaSeconds": round(sum(max(seconds, 0.001) for _, _, seconds in billed), 3),
+        "readUnits": round(meter.read_units, 1),
+        "writeUnits": round(meter.write_units, 1),
+        "calls": calls,
+    }
 
 
 def price(result: dict[str, Any], meter: Meter, billed: list[tuple[str, int, float]]) -> None:
@@ -219,8 +247,10 @@ def price(result: dict[str, Any], meter: Meter, billed: list[tuple[str, int, flo
         print(f"  {route:34} max {max(counts):2}  (over {len(counts)} requests){flag}")
 
 
-def main() -> None:
-    """Start a local cloud in this process, seed it, and measure one application."""
+def main(argv: list[str] | None = None) -> int:
+    """Start a local cloud in this process, seed it, and measure one application;
+    `--profile PATH` also writes its counts for the capacity model (`make scale`)."""
+    import argparse
     import importlib
     import socket
     import tempfile
@@ -233,6 +263,9 @@ def main() -> None:
     from infra.localcloud.seed import seed
     from infra.localcloud.server import LocalCloud
 
+    parser = argparse.ArgumentParser(prog="python -m bench lifecycle")
+    parser.add_argument("--profile", type=Path, help="write the measured counts here (JSON)")
+    args = parser.parse_args(argv or [])
     warnings.filterwarnings("ignore")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "yiwang")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Yiwang")
@@ -275,5 +308,11 @@ def main() -> None:
             before = len(server.runtime.billed)
             with Meter() as meter:
                 result = run(Cloud(), client.http, tokens, meter)
-            price(result, meter, server.runtime.billed[before:])
+            billed = server.runtime.billed[before:]
+            price(result, meter, billed)
+            if args.profile:
+                measured = profile(result, meter, billed)
+                args.profile.write_text(json.dumps(measured, indent=1) + "\n", encoding="utf-8")
+                print(f"\nprofile written to {args.profile}")
     server.stop()
+    return 0

@@ -63,7 +63,7 @@ OPEN_KINDS = ("REVIEW#GZ-ZJ", "PROMISE", "COMMITMENT#drawing-review")
 
 def open_clocks(count: int) -> None:
     """`count` running clocks, none of them due for months (one batch write per 25)."""
-    from yiwang.deadlines.clocks import DUE_PARTITION, ClockRecord
+    from yiwang.deadlines.clocks import ClockRecord, due_partition
 
     start = NOW + timedelta(days=30)
     with ClockRecord.batch_write() as batch:
@@ -75,8 +75,27 @@ def open_clocks(count: int) -> None:
                 department="GZ-ZJ", step="审批", status="RUNNING", started_at=start,
                 limit_days=20, deadline=start + timedelta(days=28),
                 yellow_at=start + timedelta(days=24), cards=True,
-                due_partition=DUE_PARTITION,
+                due_partition=due_partition(subject, "REVIEW#GZ-ZJ"),
                 due_at=(start + timedelta(days=24)).isoformat()))
+
+
+def overdue_clocks(count: int) -> list[str]:
+    """`count` running clocks overdue at NOW (each earns a red card and two urge notices),
+    written 25 to a batch; their subject keys."""
+    from yiwang.deadlines.clocks import ClockRecord, due_partition
+
+    start = NOW - timedelta(days=10)
+    subjects = [f"BENCH#{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    with ClockRecord.batch_write() as batch:
+        for subject in subjects:
+            batch.save(ClockRecord(
+                subject, "CLOCK#REVIEW#GZ-XF", kind="REVIEW", subject=subject,
+                department="GZ-XF", step="审批", status="RUNNING", started_at=start,
+                limit_days=5, deadline=NOW - timedelta(hours=1),
+                yellow_at=start + timedelta(days=4), cards=True,
+                due_partition=due_partition(subject, "REVIEW#GZ-XF"),
+                due_at=(NOW - timedelta(hours=1)).isoformat()))
+    return subjects
 
 
 def due_clocks() -> None:

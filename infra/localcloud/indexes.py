@@ -62,8 +62,10 @@ def query_indexes_by_their_keys() -> None:
 
     def narrowed_items(self: Any) -> list[Any]:
         keep = _narrowing.get()
-        items = [item for stored in self.items.values()
-                 for item in (stored.values() if self.range_key_attr else [stored])]
+        # Copies first (one C-level step each): a write in another thread may add an item
+        # meanwhile, and iterating the live dicts would fail ("changed size during iteration").
+        items = [item for stored in list(self.items.values())
+                 for item in (list(stored.values()) if self.range_key_attr else [stored])]
         if keep is not None:
             return [item for item in items if keep(item)]  # the query sorts them itself
         try:

@@ -118,7 +118,10 @@ class Scheduler:
                 self._lambda.invoke(FunctionName=target["Arn"], InvocationType="Event",
                                     Payload=payload.encode())
             elif ":states:" in target["Arn"]:
-                self._states.start_execution(stateMachineArn=target["Arn"], input=payload)
+                # EventBridge names each execution it starts uniquely (moto would name it
+                # "None", and the second schedule would collide with the first).
+                self._states.start_execution(stateMachineArn=target["Arn"], input=payload,
+                                             name=event.get("id") or str(uuid.uuid4()))
             self.fired.append((arn, target["Arn"], at))
 
     def start(self) -> None:

@@ -33,9 +33,11 @@ from typing import Any
 
 from infra.localcloud.emf import MetricData
 from infra.localcloud.gateway import answer_as_the_gateway_does
+from infra.localcloud.heat import record_partition_heat
 from infra.localcloud.indexes import query_indexes_by_their_keys
 from infra.localcloud.kms import sign_digests_as_kms_does
 from infra.localcloud.patches import replace
+from infra.localcloud.queues import serialise_queue_operations
 from infra.localcloud.runtime import (
     FunctionSpec,
     LocalRuntime,
@@ -507,6 +509,8 @@ class LocalCloud:
         create_keys_as_declared()
         serialise_table_writes()
         query_indexes_by_their_keys()
+        record_partition_heat(TABLE_WRITES)
+        serialise_queue_operations()
         notify_as_s3_does()
         keep_stream_records()
         sign_digests_as_kms_does()

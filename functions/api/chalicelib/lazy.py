@@ -41,8 +41,10 @@ class LazyModule:
         self._name = name
 
     def __getattr__(self, attribute: str) -> Any:
-        module = sys.modules.get(self._name) or importlib.import_module(self._name)
-        return getattr(module, attribute)
+        # Always through the import system: a module another thread is still importing is in
+        # `sys.modules` half-initialized, and `import_module` waits for it where a look-up in
+        # `sys.modules` would not (concurrent first requests on a threaded server).
+        return getattr(importlib.import_module(self._name), attribute)
 
     def __repr__(self) -> str:
         state = "imported" if self._name in sys.modules else "not imported yet"

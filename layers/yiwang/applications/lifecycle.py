@@ -120,7 +120,7 @@ def transition_in(transaction: TransactWrite, application_id: str, from_status: 
     The version goes up as with every other write. `updates` sets other attributes
     (attribute name → value)."""
     check_move(from_status, to_status)
-    actions = [ApplicationRecord.status.set(to_status)]
+    actions = ApplicationRecord.moved_to(to_status, application_id)
     actions += [getattr(ApplicationRecord, name).set(value)
                 for name, value in (updates or {}).items()]
     transaction.update(application_stub(application_id), actions=actions,

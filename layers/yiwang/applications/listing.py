@@ -8,8 +8,11 @@ Access patterns (the key that serves each list):
   gsi1pk=`DEPT#<department>` (gsi1sk=`<task status>#<time>`: pending tasks first, newest
   first), then one BatchGetItem for the applications they name; `?status=` filters those;
 - window staff: the same over the window's queue, ListIndex gsi1pk=`DEPT#WINDOW`;
-- supervisors and administrators, all applications in one status, newest first: StatusIndex
-  status=`<status>` (`?status=` is required: one partition per status).
+- supervisors and administrators, all applications in one status, newest first:
+  StatusShardIndex statusShard=`<status>#<shard>` (`?status=` is required), every one of the
+  status's 16 shards queried newest first (a page of at most `limit` + 1 from each) and
+  merged by (createdAt, application key), newest first; the next page's token is the last
+  row's position, and each shard then resumes at or before it (a sort-key condition).
 
 Pages: `limit` (1 to 100, 20 by default) and an opaque `nextToken`, present only when more
 follow; a token names the partition it continues, and one for a partition the caller may not
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +42,7 @@ from yiwang.applications.records import ApplicationRecord
 from yiwang.applications.status import Status
 from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.platform.errors import FieldError, Forbidden, ValidationFailed
+from yiwang.table.shards import all_shards
 
 if TYPE_CHECKING:
     from yiwang.applications.tasks import TaskRecord
@@ -144,11 +149,33 @@ def _status_page(caller: Caller, request: ListRequest) -> Page:
             "status", "drafts are their applicants' own; list a status after submission")])
     partition = request.status
     _, start = _decode(request.next_token, [partition], _STATUS_KEYS)
-    query = ApplicationRecord.by_status.query(partition, scan_index_forward=False,
-                                              last_evaluated_key=start,
-                                              page_size=request.limit + 1)
-    rows = ((record, partition, _position(record, _STATUS_KEYS)) for record in query)
+    after = (start["statusIndexSk"]["S"], start["pk"]["S"]) if start else None
+    shards = [_newest_in(shard, after, request.limit + 1) for shard in all_shards(partition)]
+    merged = heapq.merge(*shards, key=_order, reverse=True)
+    rows = ((record, partition, _position(record, _STATUS_KEYS)) for record in merged)
     return _page(rows, request.limit)
+
+
+def _order(record: ApplicationRecord) -> tuple[str, str]:
+    """The status lists' order (newest first, read backwards): createdAt, then the key."""
+    return record.status_index_sk or "", record.pk
+
+
+def _newest_in(shard: str, after: tuple[str, str] | None, page_size: int
+               ) -> Iterator[ApplicationRecord]:
+    """One shard's applications strictly after `after` in the lists' order (all when None),
+    newest first; those of one createdAt (the index leaves their order open) by key."""
+    condition = ApplicationRecord.status_index_sk <= after[0] if after else None
+    query = ApplicationRecord.by_status.query(shard, condition, scan_index_forward=False,
+                                              page_size=page_size)
+    tied: list[ApplicationRecord] = []
+    for record in query:
+        if tied and record.status_index_sk != tied[0].status_index_sk:
+            yield from sorted(tied, key=_order, reverse=True)
+            tied = []
+        if after is None or _order(record) < after:
+            tied.append(record)
+    yield from sorted(tied, key=_order, reverse=True)
 
 
 def _department_page(partition: str, request: ListRequest) -> Page:

@@ -5,11 +5,13 @@ Access patterns, and the key that serves each:
 - an application's audit trail, oldest first (timeline): pk=`APP#<id>`, sk begins `AUDIT#`;
 - an applicant's applications, newest first ("my applications"): ListIndex
   gsi1pk=`APPLICANT#<identity number or credit code>`, gsi1sk=createdAt;
-- the applications in one status, newest first (supervisors' lists): StatusIndex, keyed
-  on the application's own `status` and `statusIndexSk` (its createdAt, written with every
-  save). Only applications carry `statusIndexSk`, so the index holds nothing else, and a
-  status changed by any write, a conditional update included, moves the application along
-  with it. (So `status` is a string in every record of the table: it is an index key.)
+- the applications in one status, newest first (supervisors' lists): StatusShardIndex,
+  keyed on `statusShard` (`<status>#<shard>`: the status and the application's shard of 16,
+  from its id, so the applications entering one status spread over 16 index partitions) and
+  `statusIndexSk` (its createdAt); both are written with every save, and every update that
+  sets the status sets both (`moved_to`). Only applications carry them, so the index holds
+  nothing else. A list reads every shard of the status and merges them
+  (`yiwang.applications.listing`).
 - an application's attachments: pk=`APP#<id>`, sk begins `ATT#`;
 - everything recorded under an application (its detail view: attachments, audit trail,
   tasks, orders, shipment or pickup, certificate, clocks): one Query on pk=`APP#<id>`
@@ -38,15 +40,21 @@ from pynamodb.models import Model
 
 from yiwang.platform.errors import ApplicationNotFound
 from yiwang.table.records import AuditRecord, ListIndex, TableMeta, new_audit_for
+from yiwang.table.shards import sharded
 
 
 class StatusIndex(GlobalSecondaryIndex["ApplicationRecord"]):
     class Meta:
-        index_name = "StatusIndex"
+        index_name = "StatusShardIndex"
         projection = AllProjection()
 
-    status = UnicodeAttribute(hash_key=True)
+    status_shard = UnicodeAttribute(hash_key=True, attr_name="statusShard")
     status_index_sk = UnicodeAttribute(range_key=True, attr_name="statusIndexSk")
+
+
+def status_shard(status: str, application_id: str) -> str:
+    """The StatusShardIndex partition of an application in `status`: `SUBMITTED#07`."""
+    return sharded(status, application_id)
 
 
 class ApplicationRecord(Model):
@@ -86,6 +94,7 @@ class ApplicationRecord(Model):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     status_index_sk = UnicodeAttribute(attr_name="statusIndexSk", null=True)
+    status_shard = UnicodeAttribute(attr_name="statusShard", null=True)
     version = VersionAttribute()
     by_owner = ListIndex()
     by_status = StatusIndex()
@@ -95,9 +104,17 @@ class ApplicationRecord(Model):
         return f"{ApplicationRecord.PARTITION_PREFIX}{application_id}"
 
     def serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
-        """The item as written: with its StatusIndex sort key, so it is listed by status."""
+        """The item as written: with its StatusShardIndex keys, so it is listed by status."""
         self.status_index_sk = self.created_at.isoformat()
+        self.status_shard = status_shard(self.status, self.application_id)
         return super().serialize(null_check)
+
+    @staticmethod
+    def moved_to(status: str, application_id: str) -> list[Any]:
+        """The update actions that set an application's status: the status and its place in
+        the StatusShardIndex (every update of the status uses these, never `status.set`)."""
+        return [ApplicationRecord.status.set(status),
+                ApplicationRecord.status_shard.set(status_shard(status, application_id))]
 
     @classmethod
     def load(cls, application_id: str) -> ApplicationRecord:

@@ -10,7 +10,9 @@ the supervisors, and runs the clock's automatic rule (deemed accepted, order exp
 stopped or paused clock leaves the index, so the sweep's reads never grow with the open clocks.
 
 Access patterns:
-- the clocks due at `now` (timeout check): DueIndex duePartition=`CLOCK`, dueAt <= now;
+- the clocks due at `now` (timeout check): DueIndex duePartition=`CLOCK#<shard>`, dueAt <= now,
+  on every shard (`DUE_PARTITIONS`; the shard, 00 to 15, from the clock's own key, so every
+  clock start, pause, card and stop spreads over 16 index partitions instead of one);
 - a subject's clocks (its detail, stopping/pausing them): pk=`<subject key>`, sk begins
   `CLOCK#` (subject key `APP#<id>`, `COMPLAINT#<id>`, `RATING#<id>`...);
 - open cards of a level (supervision screen): ListIndex gsi1pk=`CARDS#<level>`,
@@ -41,9 +43,13 @@ from yiwang.calendar.workdays import SHANGHAI
 from yiwang.people.notices import Notice
 from yiwang.platform.observability import logger
 from yiwang.table.records import AuditRecord, ListIndex, TableMeta, connection, new_audit_for
+from yiwang.table.shards import all_shards, sharded
 from yiwang.table.writes import write_if
 
 DUE_PARTITION = "CLOCK"
+DUE_PARTITIONS = [*all_shards(DUE_PARTITION), DUE_PARTITION]
+"""Every DueIndex partition the timeout check reads: the shards, then the unsharded `CLOCK` of
+clocks written before the index was sharded (empty once they have moved on)."""
 RUNNING, PAUSED, STOPPED, EXPIRED = "RUNNING", "PAUSED", "STOPPED", "EXPIRED"
 YELLOW, RED = "YELLOW", "RED"
 TRAIL_SUFFIX = "#CLOCKS"
@@ -133,6 +139,15 @@ class CardRecord(Model):
                 "open": self.closed_at is None}
 
 
+def due_partition(subject_key: str, name: str) -> str:
+    """The DueIndex shard of a subject's clock: `CLOCK#07`, always the same for that clock."""
+    return sharded(DUE_PARTITION, f"{subject_key}#{name}")
+
+
+def _due_partition_of(clock: ClockRecord) -> str:
+    return due_partition(clock.pk, clock.name)
+
+
 def _local(moment: datetime | None) -> str | None:
     return moment.astimezone(SHANGHAI).isoformat() if moment else None
 
@@ -189,7 +204,8 @@ def start(subject_key: str, name: str, *, kind: str, subject: str, department: s
         subject_key, f"CLOCK#{name}", kind=kind, subject=subject, department=department,
         step=step, status=RUNNING, started_at=now, limit_days=working_days, deadline=deadline,
         yellow_at=_yellow_at(now, working_days) if cards and working_days else None,
-        cards=cards, action=action, context=context, due_partition=DUE_PARTITION)
+        cards=cards, action=action, context=context,
+        due_partition=due_partition(subject_key, name))
     clock.due_at = _index_key(_next_due(clock))
     condition = ClockRecord.pk.does_not_exist()
     if existing:
@@ -297,7 +313,7 @@ def resume(subject_key: str, name: str, now: datetime,
             _int(clock.limit_days) or left) else now
     actions = [ClockRecord.status.set(RUNNING), ClockRecord.deadline.set(clock.deadline),
                ClockRecord.yellow_at.set(clock.yellow_at), ClockRecord.remaining_days.remove(),
-               ClockRecord.due_partition.set(DUE_PARTITION),
+               ClockRecord.due_partition.set(_due_partition_of(clock)),
                ClockRecord.due_at.set(_index_key(_next_due(clock)))]
     if context is not None:
         actions.append(ClockRecord.context.set(context))
@@ -370,7 +386,7 @@ def extend(subject_key: str, name: str, working_days: int, now: datetime) -> Clo
     actions = [ClockRecord.deadline.set(clock.deadline),
                ClockRecord.due_at.set(_index_key(_next_due(clock)))]
     if clock.red_raised_at is None:
-        actions.append(ClockRecord.due_partition.set(DUE_PARTITION))
+        actions.append(ClockRecord.due_partition.set(_due_partition_of(clock)))
     if not _update(clock, actions, ClockRecord.deadline == old):
         raise ValueError(f"clock {name} of {subject_key} changed meanwhile")
     _audit(subject_key, "CLOCK_EXTENDED", RUNNING, RUNNING,
@@ -433,9 +449,11 @@ def _close_cards(clock: ClockRecord, now: datetime) -> None:
 # The timeout check
 
 
-def due_clocks(now: datetime) -> Iterator[ClockRecord]:
-    """The running clocks whose next event is due at `now` (a timezone-aware time)."""
-    return ClockRecord.by_due.query(DUE_PARTITION, ClockRecord.due_at <= _index_key(now))
+def due_clocks(now: datetime, partitions: list[str] | None = None) -> Iterator[ClockRecord]:
+    """The running clocks whose next event is due at `now` (a timezone-aware time), shard
+    after shard (of `partitions`, every one by default)."""
+    for partition in partitions or DUE_PARTITIONS:
+        yield from ClockRecord.by_due.query(partition, ClockRecord.due_at <= _index_key(now))
 
 
 Action = Callable[[ClockRecord, datetime], "list[Notice] | None"]
@@ -453,11 +471,13 @@ class SweepReport:
     actions: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    cursor: dict[str, Any] | None = None
+    """Where a bounded sweep of one shard stopped (its batch was full): the next batch's start."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"due": self.due, "yellow": self.yellow, "red": self.red,
                 "actions": self.actions, "failed": self.failed,
-                "notices": len(self.notices)}
+                "notices": len(self.notices), "cursor": self.cursor}
 
 
 def sweep(now: datetime, actions: Mapping[str, Action]) -> SweepReport:
@@ -466,12 +486,32 @@ def sweep(now: datetime, actions: Mapping[str, Action]) -> SweepReport:
     conditional write on the clock before it happens. Returns the urge notices to send."""
     report = SweepReport()
     for clock in due_clocks(now):
-        report.due += 1
-        if now >= clock.deadline:
-            _overdue(clock, now, actions, report)
-        elif clock.cards and not clock.yellow_raised_at:
-            _yellow(clock, now, report)
+        _look_at(clock, now, actions, report)
     return report
+
+
+def sweep_batch(now: datetime, actions: Mapping[str, Action], partition: str, limit: int,
+                cursor: dict[str, Any] | None = None) -> SweepReport:
+    """`sweep` over one DueIndex shard, at most `limit` clocks from `cursor` (the previous
+    batch's `cursor`): a batch fits one invocation however many clocks are due. The report's
+    `cursor` is set when the batch was full (more may be due), None when the shard is done."""
+    report = SweepReport()
+    query = ClockRecord.by_due.query(partition, ClockRecord.due_at <= _index_key(now),
+                                     limit=limit, last_evaluated_key=cursor)
+    for clock in query:
+        _look_at(clock, now, actions, report)
+    if report.due >= limit:
+        report.cursor = query.last_evaluated_key
+    return report
+
+
+def _look_at(clock: ClockRecord, now: datetime, actions: Mapping[str, Action],
+             report: SweepReport) -> None:
+    report.due += 1
+    if now >= clock.deadline:
+        _overdue(clock, now, actions, report)
+    elif clock.cards and not clock.yellow_raised_at:
+        _yellow(clock, now, report)
 
 
 def _yellow(clock: ClockRecord, now: datetime, report: SweepReport) -> None:
@@ -510,7 +550,7 @@ def _overdue(clock: ClockRecord, now: datetime, actions: Mapping[str, Action],
         except Exception:  # noqa: BLE001 - one failed rule must not stop the sweep
             # Put the clock back in the index, so the next sweep tries the rule again.
             _update(clock, [ClockRecord.status.set(RUNNING), ClockRecord.stopped_at.remove(),
-                            ClockRecord.due_partition.set(DUE_PARTITION),
+                            ClockRecord.due_partition.set(_due_partition_of(clock)),
                             ClockRecord.due_at.set(due_at)],
                     ClockRecord.status == EXPIRED)
             report.failed.append(f"{clock.action}:{clock.subject}")

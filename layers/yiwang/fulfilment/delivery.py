@@ -497,7 +497,7 @@ def _complete(change: _Change, shipment: ShipmentRecord, record: ApplicationReco
     detail = {"waybillNo": shipment.waybill_no, "deliveredAt": delivered_at}
     status = before = record.status
     if before in (Status.DISPATCHED, Status.DELIVERED):
-        actions = [ApplicationRecord.status.set(Status.COMPLETED)]
+        actions = ApplicationRecord.moved_to(Status.COMPLETED, application_id)
         audits = []
         at = datetime.now(UTC)
         if before == Status.DISPATCHED:

@@ -44,7 +44,28 @@ def rules(sfn: Any) -> dict[str, clocks.Action]:
 def timeout_check(now: datetime, sfn: Any, sns: Any, topic_arn: str) -> clocks.SweepReport:
     """One sweep at `now`: cards, urge notices (催办) to the departments and supervisors, and
     the automatic rules of the clocks that are due."""
-    report = clocks.sweep(now, rules(sfn))
+    return _announced(clocks.sweep(now, rules(sfn)), now, sns, topic_arn)
+
+
+SWEEP_BATCH = 50
+"""Due clocks one invocation of the fanned-out check handles: each costs a few conditional
+writes and two urge notices, some 20-50 ms on AWS, so a batch takes a few seconds, far inside
+the function's timeout (60 s) even when the 17 shards' batches all run at once on one machine;
+the state machine calls again with the batch's cursor while more are due (10,000 due: about
+12 batches a shard, all shards in parallel)."""
+
+
+def timeout_check_batch(now: datetime, partition: str, cursor: dict[str, Any] | None,
+                        sfn: Any, sns: Any, topic_arn: str,
+                        limit: int = SWEEP_BATCH) -> clocks.SweepReport:
+    """One bounded batch of the sweep at `now` over one DueIndex shard (the state machine
+    `timeout_check.asl.json` runs every shard's batches in parallel, each shard's in turn)."""
+    report = clocks.sweep_batch(now, rules(sfn), partition, limit, cursor)
+    return _announced(report, now, sns, topic_arn)
+
+
+def _announced(report: clocks.SweepReport, now: datetime, sns: Any,
+               topic_arn: str) -> clocks.SweepReport:
     for notice in report.notices:
         notices.publish(sns, topic_arn, notice)
     for name, value in (("ClocksDue", report.due), ("YellowCards", len(report.yellow)),

@@ -60,6 +60,18 @@ EXPECTED: dict[str, list[str] | str | None] = {
     "RSAPrivateKey._RSAPrivateKey__padding_and_hash_algorithm": ["self", "signing_algorithm"],
     "BaseClient._patched_env_vars": ["self", "environment_variables"],
     "LocalGateway.handle_request": ["self", "method", "path", "headers", "body"],
+    "DynamoHandler.call_action": ["self"],
+    "SQSBackend.send_message": [
+        "self", "queue_name", "message_body", "message_attributes", "delay_seconds",
+        "deduplication_id", "group_id", "system_attributes", "validate_group_id"],
+    "SQSBackend.send_message_batch": ["self", "queue_name", "entries"],
+    "SQSBackend.delete_message": ["self", "queue_name", "receipt_handle"],
+    "SQSBackend.delete_message_batch": ["self", "queue_name", "receipts"],
+    "SQSBackend.change_message_visibility": [
+        "self", "queue_name", "receipt_handle", "visibility_timeout"],
+    "SQSBackend.receive_message": [
+        "self", "queue_name", "count", "wait_seconds_timeout", "visibility_timeout",
+        "message_attribute_names"],
 }
 
 
