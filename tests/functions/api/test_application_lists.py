@@ -183,7 +183,9 @@ def test_a_page_is_its_index_query_and_rows_are_summaries(
     # tasks read repeat applications), then the staff read's access records.
     assert department_calls[:2] == ["dynamodb.Query", "dynamodb.BatchGetItem"]
     assert set(department_calls[:-1]) == {"dynamodb.Query", "dynamodb.BatchGetItem"}
-    assert department_calls[-1] == "dynamodb.BatchWriteItem"
+    shown = [a for a in fire["applications"] if a.get("applicant")]
+    assert department_calls[-1] == ("dynamodb.PutItem" if len(shown) == 1
+                                    else "dynamodb.BatchWriteItem")
     assert len(department_calls) <= 5, department_calls
     mine = next(a for a in listing(http, reviewer) if a["id"] == in_review.id)
     assert set(mine) == SUMMARY | {"deadlines"}
