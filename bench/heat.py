@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def measure(n: int, workers: int) -> dict[str, Any]:
     """Run N applications; the heat report (per kind, per target) and the run's outcome."""
-    from bench.journey import Api, carry
+    from bench.journey import Api, carry, register
     from bench.load import rss_mb
     from infra.localcloud.heat import HEAT, report
 
@@ -35,7 +35,7 @@ def measure(n: int, workers: int) -> dict[str, Any]:
         HEAT.reset()
         # An application the local cloud lost (a function timed out on a starved machine)
         # is counted stuck after five minutes instead of holding its applicant for ten.
-        run = carry(Api(stack.api), n, workers=workers, timeout=300)
+        run = carry(Api(stack.api), n, register(stack.outputs), workers=workers, timeout=300)
         counts = HEAT.snapshot()
         memory = {"cloudMb": round(rss_mb()), "apiMb": round(rss_mb(stack.api_pid or "self"))}
     result: dict[str, Any] = {"n": n, "seconds": round(run.seconds, 1),

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -185,8 +186,9 @@ class Staff:
 class Applicant:
     """One applicant's application from draft to COMPLETED."""
 
-    def __init__(self, api: Api, n: int, window: dict[str, str], timeout: float) -> None:
-        self.api, self.window, self.timeout = api, window, timeout
+    def __init__(self, api: Api, n: int, window: dict[str, str], timeout: float,
+                 enrol: Callable[[str, str], None]) -> None:
+        self.api, self.window, self.timeout, self.enrol = api, window, timeout, enrol
         self.id_number = resident_id(n)
         self.headers: dict[str, str] = {}
 
@@ -194,6 +196,7 @@ class Applicant:
         started = time.monotonic()
         outcome = Outcome(kind)
         try:
+            self.enrol(self.id_number, APPLICATION["applicant"]["name"])  # in the register
             self.headers = self.api.token(f"bench-citizen-{self.id_number}", "applicant",
                                           idNumber=self.id_number)
             outcome.application_id = self._draft(item)
@@ -267,10 +270,20 @@ class Applicant:
         return str(self._until(application_id, {"COMPLETED"}, started)["status"])
 
 
-def carry(api: Api, n: int, *, workers: int = 16, permit_every: int = 2,
-          timeout: float = 600) -> Run:
-    """Submit `n` applications, `workers` applicants at a time, and carry each to COMPLETED
-    (or until `timeout` seconds after it started); staff decide tasks meanwhile."""
+def register(outputs: dict[str, str]) -> Callable[[str, str], None]:
+    """`enrol(id_number, name)` in the person register of the stack's exchange simulator."""
+    from infra.providers import exchange
+
+    secret = exchange.default_credentials().get(outputs["ExchangeAppKey"], exchange.LOCAL_SECRET)
+    return lambda id_number, name: exchange.enrol(outputs["ExchangeUrl"], id_number, name,
+                                                  outputs["ExchangeAppKey"], secret)
+
+
+def carry(api: Api, n: int, enrol: Callable[[str, str], None], *, workers: int = 16,
+          permit_every: int = 2, timeout: float = 600) -> Run:
+    """Submit `n` applications, `workers` applicants at a time (each first `enrol`ed in the
+    person register), and carry each to COMPLETED (or until `timeout` seconds after it
+    started); staff decide tasks meanwhile."""
     simple = publish_simple_items(api)
     queues = ["WINDOW", *dict.fromkeys(PERMIT_DEPARTMENTS + SIMPLE_DEPARTMENTS)]
     window = api.token("bench-window-pickup", "window")
@@ -280,7 +293,7 @@ def carry(api: Api, n: int, *, workers: int = 16, permit_every: int = 2,
     started = time.monotonic()
 
     def one(step: tuple[int, str, str | None]) -> Outcome:
-        return Applicant(api, step[0], window, timeout).apply(step[1], step[2])
+        return Applicant(api, step[0], window, timeout, enrol).apply(step[1], step[2])
 
     with Staff(api, queues) as staff, ThreadPoolExecutor(workers) as pool:
         run.outcomes = list(pool.map(one, plan))

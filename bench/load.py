@@ -34,12 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800,
                         help="seconds an application may take before it counts as stuck")
     args = parser.parse_args(argv)
-    from bench.journey import Api, carry
+    from bench.journey import Api, carry, register
     from bench.stack import running
 
     with running() as stack:
         api = Api(stack.api)
-        run = carry(api, args.n, workers=args.workers, timeout=args.timeout)
+        run = carry(api, args.n, register(stack.outputs), workers=args.workers,
+                    timeout=args.timeout)
         cloud_mb = rss_mb()
         api_mb = rss_mb(stack.api_pid) if stack.api_pid else 0.0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

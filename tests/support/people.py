@@ -3,12 +3,10 @@ and their applications hold only what the test made."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import urllib.request
 
-from yiwang.platform.exchange import Call, signed_headers
+from infra.providers import exchange
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -22,18 +20,12 @@ def fresh_id_number() -> str:
     return body + _CHECK[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
 
 
+
 def enrolled_id_number(name: str) -> str:
     """A fresh identity number the exchange's person register holds under `name` (enrolled
     in the simulator the stack is configured with: EXCHANGE_URL and its application key), so
     intake's register check finds the applicant."""
     id_number = fresh_id_number()
-    path = f"/people/{id_number}"
-    body = json.dumps({"name": name}, ensure_ascii=False).encode("utf-8")
-    headers = signed_headers(os.environ["EXCHANGE_APP_KEY"], os.environ["EXCHANGE_APP_SECRET"],
-                             "PUT", path, Call("TEST_ENROLMENT", id_number), body)
-    request = urllib.request.Request(os.environ["EXCHANGE_URL"].rstrip("/") + path, data=body,
-                                     method="PUT", headers={**headers,
-                                                            "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        assert answer.status == 200
+    exchange.enrol(os.environ["EXCHANGE_URL"], id_number, name,
+                   os.environ["EXCHANGE_APP_KEY"], os.environ["EXCHANGE_APP_SECRET"])
     return id_number
