@@ -2,16 +2,19 @@
 callbacks the real ones do, using the platform's own signing function
 (`yiwang.platform.signatures`).
 
-What both simulators share lives here: the HTTP transport, and signing a callback body.
+What the simulators share lives here: the HTTP transport, signing a callback body, answering
+a request, and the command line's report of one callback.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import timedelta, timezone
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,33 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+def answer(handler: BaseHTTPRequestHandler, status: int, content_type: str, text: str) -> None:
+    """Write one whole answer (status, type, length, body) to a simulator's request."""
+    body = text.encode("utf-8")
+    handler.send_response(status)
+    handler.send_header("Content-Type", f"{content_type}; charset=utf-8")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def answer_json(handler: BaseHTTPRequestHandler, status: int, document: dict[str, Any]) -> None:
+    """Answer a simulator's request with a JSON document."""
+    answer(handler, status, "application/json", json.dumps(document, ensure_ascii=False))
+
+
+def report_callback(api: str, send: Callable[[], tuple[int, str]]) -> int:
+    """The command line's one callback: send it, print the API's answer; the exit status."""
+    try:
+        status, text = send()
+    except OSError as error:
+        print(f"the API at {api} did not answer: {error}", file=sys.stderr)
+        return 1
+    print(f"HTTP {status}")
+    print(text)
+    return 0 if status == 200 else 1
 
 
 def serve_until_interrupted(server: Any) -> int:

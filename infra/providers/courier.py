@@ -31,6 +31,7 @@ from infra.providers import (
     CHINA,
     DEFAULT_API,
     Send,
+    answer_json,
     post,
     serve_until_interrupted,
     signed_headers,
@@ -113,12 +114,7 @@ def handler_for(api: str, secret: str, deliver_after: float | None,
             self._answer(201, {"waybillNo": waybill_no})
 
         def _answer(self, status: int, document: dict[str, str]) -> None:
-            body = json.dumps(document, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            answer_json(self, status, document)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             sys.stderr.write(f"courier simulator: {format % args}\n")

@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from infra.providers import serve_until_interrupted
+from infra.providers import answer_json, serve_until_interrupted
 from yiwang.platform.exchange import (
     COMPANY_ACTIVE,
     COMPANY_CANCELLED,
@@ -241,12 +241,7 @@ def handler_for(registers: Registers, credentials: dict[str, str]
             self._answer(*registers.enrol(urlsplit(self.path).path, document))
 
         def _answer(self, status: int, document: dict[str, Any]) -> None:
-            body = json.dumps(document, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            answer_json(self, status, document)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass  # each request is described above, with its purpose and case

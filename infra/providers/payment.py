@@ -30,7 +30,9 @@ from infra.providers import (
     CHINA,
     DEFAULT_API,
     Send,
+    answer,
     post,
+    report_callback,
     serve_until_interrupted,
     signed_headers,
 )
@@ -119,12 +121,12 @@ def handler_for(api: str, secret: str, send: Send = post) -> type[BaseHTTPReques
             if status not in {"SUCCESS", "FAILED"}:
                 return self._answer(400, "text/plain", "status is SUCCESS or FAILED")
             try:
-                code, answer = pay(order_id, fen, status, api=api, secret=secret, send=send)
+                code, reply = pay(order_id, fen, status, api=api, secret=secret, send=send)
             except OSError as error:
-                code, answer = 502, f"the API at {api} did not answer: {error}"
+                code, reply = 502, f"the API at {api} did not answer: {error}"
             title = "支付成功" if code == 200 and status == "SUCCESS" else "支付未完成"
             self._answer(200, "text/html", _RESULT.format(
-                title=title, status=code, answer=html.escape(answer)))
+                title=title, status=code, answer=html.escape(reply)))
 
         def _order(self) -> tuple[str, dict[str, list[str]]] | None:
             """The order id and query of /pay/<orderId>; None (answered 404) otherwise."""
@@ -135,12 +137,7 @@ def handler_for(api: str, secret: str, send: Send = post) -> type[BaseHTTPReques
             return unquote(parts.path[len("/pay/"):]), parse_qs(parts.query)
 
         def _answer(self, status: int, content_type: str, text: str) -> None:
-            body = text.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            answer(self, status, content_type, text)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             sys.stderr.write(f"payment simulator: {format % args}\n")
@@ -168,14 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serving.add_argument("--api", default=DEFAULT_API)
     args = parser.parse_args(argv)
     if args.command == "pay":
-        try:
-            status, answer = pay(args.order_id, args.amount, args.status, api=args.api)
-        except OSError as error:
-            print(f"the API at {args.api} did not answer: {error}", file=sys.stderr)
-            return 1
-        print(f"HTTP {status}")
-        print(answer)
-        return 0 if status == 200 else 1
+        return report_callback(args.api, lambda: pay(args.order_id, args.amount, args.status,
+                                                      api=args.api))
     server = serve(args.port, args.api)
     print(f"payment simulator on http://127.0.0.1:{args.port}/pay/<orderId>?amount=<fen>, "
           f"callbacks to {args.api}{WEBHOOK_PATH} (Ctrl-C stops it)")

@@ -39,7 +39,9 @@ from infra.providers import (
     DEFAULT_API,
     REPO_ROOT,
     Send,
+    answer_json,
     post,
+    report_callback,
     serve_until_interrupted,
     signed_headers,
 )
@@ -132,12 +134,7 @@ def handler_for(api: str, secret: str, receipt_after: float | None,
             self._answer(200, {"messageId": known["messageId"]})
 
         def _answer(self, status: int, document: dict[str, str]) -> None:
-            data = json.dumps(document, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            answer_json(self, status, document)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
@@ -205,15 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serving.add_argument("--receipt-after", type=float, default=1.0, metavar="SECONDS")
     args = parser.parse_args(argv)
     if args.command == "receipt":
-        try:
-            status, answer = send_receipt(args.reference, args.message_id, args.status,
-                                          api=args.api)
-        except OSError as error:
-            print(f"the API at {args.api} did not answer: {error}", file=sys.stderr)
-            return 1
-        print(f"HTTP {status}")
-        print(answer)
-        return 0 if status == 200 else 1
+        return report_callback(args.api, lambda: send_receipt(
+            args.reference, args.message_id, args.status, api=args.api))
     server = serve(args.port, args.api, receipt_after=args.receipt_after)
     print(f"sms simulator on http://127.0.0.1:{args.port} (POST /sms/send), receipts to "
           f"{args.api}{WEBHOOK_PATH} (Ctrl-C stops it)")
