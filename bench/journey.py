@@ -81,10 +81,11 @@ class Api:
         return {"Authorization": f"Bearer {answer['token']}"}
 
 
-def simple_item(code: str, department: str) -> dict[str, Any]:
-    """A simple promised item of `department`: one optional material, collected at the window."""
+def simple_item(code: str, department: str, name: str = "压测事项（居住登记）") -> dict[str, Any]:
+    """A simple promised item of `department`: one optional material, collected at the window
+    (the benches' load, and the statistics tests' own item)."""
     return {
-        "code": code, "name": "压测事项（居住登记）", "category": "公共服务", "kind": "PROMISED",
+        "code": code, "name": name, "category": "公共服务", "kind": "PROMISED",
         "leadDepartment": department, "coDepartments": [], "statutoryDays": 20,
         "promisedDays": 5, "feeFen": 0,
         "formSchema": {"type": "object", "required": ["address"],

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bench.journey import simple_item
 from tests.support.data import CITIZEN_ID
 from tests.support.journeys import ItemFlow, complete
 from tests.support.polling import eventually
@@ -24,17 +25,7 @@ DEPARTMENT = "GZ-GA"
 
 
 def item_document(code: str) -> dict[str, Any]:
-    return {
-        "code": code, "name": "统计测试事项（居住登记）", "category": "公共服务",
-        "kind": "PROMISED", "leadDepartment": DEPARTMENT, "coDepartments": [],
-        "statutoryDays": 20, "promisedDays": 5, "feeFen": 0,
-        "formSchema": {"type": "object", "required": ["address"],
-                       "properties": {"address": {"type": "string", "minLength": 5}}},
-        "materials": [{"id": "residence-proof", "name": "居住证明", "required": False,
-                       "formats": ["pdf"], "maxBytes": 10485760}],
-        "legalBasis": "《居住证暂行条例》", "applicantKinds": ["PERSON"],
-        "deliveryMethods": ["PICKUP"],
-    }
+    return simple_item(code, DEPARTMENT, name="统计测试事项（居住登记）")
 
 
 def draft(code: str) -> dict[str, Any]:
