@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "layers" / "yiwang"
 LEVELS: list[set[str]] = [
     {"platform"},
     {"table"},
+    {"regions"},
     {"people", "calendar", "catalogue"},
     {"deadlines", "performance"},
     {"applications"},
