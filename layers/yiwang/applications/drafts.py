@@ -54,6 +54,8 @@ _ENVELOPE: dict[str, Any] = {
     "maxProperties": 16,
     "properties": {
         "itemCode": {"type": "string", "minLength": 1, "maxLength": 64},
+        # 属地: the region whose service centre accepts it (a window's own region wins).
+        "region": {"type": "string", "maxLength": 12},
         "applicant": {
             "type": "object", "required": ["kind", "name", "phone"], "maxProperties": 16,
             "properties": {
@@ -120,6 +122,21 @@ def validate_draft(item: ItemVersion, payload: Any) -> dict[str, Any]:
     return {"applicant": applicant, "form": payload["form"], "delivery": delivery}
 
 
+def accepting_region(caller: Caller, asked: Any) -> str:
+    """属地受理: the region where the case is accepted. Window staff accept in their own
+    region; an applicant online names the service centre's region, or is served at the
+    platform's default region. An unknown region is refused (422)."""
+    from yiwang.regions import tree
+
+    if caller.role == WINDOW and tree.known(caller.region):
+        return str(caller.region)
+    if asked is None:
+        return tree.default_region()
+    if not tree.known(asked):
+        raise ValidationFailed([FieldError("region", f"no region {asked}")])
+    return str(asked)
+
+
 def create_draft(caller: Caller, payload: Any, now: datetime | None = None) -> ApplicationRecord:
     """A new application in status DRAFT, with its audit record."""
     record, audit, access = _new_draft(caller, payload, now)
@@ -164,6 +181,7 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
 
     item = get_item(str(payload.get("itemCode", "")))
     draft = validate_draft(item, payload)
+    region = accepting_region(caller, payload.get("region"))
     code = _applicant_code(draft["applicant"])
     agent, principal_sub = None, None
     if caller.role == APPLICANT and code not in {caller.id_number, caller.credit_code}:
@@ -203,13 +221,13 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
                             and m.applies_to(draft["applicant"]["kind"])],
         stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(),
         register_check={**check.summary(), **({"formFilled": filled} if filled else {})},
-        agent=agent,
+        agent=agent, region=region,
         assisted_by=caller.sub if caller.role == WINDOW else None, **draft,
     )
     # Who entered it for whom: an agent under an authorisation (代办), or window staff for a
     # walk-in applicant (帮办).
     audit = new_audit(application_id, caller.sub, "DRAFT_CREATED", None, Status.DRAFT,
-                      {"itemCode": item.code, "itemVersion": item.version,
+                      {"itemCode": item.code, "itemVersion": item.version, "region": region,
                        "registerCheck": check.status.value, "registerSource": check.source,
                        **({"formFilledFrom": filled} if filled else {}),
                        **({"agentAuthorisation": agent["authorisationId"]} if agent else {}),

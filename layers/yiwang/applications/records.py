@@ -82,6 +82,9 @@ class ApplicationRecord(Model):
     # 帮办: the window staff who entered it for a walk-in applicant.
     agent = JSONAttribute(null=True)
     assisted_by = UnicodeAttribute(null=True, attr_name="assistedBy")
+    region = UnicodeAttribute(null=True)
+    """属地: the region (`yiwang.regions.tree`) whose service centre accepted it; null only on
+    records made before regions existed (read as the default region)."""
     submitted_at = UTCDateTimeAttribute(attr_name="submittedAt", null=True)
     execution_arn = UnicodeAttribute(attr_name="executionArn", null=True)
     required_materials = ListAttribute(

@@ -22,6 +22,7 @@ from yiwang.applications.uploads import attachments_of
 from yiwang.calendar.workdays import local_time
 from yiwang.people.access import APPLICANT, REVIEWER, WINDOW, Caller
 from yiwang.platform import identity
+from yiwang.regions.tree import default_region
 from yiwang.table.records import AuditRecord
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ def _head(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
         "applicant": applicant(record, caller),
         "createdAt": local_time(record.created_at),
         "submittedAt": local_time(record.submitted_at),
+        "region": record.region or default_region(),
     }
 
 
