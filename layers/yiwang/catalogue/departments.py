@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute, VersionAttribute
+from pynamodb.attributes import (
+    JSONAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -180,7 +185,11 @@ class Handling:
 
 def handling(code: str) -> Handling:
     """How department `code` handles its tasks; DEPARTMENT for one the registry lacks."""
-    record = _load(code)
+    return handling_of(_load(code))
+
+
+def handling_of(record: DepartmentRecord | None) -> Handling:
+    """How the department `record` handles its tasks; DEPARTMENT for none."""
     if record is None:
         return Handling()
     return Handling(record.handler_mode or DEPARTMENT_MODE, record.stage_handlers or None)

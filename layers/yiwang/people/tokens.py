@@ -370,7 +370,8 @@ class LocalIssuer:
         now: int | None = None,
     ) -> str:
         """A signed ID token for the caller `claims` describe (by their API names: sub, role,
-        dept, region, idNumber, creditCode, position), valid `ttl_seconds` from `now` (default: now).
+        dept, region, idNumber, creditCode, position), valid `ttl_seconds` from `now`
+        (default: now).
         `ttl_seconds` defaults to an hour (or the cap, if shorter) and may not exceed the cap
         (`max_lifetime_seconds`): the issuer never signs what a verifier would refuse.
 
