@@ -372,6 +372,13 @@ def _task_and_clock(identifier: str
         _found(setting, departments.DepartmentRecord))
 
 
+def load_with_handling(identifier: str) -> tuple[TaskRecord, departments.Handling]:
+    """Task `identifier` and how its department handles tasks (经办人模式), in one read;
+    `NotFound` if there is no such task."""
+    task, _clock, handling = _task_and_clock(identifier)
+    return task, handling
+
+
 def _found(future: Any, model: type[Model]) -> Any:
     """What a transactional read of `model` found, or None."""
     try:
