@@ -55,12 +55,25 @@ def test_a_handler_sees_and_decides_their_own_task_only(
     assert (audit["detail"]["from"], audit["detail"]["to"]) == (None, dept.subs["a"])
 
 
+def review_clock(flow: ItemFlow, department: str, cloud_env: dict[str, str]
+                 ) -> tuple[Any, ...]:
+    """The department's 审批 clock of the application: when it started, its deadline, status."""
+    from tests.support.environment import environment
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.deadlines.clocks import ClockRecord
+
+    with environment(cloud_env):
+        clock = ClockRecord.get(ApplicationRecord.key(flow.id), f"CLOCK#REVIEW#{department}")
+    return clock.started_at, clock.deadline, clock.status
+
+
 def test_the_head_reassigns_with_a_reason_keeping_the_deadline_but_never_decides(
-        http: Any, token: Any, cloud: Any) -> None:
+        http: Any, token: Any, cloud: Any, cloud_env: dict[str, str]) -> None:
     dept = Department(http, token, "OWN_TASKS")
     flow = dept.in_review(cloud)
     task = eventually(lambda: dept.task_of("head", flow))
     task_id, due = task["taskId"], task["dueAt"]
+    clock = review_clock(flow, dept.code, cloud_env)
     assert dept.post("head", f"/tasks/{task_id}/claim").status_code == 404
     assert dept.post("a", f"/tasks/{task_id}/reassign",
                      {"handler": dept.subs["b"], "reason": "调岗"}).status_code == 404
@@ -84,6 +97,7 @@ def test_the_head_reassigns_with_a_reason_keeping_the_deadline_but_never_decides
                                                                   dept.subs["b"])
     assert dept.task_of("a", flow) is None
     assert dept.task_of("b", flow)["dueAt"] == due
+    assert review_clock(flow, dept.code, cloud_env) == clock  # the same clock, still running
     assert [t["taskId"] for t in dept.tasks("head", f"&handler={dept.subs['b']}")
             if t["applicationId"] == flow.id] == [task_id]
     assert not [t for t in dept.tasks("head", f"&handler={dept.subs['a']}")
