@@ -88,6 +88,7 @@ def me() -> dict[str, Any]:
         "region": who.region,
         "idNumber": present_identifier(who.id_number, viewer_is_owner_or_handler=True),
         "creditCode": present_identifier(who.credit_code, viewer_is_owner_or_handler=True),
+        "position": who.position,
     }
 
 

@@ -9,6 +9,10 @@ Access patterns:
 - a department's pending tasks ("my tasks" screen): ListIndex gsi1pk=`DEPT#<department>`,
   gsi1sk=`<status>#<created>`;
 - an application's tasks (its detail view): pk=`APP#<id>`, sk begins `TASK#`.
+
+A department whose tasks have handlers (经办人模式, `catalogue.departments.Handling`) gives each
+review task one handler (`handler`, a staff `sub`): claimed, assigned when it opens (BY_STAGE)
+or reassigned by the head (`applications.handlers`); only the handler decides it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from yiwang.applications import commitments, drafts, lifecycle, promise
 from yiwang.applications.records import ApplicationRecord, new_audit
 from yiwang.applications.status import Status
 from yiwang.calendar.workdays import local_time
+from yiwang.catalogue import departments
 from yiwang.catalogue.items import INSTANT, get_item
 from yiwang.deadlines import clocks
 from yiwang.people import policy
@@ -120,6 +125,9 @@ class TaskRecord(Model):
     opinion = UnicodeAttribute(null=True)
     missing = JSONAttribute(null=True)
     decided_by = UnicodeAttribute(attr_name="decidedBy", null=True)
+    handler = UnicodeAttribute(null=True)
+    """经办人: the one staff member (token `sub`) who handles it, in a department whose tasks
+    have handlers; none while it waits to be claimed, or when the department handles it."""
     decided_at = Time(attr_name="decidedAt", null=True)
     resume_failed_at = Time(attr_name="resumeFailedAt", null=True)
     """Set when the decision was recorded but the waiting step could not be resumed: the same
@@ -139,7 +147,7 @@ class TaskRecord(Model):
             "department": self.department, "status": self.status,
             "createdAt": local_time(self.created_at),
             "dueAt": local_time(self.due_at),
-            "decision": self.decision, "opinion": self.opinion,
+            "decision": self.decision, "opinion": self.opinion, "handler": self.handler,
             **({"missing": self.missing} if self.missing else {}),
             **({"context": self.context} if self.context else {}),
         }
@@ -159,14 +167,15 @@ def open_task(application_id: str, kind: str, department: str, round_: int, task
     record = ApplicationRecord.load(application_id)
     _keep_promise(application_id, kind, round_, now)
     clock = _start_clock(record, kind, department, round_, identifier, now)
+    handler = departments.handling(department).stage_handler(kind)
     task = TaskRecord(
         ApplicationRecord.key(application_id), TaskRecord.sort_key(identifier),
         task_id=identifier, application_id=application_id, kind=kind, department=department,
         round=round_, status=TaskStatus.PENDING, task_token=task_token, created_at=now,
-        due_at=clock.deadline if clock else None, context=context,
+        due_at=clock.deadline if clock else None, context=context, handler=handler,
         gsi1pk=f"DEPT#{department}", gsi1sk=f"{TaskStatus.PENDING}#{now.isoformat()}",
     )
-    if not write_if(lambda: task.save(condition=TaskRecord.pk.does_not_exist())):
+    if not write_if(lambda: _save_new(task, now)):
         task = TaskRecord.get(task.pk, task.sk)  # a retried step: the first task stands
         if task.status == TaskStatus.PENDING:
             task.update(actions=[TaskRecord.task_token.set(task_token)])
@@ -174,6 +183,17 @@ def open_task(application_id: str, kind: str, department: str, round_: int, task
     if kind == REVIEW:
         lifecycle.transition(application_id, Status.IN_REVIEW, "system", "REVIEW_STARTED")
     return task
+
+
+def _save_new(task: TaskRecord, now: datetime) -> None:
+    """Save a new task (once); one assigned as it opens (BY_STAGE) is audited with it."""
+    with TransactWrite(connection=connection()) as transaction:
+        transaction.save(task, condition=TaskRecord.pk.does_not_exist())
+        if task.handler:
+            transaction.save(new_audit(
+                task.application_id, "system", "TASK_ASSIGNED", None, None,
+                {"taskId": task.task_id, "department": task.department, "from": None,
+                 "to": task.handler, "reason": "BY_STAGE"}, at=now))
 
 
 def _keep_promise(application_id: str, kind: str, round_: int, now: datetime) -> None:
@@ -238,30 +258,54 @@ def load_task(identifier: str) -> TaskRecord:
         raise NotFound(f"no task {identifier}") from missing
 
 
-def _may_decide(caller: Caller, task: TaskRecord) -> bool:
+def task_facts(task: TaskRecord, handling: departments.Handling) -> policy.Facts:
+    """What the access policy knows of a review task: its department, and (经办人模式) its
+    handler, or none while it waits to be claimed."""
+    handlers = None
+    if handling.by_handler:
+        handlers = frozenset({task.handler}) if task.handler else frozenset()
+    return policy.Facts(departments=frozenset({task.department}), handlers=handlers)
+
+
+def _may_decide(caller: Caller, task: TaskRecord, handling: departments.Handling) -> bool:
     if task.kind == PRE_REVIEW:
         return caller.role == WINDOW
     if task.kind == REVIEW:
-        return caller.role == REVIEWER and caller.dept == task.department
+        return policy.allows("decideTask", caller, task_facts(task, handling))
     return False
 
 
 def decide(caller: Caller, identifier: str, payload: Any, sfn: Any,
            now: datetime | None = None) -> TaskRecord:
     """Record a decision once and resume the execution; another department's task is 404, a
-    role that decides no task at all is refused (403, the access policy's `decideTask`)."""
+    role that decides no task at all is refused (403, the access policy's `decideTask`). In a
+    department whose tasks have handlers only the task's handler decides it (a colleague's, and
+    the head's, answer is 404), and an unclaimed task is claimed first (409)."""
     policy.permit("decideTask", caller)
-    task, clock = _task_and_clock(identifier)
-    if not _may_decide(caller, task):
+    task, clock, handling = _task_and_clock(identifier)
+    if not _may_decide(caller, task, handling):
         raise NotFound(f"no task {identifier}")
     decision, opinion, missing = _decision_of(task.kind, payload)
+    handler = _handler_deciding(task, handling)
     if task.status == TaskStatus.DECIDED and task.resume_failed_at is not None:
         return _resume_again(task, decision, sfn)
     now = now or datetime.now(UTC)
     if decision == ON_THE_SPOT and task.status == TaskStatus.PENDING:
         _check_on_the_spot(task.application_id)
     return _decide(task, caller.sub, decision, opinion, missing, sfn, now, clock=clock,
-                   committed=_commitments_of(task, decision, payload, caller.sub, now))
+                   committed=_commitments_of(task, decision, payload, caller.sub, now),
+                   handler=handler)
+
+
+def _handler_deciding(task: TaskRecord, handling: departments.Handling) -> str | None:
+    """The handler who must still hold the task when the decision is written (经办人模式), so
+    a reassignment racing the decision wins or loses whole; none when the department handles
+    it. An unclaimed task is claimed first."""
+    if task.kind != REVIEW or not handling.by_handler:
+        return None
+    if task.handler is None and task.status == TaskStatus.PENDING:
+        raise Conflict(f"task {task.task_id} has no handler yet: claim it first")
+    return task.handler
 
 
 def _commitments_of(task: TaskRecord, decision: str, payload: Any, actor: str,
@@ -309,28 +353,46 @@ def on_the_spot_outcome(application_id: str) -> dict[str, Any]:
     return review_outcome(application_id, [{"department": WINDOW_QUEUE, "decision": "APPROVE"}])
 
 
-def _task_and_clock(identifier: str) -> tuple[TaskRecord, clocks.ClockRecord | None]:
-    """The task and the clock of its step, in one read (the id names both)."""
+def _task_and_clock(identifier: str
+                    ) -> tuple[TaskRecord, clocks.ClockRecord | None, departments.Handling]:
+    """The task, the clock of its step and how its department handles tasks, in one read (the
+    id names all three)."""
     application_id, kind, _round, department = (identifier.split(".", 3) + ["", "", ""])[:4]
     key = ApplicationRecord.key(application_id)
     with TransactGet(connection=connection()) as read:
         task = read.get(TaskRecord, key, TaskRecord.sort_key(identifier))
         clock = read.get(clocks.ClockRecord, key, f"CLOCK#{clock_name(kind, department)}")
+        setting = read.get(departments.DepartmentRecord,
+                           departments.DepartmentRecord.key(department), "META")
     try:
         found = task.get()
     except TaskRecord.DoesNotExist as missing:
         raise NotFound(f"no task {identifier}") from missing
+    return found, _found(clock, clocks.ClockRecord), departments.handling_of(
+        _found(setting, departments.DepartmentRecord))
+
+
+def load_with_handling(identifier: str) -> tuple[TaskRecord, departments.Handling]:
+    """Task `identifier` and how its department handles tasks (经办人模式), in one read;
+    `NotFound` if there is no such task."""
+    task, _clock, handling = _task_and_clock(identifier)
+    return task, handling
+
+
+def _found(future: Any, model: type[Model]) -> Any:
+    """What a transactional read of `model` found, or None."""
     try:
-        return found, clock.get()
-    except clocks.ClockRecord.DoesNotExist:
-        return found, None
+        return future.get()
+    except model.DoesNotExist:
+        return None
 
 
 def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
             missing: list[Any] | None, sfn: Any, now: datetime,
             detail: dict[str, Any] | None = None,
             clock: clocks.ClockRecord | None = None,
-            committed: list[commitments.CommitmentRecord] | None = None) -> TaskRecord:
+            committed: list[commitments.CommitmentRecord] | None = None,
+            handler: str | None = None) -> TaskRecord:
     # The decision and the change it makes (the application's status, or the review's audit
     # record) are one transaction: both or neither, and no read of the application first.
     def write() -> None:
@@ -340,7 +402,7 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
                 TaskRecord.opinion.set(opinion), TaskRecord.missing.set(missing),
                 TaskRecord.decided_by.set(actor), TaskRecord.decided_at.set(now),
                 TaskRecord.gsi1sk.set(f"{TaskStatus.DECIDED}#{now.isoformat()}"),
-            ], condition=TaskRecord.status == TaskStatus.PENDING)
+            ], condition=_still_pending(handler))
             _apply(transaction, task, actor, decision, opinion, missing, detail,
                    {c.material_id for c in committed or []})
             if committed:
@@ -359,8 +421,11 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
                 clocks.stop_in(transaction, clock, now, reason=decision)
 
     if not write_if(write):
-        if load_task(task.task_id).status != TaskStatus.PENDING:
+        current = load_task(task.task_id)
+        if current.status != TaskStatus.PENDING:
             raise Conflict(f"task {task.task_id} has already been decided")
+        if handler and current.handler != handler:
+            raise Conflict(f"task {task.task_id} was reassigned meanwhile")
         outstanding = commitments.outstanding_of(task.application_id) \
             if decision == "APPROVE" else []
         if outstanding:
@@ -376,6 +441,13 @@ def _decide(task: TaskRecord, actor: str, decision: str, opinion: str,
         metrics.add_metric(name=STEP_METRICS[decision], unit=MetricUnit.Count, value=1)
     _resume_decided(sfn, task, now)
     return task
+
+
+def _still_pending(handler: str | None) -> Any:
+    """The condition a decision is written under: still pending, and (经办人模式) still the
+    deciding handler's."""
+    pending = TaskRecord.status == TaskStatus.PENDING
+    return pending & (TaskRecord.handler == handler) if handler else pending
 
 
 def decision_output(task: TaskRecord) -> dict[str, Any]:

@@ -8,6 +8,12 @@ Records in the single table:
 - pk=`DEPT#<code>`, sk=`AUDIT#...`: one audit record per change (全程留痕), written in the same
   transaction as the change.
 
+`handlerMode` says who handles the department's tasks (经办人模式, docs/rules.md §17):
+DEPARTMENT (every reviewer of the department, the default), OWN_TASKS (each task is claimed
+by or assigned to one handler, who alone sees and decides it; the head sees all and
+reassigns) or BY_STAGE (as OWN_TASKS, with each stage's task assigned when it opens to the
+handler `stageHandlers` names for the stage).
+
 `region` and `level` are optional for now: the region tree (行政区划) that will place each
 department comes later.
 """
@@ -19,7 +25,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute, VersionAttribute
+from pynamodb.attributes import (
+    JSONAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -35,7 +46,19 @@ DEPARTMENTS_PARTITION = "DEPARTMENTS"
 CODE_PATTERN = r"^[A-Z0-9]+(-[A-Z0-9]+)*$"
 """A department's code (`GZ-SCJG`), as items name their lead and co-departments."""
 
-_FIELDS = ("name", "creditCode", "region", "level", "status")
+DEPARTMENT_MODE = "DEPARTMENT"
+"""Every reviewer of the department sees and decides its tasks."""
+OWN_TASKS = "OWN_TASKS"
+"""经办人只能操作查看自己经办的项目: a task is claimed by or assigned to one handler."""
+BY_STAGE = "BY_STAGE"
+"""每个环节由各自的经办人: each stage's task goes to the stage's handler when it opens."""
+HANDLER_MODES = (DEPARTMENT_MODE, OWN_TASKS, BY_STAGE)
+STAGES = {"REVIEW": "审批"}
+"""The stages whose tasks a department handles (a task's kind), for `stageHandlers`."""
+MAX_SUB = 128
+"""The longest staff identity (a token's `sub`) a department names."""
+
+_FIELDS = ("name", "creditCode", "region", "level", "status", "handlerMode", "stageHandlers")
 _SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "部门 (one department of the registry)",
@@ -50,6 +73,12 @@ _SCHEMA: dict[str, Any] = {
         "region": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
         "level": {"type": ["string", "null"], "minLength": 1, "maxLength": 32},
         "status": {"enum": [ACTIVE, INACTIVE]},
+        "handlerMode": {"enum": list(HANDLER_MODES)},
+        "stageHandlers": {
+            "type": ["object", "null"], "maxProperties": len(STAGES),
+            "propertyNames": {"enum": list(STAGES)},
+            "additionalProperties": {"type": "string", "minLength": 1, "maxLength": MAX_SUB},
+        },
         # The version the writer last read: a stale one is a concurrent change (409).
         "version": {"type": "integer", "minimum": 1},
         "createdAt": {"type": "string", "maxLength": 64},
@@ -72,6 +101,9 @@ class DepartmentRecord(Model):
     region = UnicodeAttribute(null=True)
     level = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default=ACTIVE)
+    handler_mode = UnicodeAttribute(attr_name="handlerMode", null=True)
+    """Null on records older than the setting: DEPARTMENT."""
+    stage_handlers = JSONAttribute(attr_name="stageHandlers", null=True)
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
     updated_at = UTCDateTimeAttribute(attr_name="updatedAt")
     gsi1pk = UnicodeAttribute(default=DEPARTMENTS_PARTITION)
@@ -84,10 +116,12 @@ class DepartmentRecord(Model):
         """The partition of department `code`."""
         return f"DEPT#{code}"
 
-    def fields(self) -> dict[str, str | None]:
+    def fields(self) -> dict[str, Any]:
         """What a change may set, by its API name."""
         return {"name": self.name, "creditCode": self.credit_code, "region": self.region,
-                "level": self.level, "status": self.status}
+                "level": self.level, "status": self.status,
+                "handlerMode": self.handler_mode or DEPARTMENT_MODE,
+                "stageHandlers": self.stage_handlers or {}}
 
 
 
@@ -132,6 +166,35 @@ def issuing_body(code: str) -> dict[str, str]:
     return {"code": record.code, "name": record.name, "creditCode": record.credit_code}
 
 
+@dataclass(frozen=True)
+class Handling:
+    """Who handles a department's tasks (经办人模式): its mode and its stages' handlers."""
+
+    mode: str = DEPARTMENT_MODE
+    stage_handlers: dict[str, str] | None = None
+
+    @property
+    def by_handler(self) -> bool:
+        """Whether each task has one handler (OWN_TASKS or BY_STAGE), not the department."""
+        return self.mode != DEPARTMENT_MODE
+
+    def stage_handler(self, stage: str) -> str | None:
+        """The handler a task of `stage` is assigned to when it opens (BY_STAGE only)."""
+        return (self.stage_handlers or {}).get(stage) if self.mode == BY_STAGE else None
+
+
+def handling(code: str) -> Handling:
+    """How department `code` handles its tasks; DEPARTMENT for one the registry lacks."""
+    return handling_of(_load(code))
+
+
+def handling_of(record: DepartmentRecord | None) -> Handling:
+    """How the department `record` handles its tasks; DEPARTMENT for none."""
+    if record is None:
+        return Handling()
+    return Handling(record.handler_mode or DEPARTMENT_MODE, record.stage_handlers or None)
+
+
 def _load(code: str) -> DepartmentRecord | None:
     try:
         return DepartmentRecord.get(DepartmentRecord.key(code), "META", consistent_read=True)
@@ -162,8 +225,8 @@ def put(caller_sub: str, code: str, payload: Any) -> Change:
 
 
 def validated(code: str, payload: Any) -> dict[str, Any]:
-    """The fields `payload` sets (name, creditCode, region, level, status), checked; every
-    error listed."""
+    """The fields `payload` sets (name, creditCode, region, level, status, handlerMode,
+    stageHandlers), checked; every error listed."""
     errors = validation.errors(_SCHEMA, payload)
     if not re.fullmatch(CODE_PATTERN, code) or len(code) > 32:
         errors.append(FieldError("code", f"{code!r} is not a department code (e.g. GZ-SCJG)"))
@@ -180,7 +243,9 @@ def validated(code: str, payload: Any) -> dict[str, Any]:
         raise ValidationFailed(errors)
     return {"name": payload["name"], "creditCode": credit,
             "region": payload.get("region"), "level": payload.get("level"),
-            "status": payload.get("status", ACTIVE)}
+            "status": payload.get("status", ACTIVE),
+            "handlerMode": payload.get("handlerMode", DEPARTMENT_MODE),
+            "stageHandlers": payload.get("stageHandlers") or {}}
 
 
 def _create(actor: str, code: str, document: dict[str, Any]) -> DepartmentRecord:
@@ -188,7 +253,9 @@ def _create(actor: str, code: str, document: dict[str, Any]) -> DepartmentRecord
     record = DepartmentRecord(
         DepartmentRecord.key(code), "META", code=code, name=document["name"],
         credit_code=document["creditCode"], region=document["region"],
-        level=document["level"], status=document["status"], created_at=now, updated_at=now,
+        level=document["level"], status=document["status"],
+        handler_mode=document["handlerMode"], stage_handlers=document["stageHandlers"] or None,
+        created_at=now, updated_at=now,
         gsi1sk=code)
     audit = new_audit_for(record.pk, actor, "DEPARTMENT_CREATED", None, record.status,
                           {"fields": document}, at=now)
@@ -205,6 +272,8 @@ def _update(actor: str, record: DepartmentRecord, document: dict[str, Any]) -> D
     record.name, record.credit_code = document["name"], document["creditCode"]
     record.region, record.level = document["region"], document["level"]
     record.status, record.updated_at = document["status"], now
+    record.handler_mode = document["handlerMode"]
+    record.stage_handlers = document["stageHandlers"] or None
     audit = new_audit_for(record.pk, actor, "DEPARTMENT_UPDATED", before["status"],
                           record.status,
                           {"changed": {name: {"from": before[name], "to": value}

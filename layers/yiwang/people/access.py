@@ -18,6 +18,11 @@ SUPERVISOR = "supervisor"
 ADMIN = "admin"
 ROLES = frozenset({APPLICANT, WINDOW, REVIEWER, SUPERVISOR, ADMIN})
 STAFF = frozenset({WINDOW, REVIEWER, SUPERVISOR, ADMIN})
+HEAD = "HEAD"
+"""科室负责人: the head of a department, who oversees its tasks and reassigns them (转交)."""
+HANDLER = "HANDLER"
+"""经办人: staff who handle the tasks given to them (every reviewer who is not a head)."""
+POSITIONS = frozenset({HEAD, HANDLER})
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,13 @@ class Caller:
     region: str | None = None
     id_number: str | None = None
     credit_code: str | None = None
+    position: str | None = None
+    """HEAD or HANDLER (the token's `position`); none is a handler."""
+
+    @property
+    def is_head(self) -> bool:
+        """Whether the caller heads their department (科室负责人)."""
+        return self.position == HEAD
 
     @property
     def is_staff(self) -> bool:

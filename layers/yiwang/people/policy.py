@@ -41,7 +41,10 @@ class Relation(StrEnum):
     ENTERED = "entered"
     """The window staff who entered it on the person's behalf."""
     HANDLING = "handling"
-    """A reviewer of a department that handles it (once it has reached the department)."""
+    """A reviewer of a department that handles it (once it has reached the department); of a
+    task with handlers (经办人模式), its handler, or any handler while it waits to be claimed."""
+    HEADING = "heading"
+    """The head (科室负责人) of a department that handles it: oversees and reassigns (转交)."""
     STAFF = "staff"
     """Staff of a role that oversees every case of the kind, once it has reached the staff
     (window queue, supervisors, administrators)."""
@@ -83,6 +86,9 @@ class Facts:
     """The departments handling it now (none for an application not yet submitted)."""
     with_staff: bool = True
     """Whether it has reached the staff at all (an application: once submitted)."""
+    handlers: frozenset[str] | None = None
+    """A task of a department whose tasks have handlers (经办人模式): its handler, or none
+    while it waits to be claimed. None: the whole department handles it."""
 
 
 def _roles(*roles: str, relations: Iterable[Relation] = (Relation.ANY,)
@@ -95,6 +101,7 @@ _OWN = frozenset({Relation.OWNER})
 _HANDLING = frozenset({Relation.HANDLING})
 _STAFF = frozenset({Relation.STAFF})
 _ENTERED = frozenset({Relation.ENTERED})
+_HEADING = frozenset({Relation.HEADING})
 
 _READ_APPLICATION = {APPLICANT: _OWN, WINDOW: _ENTERED | _STAFF, REVIEWER: _HANDLING,
                      SUPERVISOR: frozenset({Relation.ANY}), ADMIN: _STAFF}
@@ -136,9 +143,12 @@ POLICY: dict[str, Rule] = {
     "trackDelivery": Rule("GET", "/applications/{id}/delivery", _READ_APPLICATION),
     "rateApplication": Rule("POST", "/applications/{id}/rating", {APPLICANT: _OWN}),
     "listTasks": Rule("GET", "/tasks", _roles(WINDOW, REVIEWER)),
-    # Pre-review tasks are the window's queue; review tasks their department's.
+    # Pre-review tasks are the window's queue; review tasks their department's, or their
+    # handler's (经办人模式: a head oversees and reassigns, and never decides in their place).
     "decideTask": Rule("POST", "/tasks/{taskId}/decision",
                        {WINDOW: _STAFF, REVIEWER: _HANDLING}),
+    "claimTask": Rule("POST", "/tasks/{taskId}/claim", {REVIEWER: _HANDLING}),
+    "reassignTask": Rule("POST", "/tasks/{taskId}/reassign", {REVIEWER: _HEADING}),
     # The holder; the issuing department; the window that hands it over; supervisors (the
     # holder's identifiers masked).
     "getCertificate": Rule("GET", "/certificates/{number}",
@@ -260,10 +270,20 @@ def relations(caller: Caller, facts: Facts) -> frozenset[Relation]:
     if caller.role == WINDOW and facts.entered_by == caller.sub:
         held.add(Relation.ENTERED)
     if facts.with_staff and caller.role == REVIEWER and caller.dept in facts.departments:
-        held.add(Relation.HANDLING)
+        held |= _reviewer_relations(caller, facts.handlers)
     if facts.with_staff and caller.is_staff:
         held.add(Relation.STAFF)
     return frozenset(held)
+
+
+def _reviewer_relations(caller: Caller, handlers: frozenset[str] | None
+                        ) -> set[Relation]:
+    """A reviewer of a department that handles it: the department handles it as one, or (经办人
+    模式) its handler does — anyone but the head while nobody has it yet — and the head heads."""
+    held = {Relation.HEADING} if caller.is_head else set()
+    if handlers is None or caller.sub in handlers or not (handlers or caller.is_head):
+        held.add(Relation.HANDLING)
+    return held
 
 
 def allows(operation_id: str, caller: Caller, facts: Facts) -> bool:

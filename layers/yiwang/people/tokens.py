@@ -10,7 +10,8 @@ same `PyJWK` objects to the same `jwt.decode` call.
 
 Claims (plain, or as Cognito custom attributes `custom:<name>`): `sub`, `role` (one of
 `access.ROLES`), `dept` (required for reviewers), `region`, `idNumber` / `creditCode` (an
-applicant needs one; each is validated with `yiwang.platform.identity`). A refused token raises
+applicant needs one; each is validated with `yiwang.platform.identity`), `position` (HEAD for a
+科室负责人, HANDLER for a 经办人; staff only). A refused token raises
 `Unauthenticated` with a message that says why and never repeats the token or an identity
 number.
 """
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from yiwang.people.access import APPLICANT, REVIEWER, ROLES, Caller
+from yiwang.people.access import APPLICANT, POSITIONS, REVIEWER, ROLES, STAFF, Caller
 from yiwang.platform.config import (
     DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
     ConfigurationError,
@@ -63,7 +64,7 @@ __all__ = [
 ALGORITHM: Final = "RS256"
 LOCAL_ISSUER: Final = "urn:yiwang:local-issuer"
 # The claims a token may carry about its caller, by their API names (openapi.yaml, tag identity).
-CLAIMS: Final = ("sub", "role", "dept", "region", "idNumber", "creditCode")
+CLAIMS: Final = ("sub", "role", "dept", "region", "idNumber", "creditCode", "position")
 _COGNITO_PREFIX: Final = "custom:"
 _KEY_FILE: Final = "private_key.pem"
 _JWKS_FILE: Final = "jwks.json"
@@ -204,6 +205,7 @@ def claims_of(caller: Caller) -> dict[str, str]:
         "region": caller.region,
         "idNumber": caller.id_number,
         "creditCode": caller.credit_code,
+        "position": caller.position,
     }
     return {name: value for name, value in values.items() if value is not None}
 
@@ -247,10 +249,24 @@ def _caller(claims: Mapping[str, Any]) -> tuple[Caller | None, list[FieldError]]
             "idNumber",
             "an applicant needs idNumber (natural person) or creditCode (legal person)",
         ))
+    position = _position(claims, role, errors)
     if errors or sub is None or role is None:
         return None, errors
     return Caller(sub=sub.strip(), role=role, dept=dept, region=region,
-                  id_number=id_number, credit_code=credit_code), []
+                  id_number=id_number, credit_code=credit_code, position=position), []
+
+
+def _position(claims: Mapping[str, Any], role: str | None,
+              errors: list[FieldError]) -> str | None:
+    """The staff member's position (HEAD 科室负责人 or HANDLER 经办人), if the token says."""
+    position = _claim(claims, "position", errors)
+    if position is None:
+        return None
+    if position not in POSITIONS:
+        errors.append(FieldError("position", "must be one of " + ", ".join(sorted(POSITIONS))))
+    elif role is not None and role not in STAFF:
+        errors.append(FieldError("position", "is for staff only"))
+    return position
 
 
 def _identifier(
@@ -354,7 +370,8 @@ class LocalIssuer:
         now: int | None = None,
     ) -> str:
         """A signed ID token for the caller `claims` describe (by their API names: sub, role,
-        dept, region, idNumber, creditCode), valid `ttl_seconds` from `now` (default: now).
+        dept, region, idNumber, creditCode, position), valid `ttl_seconds` from `now`
+        (default: now).
         `ttl_seconds` defaults to an hour (or the cap, if shorter) and may not exceed the cap
         (`max_lifetime_seconds`): the issuer never signs what a verifier would refuse.
 

@@ -86,7 +86,7 @@ def test_a_dev_token_opens_me_with_the_callers_own_claims(client: Any) -> None:
     assert json.loads(answer.body) == {
         "sub": "u-1", "role": "applicant", "dept": None, "region": "110105",
         "idNumber": CITIZEN_ID,  # the owner sees their own number in full
-        "creditCode": None,
+        "creditCode": None, "position": None,  # staff only (HEAD or HANDLER)
     }
 
 

@@ -1,5 +1,6 @@
-"""The authorization matrix, generated: every operation of openapi.yaml × eight kinds of caller,
+"""The authorization matrix, generated: every operation of openapi.yaml × ten kinds of caller,
 against one set of resources (a draft and a completed application, an attachment, a task, a
+task claimed by one handler of a department whose tasks have handlers (经办人模式), a
 certificate, an anonymous bad review, a private complaint). The expected answer of each cell is
 the access policy's (`yiwang.people.policy`), never written here by hand: 401 without a token
 (or a provider's signature), 403 for a role that may not call the operation at all, 404 for a
@@ -18,11 +19,15 @@ import pytest
 import yaml
 
 from tests.support.data import CITIZEN_ID, DEPARTMENTS, OTHER_ID, PERMIT
+from tests.support.handlers import Department
 from tests.support.journeys import Flow, complete
+from tests.support.polling import eventually
 from yiwang.people import policy
 from yiwang.people.access import (
     ADMIN,
     APPLICANT,
+    HANDLER,
+    HEAD,
     REVIEWER,
     ROLES,
     SUPERVISOR,
@@ -40,6 +45,7 @@ OVERSEERS = {SUPERVISOR, ADMIN}
 UNKNOWN = {"application": "YW2026010100000000", "draft": "YW2026010100000000",
            "complaint": "TS2026000000000000", "rating": "YW2026010100000000",
            "certificate": "YW-NO-SUCH-CERTIFICATE", "task": "YW2026010100000000.REVIEW.1.GZ-GA",
+           "handled task": "YW2026010100000000.REVIEW.1.GZ-GA",
            "attachment": "0" * 32, "urging": "DB2026010100000000",
            "appeal": "SS0000000000000000"}
 
@@ -49,7 +55,8 @@ RESOURCE = {
     "requestAttachmentUpload": ("draft",), "completeAttachmentUpload": ("attachment",),
     "submitApplication": ("draft",), "supplementApplication": ("application",),
     "waiveFee": ("application",), "recordPickup": ("application",),
-    "rateApplication": ("application",), "decideTask": ("task",),
+    "rateApplication": ("application",),
+    **{op: ("task", "handled task") for op in ("decideTask", "claimTask", "reassignTask")},
     "getCertificate": ("certificate",), "getRating": ("rating",),
     "listCaseHolderCertificates": ("draft", "application"),
     "changeCertificateStanding": ("certificate",),
@@ -121,6 +128,10 @@ def expected(operation: str, who: Who, facts: policy.Facts) -> int:
 @pytest.fixture
 def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
     """The callers and the resources, made once for every cell."""
+    own = Department(http, token, "OWN_TASKS")
+    reviewed = own.in_review(cloud)
+    handled = eventually(lambda: own.task_of("a", reviewed))["taskId"]
+    assert own.post("a", f"/tasks/{handled}/claim").status_code == 200
     flow = Flow(http, token, cloud, "matrix")
     sub_a = flow.citizen_sub
     people = [
@@ -133,6 +144,10 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
             token("matrix-rh", REVIEWER, dept=HANDLING)),
         Who("reviewer (unrelated)", Caller("matrix-ru", REVIEWER, dept=UNRELATED),
             token("matrix-ru", REVIEWER, dept=UNRELATED)),
+        Who("head (经办人模式)", Caller(own.subs["head"], REVIEWER, dept=own.code,
+                                    position=HEAD), own.staff["head"]),
+        Who("handler (a colleague's task)", Caller(own.subs["b"], REVIEWER, dept=own.code,
+                                                   position=HANDLER), own.staff["b"]),
         Who("supervisor", Caller("matrix-sup", SUPERVISOR), token("matrix-sup", SUPERVISOR)),
         Who("admin", Caller("matrix-admin", ADMIN), token("matrix-admin", ADMIN)),
     ]
@@ -173,6 +188,8 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
                                policy.Facts(**mine, entered_by=sub_a, with_staff=False)),
         "task": Resource({"{taskId}": f"{flow.id}.REVIEW.1.{HANDLING}"},
                          policy.Facts(departments=frozenset({HANDLING}))),
+        "handled task": Resource({"{taskId}": handled}, policy.Facts(
+            departments=frozenset({own.code}), handlers=frozenset({own.subs["a"]}))),
         "certificate": Resource({"{number}": completed["certificate"]["number"]},
                                 policy.Facts(owner_codes=frozenset({CITIZEN_ID}),
                                              departments=frozenset(DEPARTMENTS))),

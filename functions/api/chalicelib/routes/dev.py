@@ -28,7 +28,7 @@ routes = Blueprint(__name__)
 
 @routes.route("/dev/token", methods=["POST"])
 def dev_token() -> Response | dict[str, str]:
-    """`{"sub","role","dept"?,"region"?,"idNumber"?,"creditCode"?}` -> `{"token"}`."""
+    """`{"sub","role","dept"?,"region"?,"idNumber"?,"creditCode"?,"position"?}` -> `{"token"}`."""
     claims = _json_object(routes.current_request.raw_body)
     try:
         issuer = local_issuer(settings())

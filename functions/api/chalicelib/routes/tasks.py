@@ -1,5 +1,5 @@
-"""Review tasks (openapi.yaml, tag tasks): a department's queue and its decisions; the
-applicant's supplement."""
+"""Review tasks (openapi.yaml, tag tasks): a department's queue and its decisions; claiming and
+reassigning (经办人、转交); the applicant's supplement."""
 
 from __future__ import annotations
 
@@ -13,17 +13,25 @@ from yiwang.platform.errors import FieldError, ValidationFailed
 
 statuses = lazy("yiwang.applications.status")
 tasks = lazy("yiwang.applications.tasks")
+handlers = lazy("yiwang.applications.handlers")
 
 routes = Blueprint(__name__)
+MAX_HANDLER = 128
+"""The longest `?handler=` (a staff `sub`)."""
 
 
 @routes.route("/tasks", methods=["GET"], authorizer=bearer)
 def list_tasks() -> dict:
-    """`?status=PENDING` (the only queue kept): the caller's department's pending tasks."""
+    """`?status=PENDING` (the only queue kept): the pending tasks the caller sees;
+    `?handler=<sub>` keeps one handler's."""
+    params = routes.current_request.query_params or {}
     pending = tasks.TaskStatus.PENDING
-    if (routes.current_request.query_params or {}).get("status", pending) != pending:
+    if params.get("status", pending) != pending:
         raise ValidationFailed([FieldError("status", "only PENDING tasks are listed")])
-    return {"tasks": [t.to_api() for t in tasks.pending_for(caller())]}
+    handler = params.get("handler")
+    if handler is not None and not 0 < len(handler) <= MAX_HANDLER:
+        raise ValidationFailed([FieldError("handler", f"1 to {MAX_HANDLER} characters")])
+    return {"tasks": [t.to_api() for t in handlers.visible_pending(caller(), handler)]}
 
 
 @routes.route("/tasks/{task_id}/decision", methods=["POST"], authorizer=bearer)
@@ -32,6 +40,18 @@ def decide(task_id: str) -> dict:
     task = tasks.decide(caller(), task_id, json_body(routes.current_request),
                         aws("stepfunctions"))
     return {"taskId": task.task_id, "status": task.status}
+
+
+@routes.route("/tasks/{task_id}/claim", methods=["POST"], authorizer=bearer)
+def claim(task_id: str) -> dict:
+    """领办: the caller becomes the task's handler; claimed by another meanwhile, 409."""
+    return handlers.claim(caller(), task_id).to_api()
+
+
+@routes.route("/tasks/{task_id}/reassign", methods=["POST"], authorizer=bearer)
+def reassign(task_id: str) -> dict:
+    """转交 (the head): `{handler, reason}`; the task keeps its deadline."""
+    return handlers.reassign(caller(), task_id, json_body(routes.current_request)).to_api()
 
 
 @routes.route("/applications/{application_id}/supplement", methods=["POST"],
