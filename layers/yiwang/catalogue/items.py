@@ -613,8 +613,8 @@ def publish(code: str, actor: str, version: int | None = None) -> ItemVersion:
     status = record.status
     if not (status == SUBMITTED or (status == DRAFT and (record.origin or OFFICE) == OFFICE)):
         waiting = " (its department has not submitted it)" if status == DRAFT else ""
-        raise Conflict(f"item {code} has nothing to publish: version {record.item_version} is "
-                       f"{status}{waiting}")
+        raise Conflict(f"item {code} has no draft to publish (version {record.item_version} is "
+                       f"{status}{waiting})")
     version = int(record.item_version)
     previous = int(head.published_version) if head.published_version is not None else None
     document = record.document

@@ -57,7 +57,7 @@ def test_list_items(http: Any) -> None:
     assert planning == {
         "code": PLANNING_PERMIT, "name": "建设工程规划许可证核发", "category": "行政许可",
         "kind": "PROMISED", "leadDepartment": "GZ-ZRZY", "feeFen": 50000, "promisedDays": 15,
-        "version": 1}
+        "version": 1, "standing": "ACTIVE"}
     assert len({i["code"] for i in items}) == len(items)
 
 

@@ -174,7 +174,7 @@ def test_summary_and_api_shapes(catalogue: Any) -> None:
     assert item.summary() == {
         "code": PLANNING_PERMIT, "name": "建设工程规划许可证核发", "category": "行政许可",
         "kind": "PROMISED", "leadDepartment": "GZ-ZRZY", "feeFen": 50000, "promisedDays": 15,
-        "version": 1}
+        "version": 1, "standing": "ACTIVE"}
     document = item.to_api()
     assert set(document) == {
         "code", "name", "category", "kind", "leadDepartment", "coDepartments", "statutoryDays",
@@ -408,9 +408,11 @@ def test_an_instant_item_has_no_promised_period() -> None:
     from yiwang.catalogue import items as catalogue
 
     with pytest.raises(ValidationFailed) as refused:
-        catalogue.validate_item_payload(item_payload(new_code(), kind="INSTANT"))
+        catalogue.validate_item_payload(item_payload(new_code(), kind="INSTANT",
+                                                     coDepartments=[]))
     assert [e.path for e in refused.value.errors] == ["promisedDays"]
-    catalogue.validate_item_payload(item_payload(new_code(), kind="INSTANT", promisedDays=0))
+    catalogue.validate_item_payload(item_payload(new_code(), kind="INSTANT", promisedDays=0,
+                                                 coDepartments=[]))
 
 
 def test_form_schema_must_be_a_self_contained_object_schema() -> None:
