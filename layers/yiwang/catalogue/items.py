@@ -301,6 +301,9 @@ class ItemHeadRecord(Model):
     gsi1sk = UnicodeAttribute()
     revision = VersionAttribute()
     catalogue = ListIndex()
+    latest_status = UnicodeAttribute(attr_name="latestStatus", null=True)
+    """The latest version's status, for the review lists (absent on records older than 事项管理:
+    read as that of a published item)."""
     standing_changes = _Document(attr_name="standingChanges", null=True)
     """暂停、恢复、终止: every change of standing, oldest first (`yiwang.catalogue.standing`)."""
     closed_from = UnicodeAttribute(attr_name="closedFrom", null=True)
@@ -506,6 +509,25 @@ def list_items(department: str | None = None, q: str | None = None,
     return items
 
 
+WORK_IN_PROGRESS = (DRAFT, SUBMITTED, RETURNED)
+
+
+def list_governed(statuses: tuple[str, ...] = WORK_IN_PROGRESS,
+                  department: str | None = None) -> list[dict[str, Any]]:
+    """事项管理's lists: items whose latest version is in one of `statuses` (the reform
+    office's review queue: SUBMITTED; a department's work: DRAFT, SUBMITTED, RETURNED), of
+    one lead department if given, by code. One Query on ListIndex."""
+    condition = ItemHeadRecord.latest_status.is_in(*statuses)
+    if department:
+        condition &= ItemHeadRecord.lead_department == department
+    return [{"code": head.code, "name": head.name, "leadDepartment": head.lead_department,
+             "latestVersion": int(head.latest_version), "status": head.latest_status,
+             "publishedVersion": (int(head.published_version)
+                                  if head.published_version is not None else None)}
+            for head in ItemHeadRecord.catalogue.query(CATALOGUE_PARTITION,
+                                                        filter_condition=condition)]
+
+
 def latest_version(code: str) -> ItemVersion:
     """The newest version of an item, draft or published (for administrators)."""
     head = _head(code)
@@ -549,7 +571,7 @@ def create_draft(payload: dict, actor: str, origin: str = OFFICE) -> ItemVersion
     head = ItemHeadRecord(
         item_key(code), "META", code=code, name=document["name"],
         lead_department=document["leadDepartment"], co_departments=document["coDepartments"],
-        latest_version=1, created_at=now, updated_at=now, gsi1sk=code)
+        latest_version=1, latest_status=DRAFT, created_at=now, updated_at=now, gsi1sk=code)
     record = _new_version_record(document, 1, actor, now, origin)
     audit = new_audit_for(item_key(code), actor, "ITEM_DRAFT_CREATED", None, DRAFT,
                           {"version": 1, **_origin_detail(origin)})
@@ -594,6 +616,7 @@ def new_draft_version(code: str, payload: dict, actor: str, origin: str = OFFICE
 
     def writes(transaction: TransactWrite) -> None:
         transaction.update(head, actions=[ItemHeadRecord.latest_version.set(version),
+                                          ItemHeadRecord.latest_status.set(DRAFT),
                                           ItemHeadRecord.updated_at.set(now)])
         transaction.save(record, condition=ItemVersionRecord.pk.does_not_exist())
         transaction.save(audit)
@@ -625,6 +648,7 @@ def publish(code: str, actor: str, version: int | None = None) -> ItemVersion:
     def writes(transaction: TransactWrite) -> None:
         transaction.update(head, actions=[
             ItemHeadRecord.published_version.set(version),
+            ItemHeadRecord.latest_status.set(PUBLISHED),
             ItemHeadRecord.published.set(document),
             ItemHeadRecord.name.set(document["name"]),
             ItemHeadRecord.lead_department.set(document["leadDepartment"]),
@@ -650,7 +674,7 @@ def submit(code: str, version: int, actor: str) -> ItemVersion:
     now = datetime.now(UTC)
     audit = new_audit_for(item_key(code), actor, "ITEM_SUBMITTED", DRAFT, SUBMITTED,
                           {"version": version})
-    _move(head, record, audit, [ItemVersionRecord.status.set(SUBMITTED),
+    _move(head, record, audit, SUBMITTED, [ItemVersionRecord.status.set(SUBMITTED),
                                 ItemVersionRecord.submitted_at.set(now),
                                 ItemVersionRecord.submitted_by.set(actor)])
     return _version(code, version, consistent=True).item()  # type: ignore[union-attr]
@@ -664,7 +688,7 @@ def return_version(code: str, version: int, actor: str, reasons: list[str]) -> I
     now = datetime.now(UTC)
     audit = new_audit_for(item_key(code), actor, "ITEM_RETURNED", SUBMITTED, RETURNED,
                           {"version": version, "reasons": reasons})
-    _move(head, record, audit, [ItemVersionRecord.status.set(RETURNED),
+    _move(head, record, audit, RETURNED, [ItemVersionRecord.status.set(RETURNED),
                                 ItemVersionRecord.returned_at.set(now),
                                 ItemVersionRecord.returned_by.set(actor),
                                 ItemVersionRecord.return_reasons.set(reasons)])
@@ -706,13 +730,14 @@ def _require_status(record: ItemVersionRecord, status: str, verb: str) -> None:
                        f"{record.status}: only a {status} version is {verb}")
 
 
-def _move(head: ItemHeadRecord, record: ItemVersionRecord, audit: AuditRecord,
+def _move(head: ItemHeadRecord, record: ItemVersionRecord, audit: AuditRecord, status: str,
           actions: list[Any]) -> None:
-    """One status move of a version, with its audit record, in one transaction; the version
-    must still be in the status it was read in and the head unchanged (no newer draft)."""
+    """One status move of a version to `status`, with its audit record and the head's
+    `latestStatus`, in one transaction; the version must still be in the status it was read in
+    and the head unchanged (no newer draft: its revision is the condition)."""
     def writes(transaction: TransactWrite) -> None:
-        transaction.condition_check(ItemHeadRecord, head.pk, head.sk,
-                                    condition=ItemHeadRecord.revision == head.revision)
+        transaction.update(head, actions=[ItemHeadRecord.latest_status.set(status),
+                                          ItemHeadRecord.updated_at.set(datetime.now(UTC))])
         transaction.update(record, actions=actions,
                            condition=ItemVersionRecord.status == record.status)
         transaction.save(audit)

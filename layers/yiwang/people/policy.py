@@ -123,6 +123,8 @@ POLICY: dict[str, Rule] = {
     "getItem": Rule("GET", "/items/{code}", public=True),
     "draftItemVersion": Rule("PUT", "/items/{code}", _ITEM_GOVERNANCE),
     "publishItem": Rule("POST", "/items/{code}/publish", _roles(ADMIN)),
+    # The office's review queue; a department's own items in progress.
+    "listItemReviews": Rule("GET", "/item-reviews", _roles(ADMIN, REVIEWER)),
     "getItemVersion": Rule("GET", "/items/{code}/versions/{version}", _ITEM_GOVERNANCE),
     "submitItemVersion": Rule("POST", "/items/{code}/versions/{version}/submit",
                               {REVIEWER: _HANDLING}),

@@ -76,6 +76,13 @@ def published(http: Any, office: dict[str, str], **changes: Any) -> str:
     return code
 
 
+def queued(http: Any, headers: dict[str, str], query: str = "") -> dict[str, str]:
+    """`GET /item-reviews`: code → status of the latest version."""
+    answer = send(http, "get", f"/item-reviews{query}", headers)
+    assert answer.status_code == 200, answer.body
+    return {i["code"]: i["status"] for i in body(answer)["items"]}
+
+
 def change(http: Any, office: dict[str, str], code: str, kind: str, effective: str,
            reason: str = "系统升级") -> Any:
     return send(http, "post", f"/items/{code}/standing", office,
@@ -111,6 +118,11 @@ def test_a_department_drafts_the_office_returns_it_and_publishes_the_resubmissio
     problem(send(http, "post", f"/items/{code}/publish", office), 409, "CONFLICT")
     submitted = send(http, "post", f"/items/{code}/versions/1/submit", department)
     assert body(submitted)["status"] == "SUBMITTED", submitted.body
+    # It is in the office's review queue, and in its department's list, not in another's.
+    assert queued(http, office, "?status=SUBMITTED")[code] == "SUBMITTED"
+    assert queued(http, department)[code] == "SUBMITTED"
+    other = token("zrzy-reviewer-2", "reviewer", dept=OTHER)
+    assert code not in queued(http, other, f"?department={DEPARTMENT}")
     # While it is under review the department drafts nothing more.
     problem(send(http, "put", f"/items/{code}", department, document), 409, "CONFLICT")
 
@@ -120,6 +132,7 @@ def test_a_department_drafts_the_office_returns_it_and_publishes_the_resubmissio
     assert body(returned)["status"] == "RETURNED", returned.body
     seen = body(send(http, "get", f"/items/{code}/versions/1", department))
     assert (seen["status"], seen["review"]["returnReasons"]) == ("RETURNED", reasons)
+    assert queued(http, department, "?status=RETURNED")[code] == "RETURNED"
     assert seen["review"]["origin"] == "DEPARTMENT"
     # A returned version is changed (a new draft), not submitted again as it was.
     problem(send(http, "post", f"/items/{code}/versions/1/submit", department), 409, "CONFLICT")
@@ -132,6 +145,7 @@ def test_a_department_drafts_the_office_returns_it_and_publishes_the_resubmissio
     problem(send(http, "post", f"/items/{code}/versions/1/publish", office), 409, "CONFLICT")
     done = send(http, "post", f"/items/{code}/versions/2/publish", office)
     assert (body(done)["version"], body(done)["status"]) == (2, "PUBLISHED"), done.body
+    assert code not in queued(http, office)  # published: no longer in progress
     public = body(http.get(f"/items/{code}"))
     assert (public["version"], public["legalBasis"], public["standing"]) == (
         2, "《居住证暂行条例》第九条", "ACTIVE")

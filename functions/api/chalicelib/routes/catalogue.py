@@ -75,6 +75,21 @@ def publish_item(code: str) -> dict[str, Any]:
     return catalogue.publish(code, admin.sub).to_api()
 
 
+@routes.route("/item-reviews", methods=["GET"], authorizer=bearer)
+def list_item_reviews() -> dict[str, Any]:
+    """Items whose latest version is not published (`?status=` DRAFT, SUBMITTED, RETURNED;
+    default all three): the reform office's review queue (`?department=` to narrow it), a
+    department's own work in progress (its own items only)."""
+    who = caller().require(ADMIN, REVIEWER)
+    params = routes.current_request.query_params or {}
+    status = params.get("status")
+    if status is not None and status not in catalogue.WORK_IN_PROGRESS:
+        raise ValidationFailed([FieldError("status", "one of DRAFT, SUBMITTED, RETURNED")])
+    department = who.dept if who.role == REVIEWER else (params.get("department") or None)
+    statuses = (status,) if status else catalogue.WORK_IN_PROGRESS
+    return {"items": catalogue.list_governed(statuses, department)}
+
+
 @routes.route("/items/{code}/versions/{version}", methods=["GET"], authorizer=bearer)
 def get_item_version(code: str, version: str) -> dict[str, Any]:
     """Any version of the item, with its review (submitted, returned and why)."""
