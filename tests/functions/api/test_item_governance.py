@@ -251,6 +251,23 @@ def test_kind_rules(http: Any, office: dict[str, str], changes: dict[str, Any],
         assert [e["path"] for e in problem(answer, 400, "VALIDATION_FAILED")["errors"]] == refused
 
 
+def test_a_joint_item_is_reviewed_by_each_of_its_departments(
+        http: Any, token: Any, cloud: Any, office: dict[str, str]) -> None:
+    code = published(http, office, kind="JOINT", coDepartments=["GZ-XF"])
+    flow = ItemFlow(http, token, cloud, f"gov-{uuid.uuid4().hex[:6]}", draft_body(code),
+                    [DEPARTMENT, "GZ-XF"])
+    flow.submit()
+    refused = flow.decide(flow.window, "DECIDE_ON_THE_SPOT", "当场办结")
+    problem(refused, 422, "UNPROCESSABLE")  # 联办件: never decided on the spot
+    assert flow.decide(flow.window, "ACCEPT", "材料齐全，予以受理").status_code == 200
+    assert flow.decide(flow.reviewers[DEPARTMENT], "APPROVE", "同意").status_code == 200
+    assert flow.view()["status"] != "READY_FOR_PICKUP"  # the co-department has not decided
+    assert flow.decide(flow.reviewers["GZ-XF"], "APPROVE", "同意").status_code == 200
+    view = status_is(flow, "READY_FOR_PICKUP")
+    assert sorted(t["department"] for t in view["tasks"] if t["kind"] == "REVIEW") == sorted(
+        [DEPARTMENT, "GZ-XF"])
+
+
 # --- standing -------------------------------------------------------------------------------
 
 
