@@ -1,8 +1,11 @@
 """政务服务事项 catalogue: service items as versioned records ("same item, same standard, same
 code" across every channel).
 
-An item changes only through versions: an administrator drafts a version (草稿, `DRAFT`) and
-publishes it (发布, `PUBLISHED`); the published version is what the portal shows and what a new
+An item changes only through versions (事项管理, `yiwang.catalogue.governance`): its department
+or the reform office (审改部门, administrators) drafts a version (草稿, `DRAFT`); the department
+submits it (送审, `SUBMITTED`) and the reform office publishes it (发布, `PUBLISHED`) or returns
+it with reasons (退回, `RETURNED`; the department drafts the next version); the office publishes
+its own drafts directly. The published version is what the portal shows and what a new
 application is processed under. Earlier versions stay readable, because an application is
 decided under the version it was submitted against. Each state change is one DynamoDB
 transaction: the head record, the version record and an audit record (全程留痕) together.
@@ -10,10 +13,12 @@ transaction: the head record, the version record and an audit record (全程留�
 Records, in the single table:
 - head: pk=`ITEM#<code>`, sk=`META`: code, name, leadDepartment, coDepartments (the published
   version's, the first draft's until one is published), latestVersion, publishedVersion, a copy
-  of the published version's document, gsi1pk=`CATALOGUE`, gsi1sk=`<code>`, and `revision`, a
-  version attribute for optimistic locking;
+  of the published version's document, latestStatus, the standing changes (暂停、恢复、终止:
+  standingChanges, closedFrom, reopenFrom; `yiwang.catalogue.standing`), gsi1pk=`CATALOGUE`,
+  gsi1sk=`<code>`, and `revision`, a version attribute for optimistic locking;
 - version: pk=`ITEM#<code>`, sk=`V#<version, 6 digits>`: the item document, status, who
-  drafted and who published it, when;
+  drafted it (origin OFFICE or DEPARTMENT), who submitted, returned (with the reasons) and
+  published it, when;
 - audit: pk=`ITEM#<code>`, sk=`AUDIT#<time>#<random>` (`records.AuditRecord`).
 
 Access patterns, and the key that serves each:
@@ -24,12 +29,15 @@ Access patterns, and the key that serves each:
   the head, which carries the published document;
 - a given version (`?version=`, every later step of an application): GetItem on `V#<n>`;
   published versions never change, so they are also cached in the process;
-- an item's audit trail, oldest first: Query pk=`ITEM#<code>`, sk begins `AUDIT#`.
+- an item's audit trail, oldest first: Query pk=`ITEM#<code>`, sk begins `AUDIT#`;
+- the review lists (`GET /item-reviews`): one Query on ListIndex, filtered on the head's
+  `latestStatus`.
 
 Concurrency: a new code is created with `attribute_not_exists` on the head and on `V#000001`;
 a new version number is `latestVersion + 1`, written with the head's `revision` as the
-condition and `attribute_not_exists` on the version record; publishing requires the head's
-`revision` unchanged and the version still `DRAFT`. Of two administrators acting at once on
+condition and `attribute_not_exists` on the version record; submitting, returning and
+publishing require the head's `revision` unchanged and the version still in the status it was
+read in. Of two administrators acting at once on
 the same item exactly one wins; the other gets `Conflict` and nothing of theirs is written.
 """
 
