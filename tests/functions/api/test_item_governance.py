@@ -348,3 +348,38 @@ def test_an_abolished_item_leaves_the_list_and_takes_no_application(
     for kind in ("RESUME", "SUSPEND", "ABOLISH"):
         problem(change(http, office, code, kind, shanghai_today()), 409, "CONFLICT")
     assert carry_on(running)["status"] == "READY_FOR_PICKUP"
+
+
+def test_a_resumption_scheduled_for_tomorrow_reopens_the_item_tomorrow(
+        http: Any, office: dict[str, str]) -> None:
+    from pynamodb.transactions import TransactWrite
+
+    from yiwang.catalogue import governance
+    from yiwang.catalogue.standing import ItemSuspended, today
+    from yiwang.platform.errors import Conflict
+    from yiwang.table.records import connection
+    from yiwang.table.writes import write_or_conflict
+
+    def submittable(code: str, now: datetime) -> bool:
+        """Whether the submission's own condition on the item holds on `now`'s day."""
+        def write() -> None:
+            with TransactWrite(connection=connection()) as transaction:
+                governance.check_open(transaction, code, now)
+        try:
+            write_or_conflict(write, "closed")
+        except Conflict:
+            return False
+        return True
+
+    code = published(http, office)
+    now, tomorrow = datetime.now(UTC), datetime.now(UTC) + timedelta(days=1)
+    assert submittable(code, now)
+    assert change(http, office, code, "SUSPEND", shanghai_today()).status_code == 200
+    resumed = change(http, office, code, "RESUME", today(tomorrow).isoformat(), "恢复办理")
+    assert body(resumed)["standing"] == "SUSPENDED", resumed.body  # until tomorrow
+    assert not submittable(code, now)
+    with pytest.raises(ItemSuspended):
+        governance.open_item(code, now)
+    assert submittable(code, tomorrow)
+    assert governance.open_item(code, tomorrow).standing == "ACTIVE"
+
