@@ -332,6 +332,21 @@ def test_two_admins_publishing_at_once_make_exactly_one_version(
         ("admin-1", 1), ("admin-1", 2)]
 
 
+def test_publishing_and_returning_one_submission_at_once_one_wins(
+        monkeypatch: pytest.MonkeyPatch, catalogue: Any) -> None:
+    code = new_code()
+    catalogue.create_draft(item_payload(code), "reviewer-1", catalogue.DEPARTMENT)
+    catalogue.submit(code, 1, "reviewer-1")
+
+    won, lost = at_once(monkeypatch, catalogue, lambda: catalogue.publish(code, "admin-1", 1),
+                        lambda: catalogue.return_version(code, 1, "admin-2", ["改"]))
+    assert (won.version, won.status) == (1, "PUBLISHED")
+    assert isinstance(lost, Conflict)
+    assert catalogue.version_record(code, 1).status == "PUBLISHED"
+    assert [a.event for a in catalogue.audit_trail(code)] == [
+        "ITEM_DRAFT_CREATED", "ITEM_SUBMITTED", "ITEM_PUBLISHED"]
+
+
 def test_two_admins_drafting_at_once_never_share_a_version(
         monkeypatch: pytest.MonkeyPatch, catalogue: Any) -> None:
     code = new_code()
