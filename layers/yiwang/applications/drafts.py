@@ -177,9 +177,10 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
     caller.require(APPLICANT, WINDOW)
     if not isinstance(payload, dict):
         raise ValidationFailed([FieldError("$", "the body must be a JSON object")])
-    from yiwang.catalogue.items import get_item
+    from yiwang.catalogue.governance import open_item
 
-    item = get_item(str(payload.get("itemCode", "")))
+    # A suspended or abolished item (暂停、终止) takes no new application (422).
+    item = open_item(str(payload.get("itemCode", "")), now)
     draft = validate_draft(item, payload)
     region = accepting_region(caller, payload.get("region"))
     code = _applicant_code(draft["applicant"])

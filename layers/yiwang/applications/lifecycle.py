@@ -51,6 +51,7 @@ def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str
     record.execution_arn = workflow.execution_arn(state_machine_arn, application_id)
     audit = new_audit(application_id, caller.sub, "SUBMITTED", Status.DRAFT, Status.SUBMITTED)
 
+    from yiwang.catalogue import governance  # 暂停、终止: the item in force, in the same write
     from yiwang.people import agency  # 授权代办: the agent's authority, in the same write
 
     def write() -> None:
@@ -58,10 +59,12 @@ def submit(caller: Caller, application_id: str, sfn: Any, state_machine_arn: str
             transaction.save(record, condition=ApplicationRecord.status == Status.DRAFT)
             transaction.save(audit)
             agency.in_force_check(transaction, record.agent, caller, now)
+            governance.check_open(transaction, record.item_code, now)
 
     try:
         write_or_conflict(write, "the application changed while it was being submitted")
     except Conflict:
+        governance.why_closed(record.item_code, now)  # ItemSuspended/Abolished, if that was why
         if record.agent:
             agency.why_refused(record.agent, caller, now)  # AuthorityEnded, if that was why
         raise

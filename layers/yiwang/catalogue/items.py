@@ -1,8 +1,11 @@
 """政务服务事项 catalogue: service items as versioned records ("same item, same standard, same
 code" across every channel).
 
-An item changes only through versions: an administrator drafts a version (草稿, `DRAFT`) and
-publishes it (发布, `PUBLISHED`); the published version is what the portal shows and what a new
+An item changes only through versions (事项管理, `yiwang.catalogue.governance`): its department
+or the reform office (审改部门, administrators) drafts a version (草稿, `DRAFT`); the department
+submits it (送审, `SUBMITTED`) and the reform office publishes it (发布, `PUBLISHED`) or returns
+it with reasons (退回, `RETURNED`; the department drafts the next version); the office publishes
+its own drafts directly. The published version is what the portal shows and what a new
 application is processed under. Earlier versions stay readable, because an application is
 decided under the version it was submitted against. Each state change is one DynamoDB
 transaction: the head record, the version record and an audit record (全程留痕) together.
@@ -10,10 +13,12 @@ transaction: the head record, the version record and an audit record (全程留�
 Records, in the single table:
 - head: pk=`ITEM#<code>`, sk=`META`: code, name, leadDepartment, coDepartments (the published
   version's, the first draft's until one is published), latestVersion, publishedVersion, a copy
-  of the published version's document, gsi1pk=`CATALOGUE`, gsi1sk=`<code>`, and `revision`, a
-  version attribute for optimistic locking;
+  of the published version's document, latestStatus, the standing changes (暂停、恢复、终止:
+  standingChanges, closedFrom, reopenFrom; `yiwang.catalogue.standing`), gsi1pk=`CATALOGUE`,
+  gsi1sk=`<code>`, and `revision`, a version attribute for optimistic locking;
 - version: pk=`ITEM#<code>`, sk=`V#<version, 6 digits>`: the item document, status, who
-  drafted and who published it, when;
+  drafted it (origin OFFICE or DEPARTMENT), who submitted, returned (with the reasons) and
+  published it, when;
 - audit: pk=`ITEM#<code>`, sk=`AUDIT#<time>#<random>` (`records.AuditRecord`).
 
 Access patterns, and the key that serves each:
@@ -24,12 +29,15 @@ Access patterns, and the key that serves each:
   the head, which carries the published document;
 - a given version (`?version=`, every later step of an application): GetItem on `V#<n>`;
   published versions never change, so they are also cached in the process;
-- an item's audit trail, oldest first: Query pk=`ITEM#<code>`, sk begins `AUDIT#`.
+- an item's audit trail, oldest first: Query pk=`ITEM#<code>`, sk begins `AUDIT#`;
+- the review lists (`GET /item-reviews`): one Query on ListIndex, filtered on the head's
+  `latestStatus`.
 
 Concurrency: a new code is created with `attribute_not_exists` on the head and on `V#000001`;
 a new version number is `latestVersion + 1`, written with the head's `revision` as the
-condition and `attribute_not_exists` on the version record; publishing requires the head's
-`revision` unchanged and the version still `DRAFT`. Of two administrators acting at once on
+condition and `attribute_not_exists` on the version record; submitting, returning and
+publishing require the head's `revision` unchanged and the version still in the status it was
+read in. Of two administrators acting at once on
 the same item exactly one wins; the other gets `Conflict` and nothing of theirs is written.
 """
 
@@ -39,7 +47,7 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +62,23 @@ from pynamodb.attributes import (
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from yiwang.catalogue import standing
 from yiwang.platform import validation
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
 from yiwang.table.records import AuditRecord, ListIndex, TableMeta, connection, new_audit_for
 from yiwang.table.writes import write_or_conflict
 
 DRAFT = "DRAFT"
+SUBMITTED = "SUBMITTED"
+RETURNED = "RETURNED"
 PUBLISHED = "PUBLISHED"
+OFFICE = "OFFICE"
+"""A version drafted by the reform office (审改部门, the administrators): it publishes it itself."""
+DEPARTMENT = "DEPARTMENT"
+"""A version drafted by the item's department: submitted to the reform office, which reviews it."""
 INSTANT = "INSTANT"
 PROMISED = "PROMISED"
+JOINT = "JOINT"
 CATEGORIES = (
     "行政许可", "行政给付", "行政确认", "行政裁决", "行政奖励", "其他行政权力", "公共服务")
 FORMATS = ("pdf", "ofd", "jpg", "jpeg", "png", "tif", "dwg", "dxf", "doc", "docx", "xls", "xlsx")
@@ -85,7 +101,7 @@ _ITEM_SCHEMA: dict[str, Any] = {
         "code": {"type": "string", "minLength": 3, "maxLength": 64, "pattern": _CODE},
         "name": {"type": "string", "minLength": 1, "maxLength": 100},
         "category": {"enum": list(CATEGORIES)},
-        "kind": {"enum": [INSTANT, PROMISED]},
+        "kind": {"enum": [INSTANT, PROMISED, JOINT]},
         "leadDepartment": _DEPARTMENT,
         "coDepartments": {"type": "array", "items": _DEPARTMENT, "uniqueItems": True,
                           "maxItems": 20},
@@ -144,6 +160,8 @@ _ITEM_SCHEMA: dict[str, Any] = {
         # back as the next draft. They are set by the platform, never taken from the payload.
         "version": {"readOnly": True},
         "status": {"readOnly": True},
+        "standing": {"readOnly": True},
+        "standingChanges": {"readOnly": True},
     },
 }
 
@@ -184,7 +202,7 @@ class ItemVersion:
     code: str
     name: str
     category: str
-    kind: str  # INSTANT 即办件 | PROMISED 承诺件
+    kind: str  # INSTANT 即办件 | PROMISED 承诺件 | JOINT 联办件
     lead_department: str
     co_departments: tuple[str, ...]
     statutory_days: int
@@ -193,12 +211,14 @@ class ItemVersion:
     form_schema: dict = field(hash=False)
     materials: tuple[Material, ...]
     version: int
-    status: str  # DRAFT | PUBLISHED
+    status: str  # DRAFT | SUBMITTED | RETURNED | PUBLISHED
     legal_basis: str
     applicant_kinds: tuple[str, ...]  # PERSON and/or LEGAL
     delivery_methods: tuple[str, ...]  # PICKUP and/or COURIER
     later_pauses_promise: bool = False  # 容缺 outstanding: the promise does not count
     validity_years: int | None = None  # 证照有效期, when the item gives one
+    standing: str | None = field(default=None, compare=False)
+    """事项状态 today (ACTIVE, SUSPENDED): known when read from the item's head, else None."""
 
     @property
     def departments(self) -> tuple[str, ...]:
@@ -214,7 +234,8 @@ class ItemVersion:
         return {"code": self.code, "name": self.name, "category": self.category,
                 "kind": self.kind, "leadDepartment": self.lead_department,
                 "feeFen": self.fee_fen, "promisedDays": self.promised_days,
-                "version": self.version}
+                "version": self.version,
+                **({"standing": self.standing} if self.standing else {})}
 
     def document(self) -> dict[str, Any]:
         """The item's content, without version and status: what a version record stores."""
@@ -231,7 +252,8 @@ class ItemVersion:
         }
 
     @classmethod
-    def from_document(cls, document: dict[str, Any], version: int, status: str) -> ItemVersion:
+    def from_document(cls, document: dict[str, Any], version: int, status: str,
+                      standing: str | None = None) -> ItemVersion:
         return cls(
             code=document["code"], name=document["name"], category=document["category"],
             kind=document["kind"], lead_department=document["leadDepartment"],
@@ -253,6 +275,7 @@ class ItemVersion:
             later_pauses_promise=bool(document.get("laterPausesPromise", False)),
             validity_years=(int(document["validityYears"]) if document.get("validityYears")
                             else None),
+            standing=standing,
         )
 
 
@@ -286,10 +309,31 @@ class ItemHeadRecord(Model):
     gsi1sk = UnicodeAttribute()
     revision = VersionAttribute()
     catalogue = ListIndex()
+    latest_status = UnicodeAttribute(attr_name="latestStatus", null=True)
+    """The latest version's status, for the review lists (absent on records older than 事项管理:
+    read as that of a published item)."""
+    standing_changes = _Document(attr_name="standingChanges", null=True)
+    """暂停、恢复、终止: every change of standing, oldest first (`yiwang.catalogue.standing`)."""
+    closed_from = UnicodeAttribute(attr_name="closedFrom", null=True)
+    """The date (Asia/Shanghai) of the last suspension or abolition, for intake's condition."""
+    reopen_from = UnicodeAttribute(attr_name="reopenFrom", null=True)
+    """The date of the resumption that ends that closing, if any."""
+
+    def standing_on(self, day: date) -> str:
+        """The item's standing on `day` (ACTIVE when it never changed)."""
+        return standing.standing_on(self.standing_changes, day)
+
+    def published_item(self, day: date | None = None) -> ItemVersion:
+        """The published version, with its standing on `day` (default today)."""
+        return ItemVersion.from_document(
+            self.published, int(self.published_version), PUBLISHED,
+            self.standing_on(day or standing.today()))
 
 
 class ItemVersionRecord(Model):
-    """One version of one item; its document never changes, only DRAFT → PUBLISHED."""
+    """One version of one item; its document never changes, only its status: DRAFT →
+    SUBMITTED → RETURNED or PUBLISHED (the office's own drafts: DRAFT → PUBLISHED). A
+    published version never changes again."""
 
     class Meta(TableMeta):
         pass
@@ -304,6 +348,13 @@ class ItemVersionRecord(Model):
     created_by = UnicodeAttribute(attr_name="createdBy")
     published_at = UTCDateTimeAttribute(attr_name="publishedAt", null=True)
     published_by = UnicodeAttribute(attr_name="publishedBy", null=True)
+    origin = UnicodeAttribute(null=True)
+    """Who drafted it: OFFICE (also older records, without it) or DEPARTMENT."""
+    submitted_at = UTCDateTimeAttribute(attr_name="submittedAt", null=True)
+    submitted_by = UnicodeAttribute(attr_name="submittedBy", null=True)
+    returned_at = UTCDateTimeAttribute(attr_name="returnedAt", null=True)
+    returned_by = UnicodeAttribute(attr_name="returnedBy", null=True)
+    return_reasons = ListAttribute(of=UnicodeAttribute, attr_name="returnReasons", null=True)
 
     def item(self) -> ItemVersion:
         return ItemVersion.from_document(self.document, int(self.item_version), self.status)
@@ -353,12 +404,27 @@ def validate_item_payload(payload: dict) -> None:
     if isinstance(co, list) and payload.get("leadDepartment") in co:
         errors.append(FieldError(f"coDepartments.{co.index(payload['leadDepartment'])}",
                                  "the lead department is not also a co-department"))
+    errors.extend(_kind_errors(payload.get("kind"), co))
     errors.extend(_material_errors(payload.get("materials")))
     form_schema = payload.get("formSchema")
     if isinstance(form_schema, dict):
         errors.extend(_form_schema_errors(form_schema))
     if errors:
         raise ValidationFailed(errors)
+
+
+def _kind_errors(kind: Any, co: Any) -> list[FieldError]:
+    """What the item's kind (办件类型) asks of its departments: an INSTANT item (即办件) is
+    decided on the spot by one department; a JOINT item (联办件) has at least one
+    co-department. (A PROMISED item may have co-departments too.)"""
+    departments = len(co) if isinstance(co, list) else 0
+    if kind == INSTANT and departments:
+        return [FieldError("coDepartments", "an INSTANT item (即办件) is decided on the spot by "
+                                            "one department: no co-departments")]
+    if kind == JOINT and not departments:
+        return [FieldError("coDepartments", "a JOINT item (联办件) is handled by several "
+                                            "departments: name at least one co-department")]
+    return []
 
 
 def _is_int(value: Any) -> bool:
@@ -409,14 +475,16 @@ def _normalised(payload: dict, code: str) -> dict[str, Any]:
 # Reading
 
 
-def get_item(code: str, version: int | None = None) -> ItemVersion:
-    """The published version of an item, or the given version if it was published;
-    `NotFound` otherwise (drafts are not part of the public catalogue)."""
+def get_item(code: str, version: int | None = None, now: datetime | None = None
+             ) -> ItemVersion:
+    """The published version of an item with its standing on `now`'s day (default today), or
+    the given version if it was published; `NotFound` otherwise (drafts are not part of the
+    public catalogue)."""
     if version is None:
         head = _head(code)
         if head is None or head.published_version is None or head.published is None:
             raise NotFound(f"no published item {code}")
-        return ItemVersion.from_document(head.published, int(head.published_version), PUBLISHED)
+        return head.published_item(standing.today(now))
     return _published_version(code, int(version))
 
 
@@ -429,22 +497,43 @@ def _published_version(code: str, version: int) -> ItemVersion:
     return record.item()
 
 
-def list_items(department: str | None = None, q: str | None = None) -> list[ItemVersion]:
-    """Published items, by code; `department` matches the lead or a co-department, `q` a
-    substring of the code or the name (case-insensitive)."""
+def list_items(department: str | None = None, q: str | None = None,
+               now: datetime | None = None) -> list[ItemVersion]:
+    """Published items in force or suspended (an abolished item leaves the list from its
+    effective date), by code, each with its standing; `department` matches the lead or a
+    co-department, `q` a substring of the code or the name (case-insensitive)."""
     condition = ItemHeadRecord.published_version.exists()
     if department:
         condition &= ((ItemHeadRecord.lead_department == department)
                       | ItemHeadRecord.co_departments.contains(department))
-    items = [
-        ItemVersion.from_document(head.published, int(head.published_version), PUBLISHED)
-        for head in ItemHeadRecord.catalogue.query(CATALOGUE_PARTITION, filter_condition=condition)
-    ]
+    day = standing.today(now)
+    heads = ItemHeadRecord.catalogue.query(CATALOGUE_PARTITION, filter_condition=condition)
+    items = [item for item in (head.published_item(day) for head in heads)
+             if item.standing != standing.ABOLISHED]
     needle = (q or "").strip().casefold()
     if needle:
         items = [i for i in items
                  if needle in i.code.casefold() or needle in i.name.casefold()]
     return items
+
+
+WORK_IN_PROGRESS = (DRAFT, SUBMITTED, RETURNED)
+
+
+def list_governed(statuses: tuple[str, ...] = WORK_IN_PROGRESS,
+                  department: str | None = None) -> list[dict[str, Any]]:
+    """事项管理's lists: items whose latest version is in one of `statuses` (the reform
+    office's review queue: SUBMITTED; a department's work: DRAFT, SUBMITTED, RETURNED), of
+    one lead department if given, by code. One Query on ListIndex."""
+    condition = ItemHeadRecord.latest_status.is_in(*statuses)
+    if department:
+        condition &= ItemHeadRecord.lead_department == department
+    return [{"code": head.code, "name": head.name, "leadDepartment": head.lead_department,
+             "latestVersion": int(head.latest_version), "status": head.latest_status,
+             "publishedVersion": (int(head.published_version)
+                                  if head.published_version is not None else None)}
+            for head in ItemHeadRecord.catalogue.query(CATALOGUE_PARTITION,
+                                                        filter_condition=condition)]
 
 
 def latest_version(code: str) -> ItemVersion:
@@ -480,8 +569,9 @@ def _version(code: str, version: int, consistent: bool = False) -> ItemVersionRe
 # Changing
 
 
-def create_draft(payload: dict, actor: str) -> ItemVersion:
-    """Version 1 of a new item, as a draft; `Conflict` if the code is taken."""
+def create_draft(payload: dict, actor: str, origin: str = OFFICE) -> ItemVersion:
+    """Version 1 of a new item, as a draft; `Conflict` if the code is taken. `origin`: who
+    drafts it, the reform office (OFFICE) or the item's department (DEPARTMENT)."""
     validate_item_payload(payload)
     code = payload["code"]
     document = _normalised(payload, code)
@@ -489,10 +579,10 @@ def create_draft(payload: dict, actor: str) -> ItemVersion:
     head = ItemHeadRecord(
         item_key(code), "META", code=code, name=document["name"],
         lead_department=document["leadDepartment"], co_departments=document["coDepartments"],
-        latest_version=1, created_at=now, updated_at=now, gsi1sk=code)
-    record = _new_version_record(document, 1, actor, now)
+        latest_version=1, latest_status=DRAFT, created_at=now, updated_at=now, gsi1sk=code)
+    record = _new_version_record(document, 1, actor, now, origin)
     audit = new_audit_for(item_key(code), actor, "ITEM_DRAFT_CREATED", None, DRAFT,
-                          {"version": 1})
+                          {"version": 1, **_origin_detail(origin)})
 
     def writes(transaction: TransactWrite) -> None:
         transaction.save(head, condition=ItemHeadRecord.pk.does_not_exist())
@@ -503,8 +593,10 @@ def create_draft(payload: dict, actor: str) -> ItemVersion:
     return record.item()
 
 
-def new_draft_version(code: str, payload: dict, actor: str) -> ItemVersion:
-    """The next version of an existing item, as a draft (the published one stays in force)."""
+def new_draft_version(code: str, payload: dict, actor: str, origin: str = OFFICE
+                      ) -> ItemVersion:
+    """The next version of an existing item, as a draft (the published one stays in force);
+    `Conflict` while the latest version is with the reform office for review (SUBMITTED)."""
     if isinstance(payload, dict) and "code" not in payload:
         payload = {**payload, "code": code}
     errors: list[FieldError] = []
@@ -520,14 +612,19 @@ def new_draft_version(code: str, payload: dict, actor: str) -> ItemVersion:
     head = _head(code, consistent=True)
     if head is None:
         raise NotFound(f"no item {code}")
+    latest = _version(code, int(head.latest_version), consistent=True)
+    if latest is not None and latest.status == SUBMITTED:
+        raise Conflict(f"version {latest.item_version} of item {code} is with the reform office "
+                       "for review (SUBMITTED); draft again once it is published or returned")
     version = int(head.latest_version) + 1
     now = datetime.now(UTC)
-    record = _new_version_record(_normalised(payload, code), version, actor, now)
+    record = _new_version_record(_normalised(payload, code), version, actor, now, origin)
     audit = new_audit_for(item_key(code), actor, "ITEM_VERSION_DRAFTED", None, DRAFT,
-                          {"version": version})
+                          {"version": version, **_origin_detail(origin)})
 
     def writes(transaction: TransactWrite) -> None:
         transaction.update(head, actions=[ItemHeadRecord.latest_version.set(version),
+                                          ItemHeadRecord.latest_status.set(DRAFT),
                                           ItemHeadRecord.updated_at.set(now)])
         transaction.save(record, condition=ItemVersionRecord.pk.does_not_exist())
         transaction.save(audit)
@@ -537,27 +634,29 @@ def new_draft_version(code: str, payload: dict, actor: str) -> ItemVersion:
     return record.item()
 
 
-def publish(code: str, actor: str) -> ItemVersion:
-    """Publish the latest version, which must be a draft; `Conflict` if there is none."""
-    head = _head(code, consistent=True)
-    if head is None:
-        raise NotFound(f"no item {code}")
-    version = int(head.latest_version)
-    record = _version(code, version, consistent=True)
-    if record is None:
-        raise NotFound(f"no version {version} of item {code}")
-    if record.status != DRAFT:
-        raise Conflict(f"item {code} has no draft to publish (version {version} is "
-                       f"{record.status})")
+def publish(code: str, actor: str, version: int | None = None) -> ItemVersion:
+    """The reform office publishes the latest version (or `version`, which must be the latest):
+    one its department submitted for review, or a draft of its own. `Conflict` otherwise
+    (none to publish, a department's draft not yet submitted, a version no longer the latest).
+    The version published before stays readable, unchanged: applications made under it go on
+    under it."""
+    head, record = _latest(code, version)
+    status = record.status
+    if not (status == SUBMITTED or (status == DRAFT and (record.origin or OFFICE) == OFFICE)):
+        waiting = " (its department has not submitted it)" if status == DRAFT else ""
+        raise Conflict(f"item {code} has no draft to publish (version {record.item_version} is "
+                       f"{status}{waiting})")
+    version = int(record.item_version)
     previous = int(head.published_version) if head.published_version is not None else None
     document = record.document
     now = datetime.now(UTC)
-    audit = new_audit_for(item_key(code), actor, "ITEM_PUBLISHED", DRAFT, PUBLISHED,
+    audit = new_audit_for(item_key(code), actor, "ITEM_PUBLISHED", status, PUBLISHED,
                           {"version": version, "previousVersion": previous})
 
     def writes(transaction: TransactWrite) -> None:
         transaction.update(head, actions=[
             ItemHeadRecord.published_version.set(version),
+            ItemHeadRecord.latest_status.set(PUBLISHED),
             ItemHeadRecord.published.set(document),
             ItemHeadRecord.name.set(document["name"]),
             ItemHeadRecord.lead_department.set(document["leadDepartment"]),
@@ -567,7 +666,7 @@ def publish(code: str, actor: str) -> ItemVersion:
         transaction.update(record, actions=[ItemVersionRecord.status.set(PUBLISHED),
                                             ItemVersionRecord.published_at.set(now),
                                             ItemVersionRecord.published_by.set(actor)],
-                           condition=ItemVersionRecord.status == DRAFT)
+                           condition=ItemVersionRecord.status == status)
         transaction.save(audit)
 
     _transaction(writes, f"item {code} changed meanwhile (published or drafted by someone "
@@ -575,12 +674,95 @@ def publish(code: str, actor: str) -> ItemVersion:
     return ItemVersion.from_document(document, version, PUBLISHED)
 
 
+def submit(code: str, version: int, actor: str) -> ItemVersion:
+    """送审: the department submits its latest draft to the reform office (DRAFT → SUBMITTED);
+    `Conflict` if it is not the latest version or not a draft."""
+    head, record = _latest(code, version)
+    _require_status(record, DRAFT, "submitted")
+    now = datetime.now(UTC)
+    audit = new_audit_for(item_key(code), actor, "ITEM_SUBMITTED", DRAFT, SUBMITTED,
+                          {"version": version})
+    _move(head, record, audit, SUBMITTED, [ItemVersionRecord.status.set(SUBMITTED),
+                                ItemVersionRecord.submitted_at.set(now),
+                                ItemVersionRecord.submitted_by.set(actor)])
+    return _version(code, version, consistent=True).item()  # type: ignore[union-attr]
+
+
+def return_version(code: str, version: int, actor: str, reasons: list[str]) -> ItemVersion:
+    """退回: the reform office returns a submitted version to its department with reasons
+    (SUBMITTED → RETURNED); the department drafts a changed version and submits it again."""
+    head, record = _latest(code, version)
+    _require_status(record, SUBMITTED, "returned")
+    now = datetime.now(UTC)
+    audit = new_audit_for(item_key(code), actor, "ITEM_RETURNED", SUBMITTED, RETURNED,
+                          {"version": version, "reasons": reasons})
+    _move(head, record, audit, RETURNED, [ItemVersionRecord.status.set(RETURNED),
+                                ItemVersionRecord.returned_at.set(now),
+                                ItemVersionRecord.returned_by.set(actor),
+                                ItemVersionRecord.return_reasons.set(reasons)])
+    return _version(code, version, consistent=True).item()  # type: ignore[union-attr]
+
+
+def version_record(code: str, version: int) -> ItemVersionRecord:
+    """Any version of an item, whatever its status (for its department and the reform
+    office); `NotFound` if there is none."""
+    record = _version(code, version, consistent=True) if version > 0 else None
+    if record is None:
+        raise NotFound(f"no version {version} of item {code}")
+    return record
+
+
+def head_record(code: str) -> ItemHeadRecord:
+    """The item's head (its lead department, versions, standing); `NotFound` if none."""
+    head = _head(code, consistent=True)
+    if head is None:
+        raise NotFound(f"no item {code}")
+    return head
+
+
+def _latest(code: str, version: int | None) -> tuple[ItemHeadRecord, ItemVersionRecord]:
+    """The head and the latest version record; `Conflict` if `version` is given and is not the
+    latest (a newer one was drafted), `NotFound` if there is no such item."""
+    head = head_record(code)
+    latest = int(head.latest_version)
+    if version is not None and version != latest:
+        if version < 1 or version > latest:
+            raise NotFound(f"no version {version} of item {code}")
+        raise Conflict(f"version {version} of item {code} is not its latest ({latest})")
+    return head, version_record(code, latest)
+
+
+def _require_status(record: ItemVersionRecord, status: str, verb: str) -> None:
+    if record.status != status:
+        raise Conflict(f"version {record.item_version} of item {record.code} is "
+                       f"{record.status}: only a {status} version is {verb}")
+
+
+def _move(head: ItemHeadRecord, record: ItemVersionRecord, audit: AuditRecord, status: str,
+          actions: list[Any]) -> None:
+    """One status move of a version to `status`, with its audit record and the head's
+    `latestStatus`, in one transaction; the version must still be in the status it was read in
+    and the head unchanged (no newer draft: its revision is the condition)."""
+    def writes(transaction: TransactWrite) -> None:
+        transaction.update(head, actions=[ItemHeadRecord.latest_status.set(status),
+                                          ItemHeadRecord.updated_at.set(datetime.now(UTC))])
+        transaction.update(record, actions=actions,
+                           condition=ItemVersionRecord.status == record.status)
+        transaction.save(audit)
+
+    _transaction(writes, f"item {record.code} changed meanwhile; reload it and try again")
+
+
+def _origin_detail(origin: str) -> dict[str, str]:
+    return {"origin": origin} if origin != OFFICE else {}
+
+
 def _new_version_record(document: dict[str, Any], version: int, actor: str,
-                        now: datetime) -> ItemVersionRecord:
+                        now: datetime, origin: str = OFFICE) -> ItemVersionRecord:
     return ItemVersionRecord(
         item_key(document["code"]), version_key(version), code=document["code"],
         item_version=version, status=DRAFT, document=document, created_at=now,
-        created_by=actor)
+        created_by=actor, origin=origin)
 
 
 def _transaction(writes: Callable[[TransactWrite], None], conflict: str) -> None:
@@ -593,6 +775,12 @@ def _transaction(writes: Callable[[TransactWrite], None], conflict: str) -> None
             writes(transaction)
 
     write_or_conflict(write, conflict)
+
+
+def transact(writes: Callable[[TransactWrite], None], conflict: str) -> None:
+    """`writes` in one transaction under the write policy, as the catalogue's own changes
+    (`Conflict(conflict)` when a condition fails): for `yiwang.catalogue.governance`."""
+    _transaction(writes, conflict)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -113,6 +113,8 @@ _APPLICANT_ACTS = {APPLICANT: _OWN, WINDOW: _ENTERED}
 """What only the applicant (or the window staff who entered the application) does."""
 _COMPLAINT_DEPARTMENT = {REVIEWER: _HANDLING}
 _SUPERVISORS = _roles(SUPERVISOR)
+_ITEM_GOVERNANCE = {ADMIN: frozenset({Relation.ANY}), REVIEWER: _HANDLING}
+"""A service item's versions and trail: the reform office, and its lead department."""
 
 POLICY: dict[str, Rule] = {
     "getHealth": Rule("GET", "/health", public=True),
@@ -121,10 +123,24 @@ POLICY: dict[str, Rule] = {
     "getMyRegisterRecord": Rule("GET", "/me/register", _roles(APPLICANT)),
     "prefillForm": Rule("GET", "/items/{code}/prefill", _roles(APPLICANT)),
     "listItems": Rule("GET", "/items", public=True),
-    "createItem": Rule("POST", "/items", _roles(ADMIN)),
+    # 事项管理: the reform office (审改部门, administrators) and the item's department (reviewers
+    # of its lead department; a new item's lead must be their own) draft; the department
+    # submits; the office publishes, returns and changes the standing (暂停、恢复、终止).
+    "createItem": Rule("POST", "/items", _roles(ADMIN, REVIEWER)),
     "getItem": Rule("GET", "/items/{code}", public=True),
-    "draftItemVersion": Rule("PUT", "/items/{code}", _roles(ADMIN)),
+    "draftItemVersion": Rule("PUT", "/items/{code}", _ITEM_GOVERNANCE),
     "publishItem": Rule("POST", "/items/{code}/publish", _roles(ADMIN)),
+    # The office's review queue; a department's own items in progress.
+    "listItemReviews": Rule("GET", "/item-reviews", _roles(ADMIN, REVIEWER)),
+    "getItemVersion": Rule("GET", "/items/{code}/versions/{version}", _ITEM_GOVERNANCE),
+    "submitItemVersion": Rule("POST", "/items/{code}/versions/{version}/submit",
+                              {REVIEWER: _HANDLING}),
+    "publishItemVersion": Rule("POST", "/items/{code}/versions/{version}/publish",
+                               _roles(ADMIN)),
+    "returnItemVersion": Rule("POST", "/items/{code}/versions/{version}/return",
+                              _roles(ADMIN)),
+    "changeItemStanding": Rule("POST", "/items/{code}/standing", _roles(ADMIN)),
+    "itemAudit": Rule("GET", "/items/{code}/audit", _ITEM_GOVERNANCE),
     "listDepartments": Rule("GET", "/departments", _roles(*_ALL)),
     "getDepartment": Rule("GET", "/departments/{code}", _roles(*_ALL)),
     "putDepartment": Rule("PUT", "/departments/{code}", _roles(ADMIN)),

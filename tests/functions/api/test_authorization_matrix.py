@@ -1,12 +1,13 @@
 """The authorization matrix, generated: every operation of openapi.yaml × ten kinds of caller,
 against one set of resources (a draft and a completed application, an attachment, a task, a
 task claimed by one handler of a department whose tasks have handlers (经办人模式), a
-certificate, an anonymous bad review, a private complaint). The expected answer of each cell is
-the access policy's (`yiwang.people.policy`), never written here by hand: 401 without a token
-(or a provider's signature), 403 for a role that may not call the operation at all, 404 for a
-resource that is not the caller's (the same answer as for an id that does not exist), 2xx
-otherwise. Reads allowed are also checked for masking; mutations are only called where they
-must be refused, so no state is consumed and one set of resources serves every cell."""
+certificate, an anonymous bad review, a private complaint, a service item). The expected
+answer of each cell is the access policy's (`yiwang.people.policy`), never written here by
+hand: 401 without a token (or a provider's signature), 403 for a role that may not call the
+operation at all, 404 for a resource that is not the caller's (the same answer as for an id
+that does not exist), 2xx otherwise. Reads allowed are also checked for masking; mutations are
+only called where they must be refused, so no state is consumed and one set of resources
+serves every cell."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ UNKNOWN = {"application": "YW2026010100000000", "draft": "YW2026010100000000",
            "certificate": "YW-NO-SUCH-CERTIFICATE", "task": "YW2026010100000000.REVIEW.1.GZ-GA",
            "handled task": "YW2026010100000000.REVIEW.1.GZ-GA",
            "attachment": "0" * 32, "urging": "DB2026010100000000",
-           "appeal": "SS0000000000000000"}
+           "appeal": "SS0000000000000000", "item": "NO-SUCH-ITEM-0001"}
 
 # The resource each operation's path names (the expected answers come from the policy).
 RESOURCE = {
@@ -66,9 +67,12 @@ RESOURCE = {
     **{op: ("rating",) for op in ("verifyRating", "invalidateRating", "rectifyRating",
                                   "extendRating", "revisitRating")},
     "getUrging": ("urging",), "replyUrging": ("urging",), "decideScoreAppeal": ("appeal",),
+    **{op: ("item",) for op in ("draftItemVersion", "getItemVersion", "submitItemVersion",
+                                "publishItemVersion", "returnItemVersion",
+                                "changeItemStanding", "itemAudit")},
 }
 FIXED = {"/items/{code}": f"/items/{PERMIT}", "/departments/{code}": f"/departments/{HANDLING}",
-         "{year}": "2026"}
+         "{year}": "2026", "{version}": "1"}
 QUERY = {"listApplications": "?status=COMPLETED", "listComplaints": f"?department={HANDLING}",
          "dueDate": "?from=2026-03-02T09:00:00%2B08:00&workingDays=3",
          "accessLog": f"?subject={CITIZEN_ID}", "listUrgings": f"?department={HANDLING}"}
@@ -202,6 +206,8 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
                            policy.Facts(departments=frozenset({HANDLING}))),
         "appeal": Resource({"{id}": json.loads(appeal.body)["id"]},
                            policy.Facts(departments=frozenset({HANDLING}))),
+        # The permit's item: its lead department (规划) governs it with the reform office.
+        "item": Resource({"{code}": PERMIT}, policy.Facts(departments=frozenset({HANDLING}))),
     }
     return {"people": people, "resources": resources, "sub_a": sub_a}
 
@@ -217,7 +223,8 @@ def _path(template: str, ids: dict[str, str], unknown: str | None = None) -> str
     for name, value in {**FIXED, **ids}.items():
         path = path.replace(name, value)
     if unknown is not None:
-        path = path.replace(ids.get("{id}") or ids.get("{taskId}") or ids["{number}"], unknown)
+        path = path.replace(ids.get("{id}") or ids.get("{taskId}") or ids.get("{code}")
+                            or ids["{number}"], unknown)
     return path
 
 

@@ -57,7 +57,7 @@ def test_list_items(http: Any) -> None:
     assert planning == {
         "code": PLANNING_PERMIT, "name": "建设工程规划许可证核发", "category": "行政许可",
         "kind": "PROMISED", "leadDepartment": "GZ-ZRZY", "feeFen": 50000, "promisedDays": 15,
-        "version": 1}
+        "version": 1, "standing": "ACTIVE"}
     assert len({i["code"] for i in items}) == len(items)
 
 
@@ -132,14 +132,21 @@ def test_versions_through_the_admin_routes(http: Any, token: Token) -> None:
                    409, "CONFLICT")
 
 
-def test_admin_routes_need_an_administrator(http: Any, token: Token) -> None:
+def test_drafting_needs_the_reform_office_or_the_items_own_department(
+        http: Any, token: Token) -> None:
+    # 事项管理 (#12): a department drafts its own items; publishing stays the office's.
     payload = json.dumps(item_payload(f"TEST{uuid.uuid4().hex[:10].upper()}-XK-0001"))
     anonymous = http.post("/items", headers={"Content-Type": "application/json"}, body=payload)
     assert anonymous.status_code == 401
+    window = token("window-1", "window")
+    assert_problem(http.post("/items", headers=window, body=payload), 403, "FORBIDDEN")
     reviewer = token("reviewer-1", "reviewer", dept="GZ-ZRZY")
-    assert_problem(http.post("/items", headers=reviewer, body=payload), 403, "FORBIDDEN")
-    assert_problem(http.put(f"/items/{PLANNING_PERMIT}", headers=reviewer, body=payload), 403,
-                   "FORBIDDEN")
+    refused = assert_problem(http.post("/items", headers=reviewer, body=payload), 400,
+                             "VALIDATION_FAILED")  # the payload's lead is TEST-JT, not theirs
+    assert [e["path"] for e in refused["errors"]] == ["leadDepartment"]
+    unrelated = token("reviewer-2", "reviewer", dept="GZ-GA")
+    assert_problem(http.put(f"/items/{PLANNING_PERMIT}", headers=unrelated, body=payload), 404,
+                   "NOT_FOUND")
     assert_problem(http.post(f"/items/{PLANNING_PERMIT}/publish", headers=reviewer), 403,
                    "FORBIDDEN")
 

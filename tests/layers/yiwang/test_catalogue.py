@@ -174,7 +174,7 @@ def test_summary_and_api_shapes(catalogue: Any) -> None:
     assert item.summary() == {
         "code": PLANNING_PERMIT, "name": "建设工程规划许可证核发", "category": "行政许可",
         "kind": "PROMISED", "leadDepartment": "GZ-ZRZY", "feeFen": 50000, "promisedDays": 15,
-        "version": 1}
+        "version": 1, "standing": "ACTIVE"}
     document = item.to_api()
     assert set(document) == {
         "code", "name", "category", "kind", "leadDepartment", "coDepartments", "statutoryDays",
@@ -332,6 +332,21 @@ def test_two_admins_publishing_at_once_make_exactly_one_version(
         ("admin-1", 1), ("admin-1", 2)]
 
 
+def test_publishing_and_returning_one_submission_at_once_one_wins(
+        monkeypatch: pytest.MonkeyPatch, catalogue: Any) -> None:
+    code = new_code()
+    catalogue.create_draft(item_payload(code), "reviewer-1", catalogue.DEPARTMENT)
+    catalogue.submit(code, 1, "reviewer-1")
+
+    won, lost = at_once(monkeypatch, catalogue, lambda: catalogue.publish(code, "admin-1", 1),
+                        lambda: catalogue.return_version(code, 1, "admin-2", ["改"]))
+    assert (won.version, won.status) == (1, "PUBLISHED")
+    assert isinstance(lost, Conflict)
+    assert catalogue.version_record(code, 1).status == "PUBLISHED"
+    assert [a.event for a in catalogue.audit_trail(code)] == [
+        "ITEM_DRAFT_CREATED", "ITEM_SUBMITTED", "ITEM_PUBLISHED"]
+
+
 def test_two_admins_drafting_at_once_never_share_a_version(
         monkeypatch: pytest.MonkeyPatch, catalogue: Any) -> None:
     code = new_code()
@@ -408,9 +423,11 @@ def test_an_instant_item_has_no_promised_period() -> None:
     from yiwang.catalogue import items as catalogue
 
     with pytest.raises(ValidationFailed) as refused:
-        catalogue.validate_item_payload(item_payload(new_code(), kind="INSTANT"))
+        catalogue.validate_item_payload(item_payload(new_code(), kind="INSTANT",
+                                                     coDepartments=[]))
     assert [e.path for e in refused.value.errors] == ["promisedDays"]
-    catalogue.validate_item_payload(item_payload(new_code(), kind="INSTANT", promisedDays=0))
+    catalogue.validate_item_payload(item_payload(new_code(), kind="INSTANT", promisedDays=0,
+                                                 coDepartments=[]))
 
 
 def test_form_schema_must_be_a_self_contained_object_schema() -> None:
