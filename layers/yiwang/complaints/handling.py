@@ -158,6 +158,7 @@ def register(caller: Caller, payload: Any, sfn: Any, state_machine_arn: str,
     if "urgency" in body and caller.role not in (WINDOW, SUPERVISOR):
         raise Forbidden("the urgency is graded by staff (窗口、监察人员)")
     department, basis = _route(caller, body)
+    region = _region(caller, body)
     now = now or datetime.now(UTC)
     complaint_id = new_complaint_id(now)
     limit = limit_days(body["category"], body.get("urgency"))
@@ -169,12 +170,13 @@ def register(caller: Caller, payload: Any, sfn: Any, state_machine_arn: str,
         private=private, application_id=body.get("applicationId"),
         owner_sub=None if body["channel"] in STAFF_CHANNELS else caller.sub,
         registered_by=caller.sub, status=INITIAL.value, department=department, round=1,
+        region=region,
         limit_days=limit, created_at=now, merged_ids=[],
         gsi1pk=ComplaintRecord.list_key(department), gsi1sk=now.isoformat(),
         **_routing_times(now, limit))
     audit = new_audit_for(record.pk, caller.sub, "REGISTERED", None, INITIAL.value, {
         "category": record.category, "urgency": record.urgency or "", "channel": record.channel,
-        "department": department, "routedBy": basis, "limitDays": limit,
+        "department": department, "routedBy": basis, "limitDays": limit, "region": region,
         "dueAt": local_time(record.due_at)})
 
     def save() -> None:
@@ -204,6 +206,21 @@ def _route(caller: Caller, body: dict[str, Any]) -> tuple[str, str]:
         return lead, "APPLICATION"
     department = route_by_rules(f"{body['subject']}\n{body['content']}")
     return department, "DEFAULT" if is_default(department) else "RULE"
+
+
+def _region(caller: Caller, body: dict[str, Any]) -> str:
+    """属地: the region of the application concerned, else of the window that took it down,
+    else the platform's default region."""
+    from yiwang.regions import tree
+
+    if body.get("applicationId"):
+        from yiwang.applications import drafts as applications
+
+        record = applications.load_for(caller, body["applicationId"])
+        return record.region or tree.default_region()
+    if caller.role == WINDOW and tree.known(caller.region):
+        return str(caller.region)
+    return tree.default_region()
 
 
 def _lead_department(caller: Caller, application_id: str) -> str:
