@@ -8,8 +8,11 @@ Records in the single table:
 - pk=`DEPT#<code>`, sk=`AUDIT#...`: one audit record per change (全程留痕), written in the same
   transaction as the change.
 
-`region` and `level` are optional for now: the region tree (行政区划) that will place each
-department comes later.
+Every department is placed in the region tree (行政区划, `yiwang.regions.tree`): `region` is
+one of its codes (the platform's default region when a change leaves it out), and `level`
+(PROVINCE, CITY, COUNTY, TOWNSHIP, VILLAGE) is the region's, derived, never set apart from it.
+An unknown region is `UnknownRegion` (422, `UNKNOWN_REGION`). Departments registered before the
+tree have neither until `infra/migrations/default_region.py` places them (read: the default).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pynamodb.transactions import TransactWrite
 from yiwang.platform import validation
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
 from yiwang.platform.identity import InvalidIdentifier, validate_credit_code
+from yiwang.regions import tree
 from yiwang.table.records import ListIndex, TableMeta, connection, new_audit_for
 from yiwang.table.writes import write_or_conflict
 
@@ -49,6 +53,7 @@ _SCHEMA: dict[str, Any] = {
         "creditCode": {"type": "string", "minLength": 18, "maxLength": 18},
         "region": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
         "level": {"type": ["string", "null"], "minLength": 1, "maxLength": 32},
+        "regionName": {"type": ["string", "null"], "maxLength": 64},  # GET's, ignored
         "status": {"enum": [ACTIVE, INACTIVE]},
         # The version the writer last read: a stale one is a concurrent change (409).
         "version": {"type": "integer", "minimum": 1},
@@ -116,6 +121,17 @@ def all() -> list[DepartmentRecord]:  # noqa: A001 - the registry's own `all`
     return list(DepartmentRecord.registry.query(DEPARTMENTS_PARTITION))
 
 
+def region_of(record: DepartmentRecord) -> str:
+    """The region the department lies in; the default region for one registered before the
+    region tree (until the migration places it)."""
+    return record.region or tree.default_region()
+
+
+def in_region(code: str) -> list[DepartmentRecord]:
+    """The departments placed in region `code` itself (not below it), by code."""
+    return [record for record in all() if region_of(record) == code]
+
+
 def known(code: str) -> bool:
     """Whether `code` is an active department of the registry."""
     record = _load(code)
@@ -163,7 +179,9 @@ def put(caller_sub: str, code: str, payload: Any) -> Change:
 
 def validated(code: str, payload: Any) -> dict[str, Any]:
     """The fields `payload` sets (name, creditCode, region, level, status), checked; every
-    error listed."""
+    error listed. The region is the default region when left out, and the level is the
+    region's (a `level` sent that is not is an error); `UnknownRegion` for a region the tree
+    does not have."""
     errors = validation.errors(_SCHEMA, payload)
     if not re.fullmatch(CODE_PATTERN, code) or len(code) > 32:
         errors.append(FieldError("code", f"{code!r} is not a department code (e.g. GZ-SCJG)"))
@@ -178,8 +196,12 @@ def validated(code: str, payload: Any) -> dict[str, Any]:
                 errors.append(FieldError("creditCode", str(invalid)))
     if errors:
         raise ValidationFailed(errors)
+    region = tree.placed(payload.get("region"))
+    if payload.get("level") not in (None, region.level):
+        raise ValidationFailed([FieldError(
+            "level", f"region {region.code} ({region.name}) is at level {region.level}")])
     return {"name": payload["name"], "creditCode": credit,
-            "region": payload.get("region"), "level": payload.get("level"),
+            "region": region.code, "level": region.level,
             "status": payload.get("status", ACTIVE)}
 
 

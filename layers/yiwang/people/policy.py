@@ -89,7 +89,8 @@ class Facts:
     """Whether it has reached the staff at all (an application: once submitted)."""
     regions: frozenset[str] = frozenset()
     """The regions it lies in (an application: its accepting region, and for an escalated one
-    the higher level's as well); none for a resource that is no region's."""
+    the higher level's as well: a set, so each level's supervisors see it). None named: the
+    default region, as for records made before regions."""
 
 
 def _roles(*roles: str, relations: Iterable[Relation] = (Relation.ANY,)
@@ -130,6 +131,9 @@ POLICY: dict[str, Rule] = {
     "listDepartments": Rule("GET", "/departments", _roles(*_ALL)),
     "getDepartment": Rule("GET", "/departments/{code}", _roles(*_ALL)),
     "putDepartment": Rule("PUT", "/departments/{code}", _roles(ADMIN)),
+    # 行政区划: the region tree, its service centres and departments, for every signed-in role.
+    "listRegions": Rule("GET", "/regions", _roles(*_ALL)),
+    "getRegion": Rule("GET", "/regions/{code}", _roles(*_ALL)),
     "createApplication": Rule("POST", "/applications", _roles(APPLICANT, WINDOW)),
     "listApplications": Rule("GET", "/applications", _roles(*_ALL)),
     "getApplication": Rule("GET", "/applications/{id}", _READ_APPLICATION),
@@ -273,7 +277,7 @@ def relations(caller: Caller, facts: Facts) -> frozenset[Relation]:
         held.add(Relation.HANDLING)
     if facts.with_staff and caller.is_staff:
         held.add(Relation.STAFF)
-    if caller.role == SUPERVISOR and in_scope(caller, facts.regions):
+    if caller.role == SUPERVISOR and in_scope(caller, facts.regions or {None}):
         held.add(Relation.REGION)
     return frozenset(held)
 
