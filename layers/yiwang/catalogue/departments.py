@@ -27,7 +27,13 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from yiwang.platform import validation
-from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
+from yiwang.platform.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    Unprocessable,
+    ValidationFailed,
+)
 from yiwang.platform.identity import InvalidIdentifier, validate_credit_code
 from yiwang.regions import tree
 from yiwang.table.records import ListIndex, TableMeta, connection, new_audit_for
@@ -125,6 +131,20 @@ def region_of(record: DepartmentRecord) -> str:
     """The region the department lies in; the default region for one registered before the
     region tree (until the migration places it)."""
     return record.region or tree.default_region()
+
+
+def staff_region(department: str, region: str | None) -> str | None:
+    """The region a reviewer of `department` belongs to: the department's (staff belong to a
+    department in a region). A reviewer said to be elsewhere is `Unprocessable`; for a
+    department the registry does not have, `region` as given."""
+    record = _load(department)
+    if record is None:
+        return region
+    placed = region_of(record)
+    if region is not None and region != placed:
+        raise Unprocessable(f"department {department} lies in region {placed}, not {region}: "
+                            "its reviewers belong to its region")
+    return placed
 
 
 def in_region(code: str) -> list[DepartmentRecord]:

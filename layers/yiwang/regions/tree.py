@@ -212,6 +212,15 @@ def centres(code: str) -> list[Centre]:
                   key=lambda centre: centre.code)
 
 
+def window_region(code: str) -> str:
+    """The region of window staff who sit at a centre of region `code`: `code`, if the tree
+    has it and a service centre or station there; otherwise `UnknownRegion` (422)."""
+    if not known(code) or not centres(code):
+        raise UnknownRegion(f"no service centre or station in region {code}: window staff "
+                            "carry the region of the centre where they sit")
+    return code
+
+
 def descendants(code: str) -> list[Region]:
     """`code` and every region below it, the region first."""
     get(code)
