@@ -322,7 +322,7 @@ def decide_extension(caller: Caller, complaint_id: str, payload: Any,
     (`Conflict` otherwise)."""
     policy.permit("decideComplaintExtension", caller)
     body = _valid(_DECIDE_EXTENSION, payload)
-    record = ComplaintRecord.load(complaint_id)
+    record = load_for(caller, complaint_id, "decideComplaintExtension")
     now = now or datetime.now(UTC)
     if not record.extension_status:
         raise Conflict(f"complaint {complaint_id} has no extension request")
@@ -406,7 +406,7 @@ def reroute(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
     application in the complaint's life, not one per department."""
     policy.permit("routeComplaint", caller)
     department = _department(_valid(_ROUTE, payload)["department"])
-    record = ComplaintRecord.load(complaint_id)
+    record = load_for(caller, complaint_id, "routeComplaint")
     now = now or datetime.now(UTC)
     limit = int(record.limit_days)
     times = _routing_times(now, limit)
@@ -431,7 +431,7 @@ def grade(caller: Caller, complaint_id: str, payload: Any,
     limit."""
     policy.permit("gradeComplaint", caller)
     urgency = _valid(_URGENCY, payload)["urgency"]
-    record = ComplaintRecord.load(complaint_id)
+    record = load_for(caller, complaint_id, "gradeComplaint")
     now = now or datetime.now(UTC)
     if record.status not in OPEN:
         raise Conflict(f"a complaint that is {record.status} is not graded any more")
@@ -468,7 +468,7 @@ def reject(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
     """不予受理, with one of the reason codes of art. 31 (→ NOT_ACCEPTED); its clocks stop."""
     policy.permit("rejectComplaint", caller)
     body = _valid(_REJECT, payload)
-    record = ComplaintRecord.load(complaint_id)
+    record = load_for(caller, complaint_id, "rejectComplaint")
     now = now or datetime.now(UTC)
     rejection = {"reasonCode": body["reasonCode"], "reason": REASON_CODES[body["reasonCode"]],
                  "detail": (body.get("detail") or "").strip()}
@@ -485,12 +485,12 @@ def merge(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
     complaint becomes MERGED (its complainant sees where it went); the target lists it."""
     policy.permit("mergeComplaint", caller)
     into = _valid(_MERGE, payload)["intoId"]
-    record = ComplaintRecord.load(complaint_id)
+    record = load_for(caller, complaint_id, "mergeComplaint")
     now = now or datetime.now(UTC)
     if into == complaint_id:
         raise Unprocessable("a complaint is not merged into itself")
     try:
-        target = ComplaintRecord.load(into)
+        target = load_for(caller, into, "mergeComplaint")  # one of their region's too
     except ComplaintNotFound as missing:
         raise Unprocessable(f"no complaint {into} to merge into") from missing
     merged = check_move(record.status, ComplaintStatus.MERGED).value
@@ -574,7 +574,7 @@ def conclude(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
     after it was handled again (ESCALATED → CLOSED), with their conclusion."""
     policy.permit("concludeComplaint", caller)
     body = _valid(_CONCLUDE, payload)
-    record = ComplaintRecord.load(complaint_id)
+    record = load_for(caller, complaint_id, "concludeComplaint")
     now = now or datetime.now(UTC)
     entry = {"conclusion": body["conclusion"].strip(), "by": caller.sub, "at": local_time(now)}
     moved = move(record, ComplaintStatus.CLOSED, caller.sub, "CONCLUDED", sfn,
