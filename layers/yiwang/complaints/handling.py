@@ -61,7 +61,6 @@ from yiwang.complaints.status import (
 )
 from yiwang.complaints.steps import DEEM_ACCEPTED, catch_up, move
 from yiwang.deadlines import clocks
-from yiwang.people import policy
 from yiwang.people.access import SUPERVISOR, WINDOW, Caller
 from yiwang.performance import ledger
 from yiwang.platform import validation, workflow
@@ -320,9 +319,8 @@ def decide_extension(caller: Caller, complaint_id: str, payload: Any,
     deadline and the handling clock move by the days asked for, counted from the current
     deadline. Only a pending request of a complaint still being handled is decided
     (`Conflict` otherwise)."""
-    policy.permit("decideComplaintExtension", caller)
-    body = _valid(_DECIDE_EXTENSION, payload)
     record = load_for(caller, complaint_id, "decideComplaintExtension")
+    body = _valid(_DECIDE_EXTENSION, payload)
     now = now or datetime.now(UTC)
     if not record.extension_status:
         raise Conflict(f"complaint {complaint_id} has no extension request")
@@ -404,9 +402,8 @@ def reroute(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
     """改派: a returned complaint goes to another department (RETURNED → ROUTED, next round),
     with a fresh return window and handling period. The extension stays as it was: one
     application in the complaint's life, not one per department."""
-    policy.permit("routeComplaint", caller)
-    department = _department(_valid(_ROUTE, payload)["department"])
     record = load_for(caller, complaint_id, "routeComplaint")
+    department = _department(_valid(_ROUTE, payload)["department"])
     now = now or datetime.now(UTC)
     limit = int(record.limit_days)
     times = _routing_times(now, limit)
@@ -429,9 +426,8 @@ def grade(caller: Caller, complaint_id: str, payload: Any,
     the category set but never lengthens it (`routing.limit_days`); the deadline is counted
     again from routing. Not after an extension (`Conflict`): that was granted against the old
     limit."""
-    policy.permit("gradeComplaint", caller)
-    urgency = _valid(_URGENCY, payload)["urgency"]
     record = load_for(caller, complaint_id, "gradeComplaint")
+    urgency = _valid(_URGENCY, payload)["urgency"]
     now = now or datetime.now(UTC)
     if record.status not in OPEN:
         raise Conflict(f"a complaint that is {record.status} is not graded any more")
@@ -466,9 +462,8 @@ def grade(caller: Caller, complaint_id: str, payload: Any,
 def reject(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
            now: datetime | None = None) -> ComplaintRecord:
     """不予受理, with one of the reason codes of art. 31 (→ NOT_ACCEPTED); its clocks stop."""
-    policy.permit("rejectComplaint", caller)
-    body = _valid(_REJECT, payload)
     record = load_for(caller, complaint_id, "rejectComplaint")
+    body = _valid(_REJECT, payload)
     now = now or datetime.now(UTC)
     rejection = {"reasonCode": body["reasonCode"], "reason": REASON_CODES[body["reasonCode"]],
                  "detail": (body.get("detail") or "").strip()}
@@ -483,9 +478,8 @@ def merge(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
           now: datetime | None = None) -> ComplaintRecord:
     """合并: the same matter raised through several channels is handled once (art. 33). This
     complaint becomes MERGED (its complainant sees where it went); the target lists it."""
-    policy.permit("mergeComplaint", caller)
-    into = _valid(_MERGE, payload)["intoId"]
     record = load_for(caller, complaint_id, "mergeComplaint")
+    into = _valid(_MERGE, payload)["intoId"]
     now = now or datetime.now(UTC)
     if into == complaint_id:
         raise Unprocessable("a complaint is not merged into itself")
@@ -572,9 +566,8 @@ def conclude(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
              now: datetime | None = None) -> ComplaintRecord:
     """督办结论: the supervisors conclude a complaint whose complainant stayed unsatisfied
     after it was handled again (ESCALATED → CLOSED), with their conclusion."""
-    policy.permit("concludeComplaint", caller)
-    body = _valid(_CONCLUDE, payload)
     record = load_for(caller, complaint_id, "concludeComplaint")
+    body = _valid(_CONCLUDE, payload)
     now = now or datetime.now(UTC)
     entry = {"conclusion": body["conclusion"].strip(), "by": caller.sub, "at": local_time(now)}
     moved = move(record, ComplaintStatus.CLOSED, caller.sub, "CONCLUDED", sfn,
