@@ -137,6 +137,8 @@ def staff_region(department: str, region: str | None) -> str | None:
     """The region a reviewer of `department` belongs to: the department's (staff belong to a
     department in a region). A reviewer said to be elsewhere is `Unprocessable`; for a
     department the registry does not have, `region` as given."""
+    if not re.fullmatch(CODE_PATTERN, department) or len(department) > 32:
+        return region  # not a registry code: no department of the registry (not read)
     record = _load(department)
     if record is None:
         return region
