@@ -22,7 +22,7 @@ caller sees in `yiwang.views.complaints`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.transactions import TransactWrite
 
@@ -74,6 +74,9 @@ from yiwang.platform.errors import (
 from yiwang.platform.observability import MetricUnit, logger, metrics
 from yiwang.table.records import connection, new_audit_for
 from yiwang.table.writes import write_or_conflict
+
+if TYPE_CHECKING:
+    from yiwang.applications.records import ApplicationRecord
 
 ACCEPTANCE_CLOCK, HANDLING_CLOCK = "ACCEPTANCE", "HANDLING"
 
@@ -156,8 +159,9 @@ def register(caller: Caller, payload: Any, sfn: Any, state_machine_arn: str,
         raise Forbidden("phone and visit complaints are registered by window staff")
     if "urgency" in body and caller.role not in (WINDOW, SUPERVISOR):
         raise Forbidden("the urgency is graded by staff (窗口、监察人员)")
-    department, basis = _route(caller, body)
-    region = _region(caller, body)
+    case = _case(caller, body)
+    department, basis = _route(caller, body, case)
+    region = _region(caller, case)
     now = now or datetime.now(UTC)
     complaint_id = new_complaint_id(now)
     limit = limit_days(body["category"], body.get("urgency"))
@@ -191,44 +195,42 @@ def register(caller: Caller, payload: Any, sfn: Any, state_machine_arn: str,
     return record
 
 
-def _route(caller: Caller, body: dict[str, Any]) -> tuple[str, str]:
+def _route(caller: Caller, body: dict[str, Any], case: ApplicationRecord | None
+           ) -> tuple[str, str]:
     """转办: the department named; else the lead department of the application concerned;
     else the routing rules. Returns the department and how it was found."""
-    lead = None
-    if body.get("applicationId"):
-        # Checked even when a department is named: one may only complain about an
-        # application one can see (anyone else's answers 404, as everywhere).
-        lead = _lead_department(caller, body["applicationId"])
     if body.get("department"):
         return _department(body["department"]), "NAMED"
-    if lead:
-        return lead, "APPLICATION"
+    if case is not None:
+        from yiwang.catalogue.items import get_item
+
+        return get_item(case.item_code, int(case.item_version)).lead_department, "APPLICATION"
     department = route_by_rules(f"{body['subject']}\n{body['content']}")
     return department, "DEFAULT" if is_default(department) else "RULE"
 
 
-def _region(caller: Caller, body: dict[str, Any]) -> str:
+def _case(caller: Caller, body: dict[str, Any]) -> ApplicationRecord | None:
+    """The application the complaint is about, if it names one. Checked even when a
+    department is named: one may only complain about an application one can see (anyone
+    else's answers 404, as everywhere)."""
+    if not body.get("applicationId"):
+        return None
+    # Imported here: only complaints about an application need the intake module.
+    from yiwang.applications import drafts as applications
+
+    return applications.load_for(caller, body["applicationId"])
+
+
+def _region(caller: Caller, case: ApplicationRecord | None) -> str:
     """属地: the region of the application concerned, else of the window that took it down,
     else the platform's default region."""
     from yiwang.regions import tree
 
-    if body.get("applicationId"):
-        from yiwang.applications import drafts as applications
-
-        record = applications.load_for(caller, body["applicationId"])
-        return record.region or tree.default_region()
+    if case is not None:
+        return case.region or tree.default_region()
     if caller.role == WINDOW and tree.known(caller.region):
         return str(caller.region)
     return tree.default_region()
-
-
-def _lead_department(caller: Caller, application_id: str) -> str:
-    # Imported here: only complaints about an application need the intake module.
-    from yiwang.applications import drafts as applications
-    from yiwang.catalogue.items import get_item
-
-    record = applications.load_for(caller, application_id)
-    return get_item(record.item_code, int(record.item_version)).lead_department
 
 
 def _routing_times(now: datetime, limit: int) -> dict[str, datetime]:
