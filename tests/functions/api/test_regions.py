@@ -132,8 +132,17 @@ def test_a_county_supervisor_sees_their_county_and_nothing_of_the_next(
     listed_urgings = body(http.get(f"/supervision/urgings?department={LEAD}",
                                    headers=county))["urgings"]
     assert urging not in {u["id"] for u in listed_urgings}
-    assert {u["targetId"] for u in listed_urgings} <= {tianhe.id} | {
-        u["targetId"] for u in listed_urgings if u["target"] != "APPLICATION"}
+    assert yuexiu.id not in {u["targetId"] for u in listed_urgings}
+
+    # Access records: the reads of their region's cases only (the city's supervisor read both).
+    def read_cases(headers: dict[str, str]) -> set[str]:
+        answer = http.get(f"/supervision/access-log?subject={CITIZEN_ID}&limit=100",
+                          headers=headers)
+        assert answer.status_code == 200, answer.body
+        return {record.get("caseId") for record in body(answer)["records"]} & both
+
+    assert read_cases(county) == {tianhe.id}
+    assert read_cases(city) == both
 
 
 def test_statistics_group_by_region_and_roll_up(http: Any, token: Any,
@@ -240,3 +249,28 @@ def test_staff_sign_in_with_their_region(http: Any) -> None:
     assert (sign_in(sub="w-x", role="window", region="449999").status_code,
             body(sign_in(sub="w-x", role="window", region="449999"))["code"]) == (
         422, "UNKNOWN_REGION")
+
+
+def test_ratings_lie_in_their_applications_region(http: Any, token: Any, cloud: Any) -> None:
+    from tests.support.journeys import complete
+
+    rated = {}
+    for region in (TIANHE, YUEXIU):
+        flow = ItemFlow(http, token, cloud, f"rate-{region}", permit_body(region=region),
+                        DEPARTMENTS)
+        complete(flow)
+        answer = http.post(f"/applications/{flow.id}/rating", headers=flow.citizen,
+                           body=json.dumps({"level": 1, "comment": "太慢"}, ensure_ascii=False))
+        assert answer.status_code == 201, answer.body
+        rated[region] = body(answer)["id"]
+    county = token("sup-ratings-tianhe", "supervisor", region=TIANHE)
+    assert http.get(f"/ratings/{rated[TIANHE]}", headers=county).status_code == 200
+    assert http.get(f"/ratings/{rated[YUEXIU]}", headers=county).status_code == 404
+    revisit = http.post(f"/ratings/{rated[YUEXIU]}/revisit", headers=county,
+                        body=json.dumps({}))
+    assert revisit.status_code == 404, revisit.body
+    theirs = {r["id"] for r in body(http.get("/ratings?bad=true", headers=county))["ratings"]}
+    assert rated[TIANHE] in theirs and rated[YUEXIU] not in theirs
+    city = token("sup-ratings-guangzhou", "supervisor", region=CITY)
+    everyone = {r["id"] for r in body(http.get("/ratings?bad=true", headers=city))["ratings"]}
+    assert set(rated.values()) <= everyone
