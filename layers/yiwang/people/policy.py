@@ -152,11 +152,11 @@ POLICY: dict[str, Rule] = {
     # Pre-review tasks are the window's queue; review tasks their department's.
     "decideTask": Rule("POST", "/tasks/{taskId}/decision",
                        {WINDOW: _STAFF, REVIEWER: _HANDLING}),
-    # The holder; the issuing department; the window that hands it over; supervisors (the
-    # holder's identifiers masked).
+    # The holder; the issuing department; the window that hands it over; supervisors of its
+    # case's region (the holder's identifiers masked).
     "getCertificate": Rule("GET", "/certificates/{number}",
                            {APPLICANT: _OWN, REVIEWER: _HANDLING, WINDOW: _STAFF,
-                            SUPERVISOR: _STAFF}),
+                            SUPERVISOR: _REGION}),
     "verifyCertificate": Rule("POST", "/certificates/verify", public=True),
     # 证照库: the holder's own; a case's holder's for the staff who handle the case; the
     # standing decided by the issuing department's reviewers.

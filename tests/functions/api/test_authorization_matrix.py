@@ -182,7 +182,8 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
                          policy.Facts(departments=frozenset({HANDLING}))),
         "certificate": Resource({"{number}": completed["certificate"]["number"]},
                                 policy.Facts(owner_codes=frozenset({CITIZEN_ID}),
-                                             departments=frozenset(DEPARTMENTS))),
+                                             departments=frozenset(DEPARTMENTS),
+                                             regions=HERE)),
         "rating": Resource({"{id}": flow.id}, policy.Facts(
             owner_subs=frozenset({sub_a}), departments=frozenset({HANDLING}), regions=HERE)),
         "complaint": Resource({"{id}": json.loads(complaint.body)["id"]}, policy.Facts(

@@ -251,19 +251,22 @@ def test_staff_sign_in_with_their_region(http: Any) -> None:
         422, "UNKNOWN_REGION")
 
 
-def test_ratings_lie_in_their_applications_region(http: Any, token: Any, cloud: Any) -> None:
+def test_ratings_and_certificates_lie_in_their_applications_region(
+        http: Any, token: Any, cloud: Any) -> None:
     from tests.support.journeys import complete
 
-    rated = {}
+    rated, certificates = {}, {}
     for region in (TIANHE, YUEXIU):
         flow = ItemFlow(http, token, cloud, f"rate-{region}", permit_body(region=region),
                         DEPARTMENTS)
-        complete(flow)
+        certificates[region] = complete(flow)["certificate"]["number"]
         answer = http.post(f"/applications/{flow.id}/rating", headers=flow.citizen,
                            body=json.dumps({"level": 1, "comment": "太慢"}, ensure_ascii=False))
         assert answer.status_code == 201, answer.body
         rated[region] = body(answer)["id"]
     county = token("sup-ratings-tianhe", "supervisor", region=TIANHE)
+    assert http.get(f"/certificates/{certificates[TIANHE]}", headers=county).status_code == 200
+    assert http.get(f"/certificates/{certificates[YUEXIU]}", headers=county).status_code == 404
     assert http.get(f"/ratings/{rated[TIANHE]}", headers=county).status_code == 200
     assert http.get(f"/ratings/{rated[YUEXIU]}", headers=county).status_code == 404
     revisit = http.post(f"/ratings/{rated[YUEXIU]}/revisit", headers=county,
