@@ -504,18 +504,21 @@ def _add(totals: dict[str, int], counters: dict[str, int]) -> None:
 def rolled_up(sums: dict[str, dict[str, int]], top: str | None
               ) -> list[tuple[str, dict[str, int]]]:
     """Counts kept under each accepting region, rolled up the tree (汇总): every region from
-    `top` (the tree's root when None) down, in the tree's order, with its own counts and those
-    of every region below it."""
+    `top` (the tree's root when None) down that has counts, in the tree's order, with its own
+    counts and those of every region below it. Each region's counts are added to it and to
+    each region above it up to `top` (a few levels), never region by region over the tree."""
     root = top or next(code for code, region in tree.tree().regions.items()
                        if region.parent is None)
-    rolled = []
-    for region in tree.descendants(root):
-        counters = dict.fromkeys(COUNTERS, 0)
-        for code, own in sums.items():
-            if tree.within(code, region.code):
-                _add(counters, own)
-        rolled.append((region.code, counters))
-    return rolled
+    rolled: dict[str, dict[str, int]] = {}
+    for code, own in sums.items():
+        if not tree.within(code, root):
+            continue
+        for region in [tree.get(code), *tree.ancestors(code)]:
+            _add(rolled.setdefault(region.code, dict.fromkeys(COUNTERS, 0)), own)
+            if region.code == root:
+                break
+    return [(region.code, rolled[region.code]) for region in tree.descendants(root)
+            if region.code in rolled]
 
 
 def row(group: str, label: str | None, counters: dict[str, int]) -> dict[str, Any]:
