@@ -34,6 +34,7 @@ from chalicelib.routes import (
     notices,
     payments,
     ratings,
+    regions,
     registers,
     stats,
     supervision,
@@ -48,6 +49,7 @@ app.register_blueprint(auth.routes)  # the `bearer` authorizer and GET /me
 app.register_blueprint(health.routes)
 app.register_blueprint(catalogue.routes)
 app.register_blueprint(departments.routes)  # 部门 registry: /departments...
+app.register_blueprint(regions.routes)  # 行政区划: /regions...
 app.register_blueprint(applications.routes)
 app.register_blueprint(calendar.routes)
 app.register_blueprint(tasks.routes)

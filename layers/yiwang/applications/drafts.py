@@ -285,7 +285,22 @@ def facts_of(record: ApplicationRecord, caller: Caller,
     return policy.Facts(owner_subs=frozenset({record.owner_sub}),
                         owner_codes=frozenset({code} if code else ()),
                         entered_by=record.owner_sub, departments=departments,
-                        with_staff=submitted)
+                        with_staff=submitted, regions=regions_of(record))
+
+
+def regions_of(record: ApplicationRecord) -> frozenset[str]:
+    """The regions an application lies in (属地): its accepting region (the default region for
+    one made before regions), and for an escalated one (上报件) the region it went up to."""
+    from yiwang.regions import tree
+
+    regions = {record.region or tree.default_region()}
+    escalation = getattr(record, "escalation", None)  # 上报件's, where it went up
+    if hasattr(escalation, "as_dict"):
+        escalation = escalation.as_dict()
+    higher = escalation.get("region") if isinstance(escalation, dict) else None
+    if higher:
+        regions.add(str(higher))
+    return frozenset(regions)
 
 
 def can_see(caller: Caller, record: ApplicationRecord, item: ItemVersion | None = None) -> bool:

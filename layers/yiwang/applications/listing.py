@@ -12,7 +12,9 @@ Access patterns (the key that serves each list):
   StatusShardIndex statusShard=`<status>#<shard>` (`?status=` is required), every one of the
   status's 16 shards queried newest first (a page of at most `limit` + 1 from each) and
   merged by (createdAt, application key), newest first; the next page's token is the last
-  row's position, and each shard then resumes at or before it (a sort-key condition).
+  row's position, and each shard then resumes at or before it (a sort-key condition). A
+  supervisor's rows are those of their region and below (`policy.in_scope`), filtered as the
+  shards are read (no index per region: a county's page may read past other counties' rows).
 
 Pages: `limit` (1 to 100, 20 by default) and an opaque `nextToken`, present only when more
 follow; a token names the partition it continues, and one for a partition the caller may not
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from yiwang.applications.records import ApplicationRecord
 from yiwang.applications.status import Status
+from yiwang.people import policy
 from yiwang.people.access import ADMIN, APPLICANT, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.platform.errors import FieldError, Forbidden, ValidationFailed
 from yiwang.table.shards import all_shards
@@ -152,8 +155,17 @@ def _status_page(caller: Caller, request: ListRequest) -> Page:
     after = (start["statusIndexSk"]["S"], start["pk"]["S"]) if start else None
     shards = [_newest_in(shard, after, request.limit + 1) for shard in all_shards(partition)]
     merged = heapq.merge(*shards, key=_order, reverse=True)
-    rows = ((record, partition, _position(record, _STATUS_KEYS)) for record in merged)
+    rows = ((record, partition, _position(record, _STATUS_KEYS)) for record in merged
+            if _in_scope(caller, record))
     return _page(rows, request.limit)
+
+
+def _in_scope(caller: Caller, record: ApplicationRecord) -> bool:
+    """A supervisor lists their region's applications only (filtered within the status
+    Queries: a county's page may read past other counties' rows)."""
+    from yiwang.applications.drafts import regions_of
+
+    return policy.in_scope(caller, regions_of(record))
 
 
 def _order(record: ApplicationRecord) -> tuple[str, str]:

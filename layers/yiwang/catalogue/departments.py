@@ -14,8 +14,11 @@ by or assigned to one handler, who alone sees and decides it; the head sees all 
 reassigns) or BY_STAGE (as OWN_TASKS, with each stage's task assigned when it opens to the
 handler `stageHandlers` names for the stage).
 
-`region` and `level` are optional for now: the region tree (行政区划) that will place each
-department comes later.
+Every department is placed in the region tree (行政区划, `yiwang.regions.tree`): `region` is
+one of its codes (the platform's default region when a change leaves it out), and `level`
+(PROVINCE, CITY, COUNTY, TOWNSHIP, VILLAGE) is the region's, derived, never set apart from it.
+An unknown region is `UnknownRegion` (422, `UNKNOWN_REGION`). Departments registered before the
+tree have neither until `infra/migrations/default_region.py` places them (read: the default).
 """
 
 from __future__ import annotations
@@ -35,8 +38,15 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from yiwang.platform import validation
-from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
+from yiwang.platform.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    Unprocessable,
+    ValidationFailed,
+)
 from yiwang.platform.identity import InvalidIdentifier, validate_credit_code
+from yiwang.regions import tree
 from yiwang.table.records import ListIndex, TableMeta, connection, new_audit_for
 from yiwang.table.writes import write_or_conflict
 
@@ -72,6 +82,7 @@ _SCHEMA: dict[str, Any] = {
         "creditCode": {"type": "string", "minLength": 18, "maxLength": 18},
         "region": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
         "level": {"type": ["string", "null"], "minLength": 1, "maxLength": 32},
+        "regionName": {"type": ["string", "null"], "maxLength": 64},  # GET's, ignored
         "status": {"enum": [ACTIVE, INACTIVE]},
         "handlerMode": {"enum": list(HANDLER_MODES)},
         "stageHandlers": {
@@ -150,6 +161,33 @@ def all() -> list[DepartmentRecord]:  # noqa: A001 - the registry's own `all`
     return list(DepartmentRecord.registry.query(DEPARTMENTS_PARTITION))
 
 
+def region_of(record: DepartmentRecord) -> str:
+    """The region the department lies in; the default region for one registered before the
+    region tree (until the migration places it)."""
+    return record.region or tree.default_region()
+
+
+def staff_region(department: str, region: str | None) -> str | None:
+    """The region a reviewer of `department` belongs to: the department's (staff belong to a
+    department in a region). A reviewer said to be elsewhere is `Unprocessable`; for a
+    department the registry does not have, `region` as given."""
+    if not re.fullmatch(CODE_PATTERN, department) or len(department) > 32:
+        return region  # not a registry code: no department of the registry (not read)
+    record = _load(department)
+    if record is None:
+        return region
+    placed = region_of(record)
+    if region is not None and region != placed:
+        raise Unprocessable(f"department {department} lies in region {placed}, not {region}: "
+                            "its reviewers belong to its region")
+    return placed
+
+
+def in_region(code: str) -> list[DepartmentRecord]:
+    """The departments placed in region `code` itself (not below it), by code."""
+    return [record for record in all() if region_of(record) == code]
+
+
 def known(code: str) -> bool:
     """Whether `code` is an active department of the registry."""
     record = _load(code)
@@ -226,7 +264,9 @@ def put(caller_sub: str, code: str, payload: Any) -> Change:
 
 def validated(code: str, payload: Any) -> dict[str, Any]:
     """The fields `payload` sets (name, creditCode, region, level, status, handlerMode,
-    stageHandlers), checked; every error listed."""
+    stageHandlers), checked; every error listed. The region is the default region when left
+    out, and the level is the region's (a `level` sent that is not is an error);
+    `UnknownRegion` for a region the tree does not have."""
     errors = validation.errors(_SCHEMA, payload)
     if not re.fullmatch(CODE_PATTERN, code) or len(code) > 32:
         errors.append(FieldError("code", f"{code!r} is not a department code (e.g. GZ-SCJG)"))
@@ -241,8 +281,12 @@ def validated(code: str, payload: Any) -> dict[str, Any]:
                 errors.append(FieldError("creditCode", str(invalid)))
     if errors:
         raise ValidationFailed(errors)
+    region = tree.placed(payload.get("region"))
+    if payload.get("level") not in (None, region.level):
+        raise ValidationFailed([FieldError(
+            "level", f"region {region.code} ({region.name}) is at level {region.level}")])
     return {"name": payload["name"], "creditCode": credit,
-            "region": payload.get("region"), "level": payload.get("level"),
+            "region": region.code, "level": region.level,
             "status": payload.get("status", ACTIVE),
             "handlerMode": payload.get("handlerMode", DEPARTMENT_MODE),
             "stageHandlers": payload.get("stageHandlers") or {}}

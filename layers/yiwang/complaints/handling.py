@@ -22,7 +22,7 @@ caller sees in `yiwang.views.complaints`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.transactions import TransactWrite
 
@@ -61,7 +61,6 @@ from yiwang.complaints.status import (
 )
 from yiwang.complaints.steps import DEEM_ACCEPTED, catch_up, move
 from yiwang.deadlines import clocks
-from yiwang.people import policy
 from yiwang.people.access import SUPERVISOR, WINDOW, Caller
 from yiwang.performance import ledger
 from yiwang.platform import validation, workflow
@@ -75,6 +74,9 @@ from yiwang.platform.errors import (
 from yiwang.platform.observability import MetricUnit, logger, metrics
 from yiwang.table.records import connection, new_audit_for
 from yiwang.table.writes import write_or_conflict
+
+if TYPE_CHECKING:
+    from yiwang.applications.records import ApplicationRecord
 
 ACCEPTANCE_CLOCK, HANDLING_CLOCK = "ACCEPTANCE", "HANDLING"
 
@@ -157,7 +159,9 @@ def register(caller: Caller, payload: Any, sfn: Any, state_machine_arn: str,
         raise Forbidden("phone and visit complaints are registered by window staff")
     if "urgency" in body and caller.role not in (WINDOW, SUPERVISOR):
         raise Forbidden("the urgency is graded by staff (窗口、监察人员)")
-    department, basis = _route(caller, body)
+    case = _case(caller, body)
+    department, basis = _route(caller, body, case)
+    region = _region(caller, case)
     now = now or datetime.now(UTC)
     complaint_id = new_complaint_id(now)
     limit = limit_days(body["category"], body.get("urgency"))
@@ -169,12 +173,13 @@ def register(caller: Caller, payload: Any, sfn: Any, state_machine_arn: str,
         private=private, application_id=body.get("applicationId"),
         owner_sub=None if body["channel"] in STAFF_CHANNELS else caller.sub,
         registered_by=caller.sub, status=INITIAL.value, department=department, round=1,
+        region=region,
         limit_days=limit, created_at=now, merged_ids=[],
         gsi1pk=ComplaintRecord.list_key(department), gsi1sk=now.isoformat(),
         **_routing_times(now, limit))
     audit = new_audit_for(record.pk, caller.sub, "REGISTERED", None, INITIAL.value, {
         "category": record.category, "urgency": record.urgency or "", "channel": record.channel,
-        "department": department, "routedBy": basis, "limitDays": limit,
+        "department": department, "routedBy": basis, "limitDays": limit, "region": region,
         "dueAt": local_time(record.due_at)})
 
     def save() -> None:
@@ -190,29 +195,42 @@ def register(caller: Caller, payload: Any, sfn: Any, state_machine_arn: str,
     return record
 
 
-def _route(caller: Caller, body: dict[str, Any]) -> tuple[str, str]:
+def _route(caller: Caller, body: dict[str, Any], case: ApplicationRecord | None
+           ) -> tuple[str, str]:
     """转办: the department named; else the lead department of the application concerned;
     else the routing rules. Returns the department and how it was found."""
-    lead = None
-    if body.get("applicationId"):
-        # Checked even when a department is named: one may only complain about an
-        # application one can see (anyone else's answers 404, as everywhere).
-        lead = _lead_department(caller, body["applicationId"])
     if body.get("department"):
         return _department(body["department"]), "NAMED"
-    if lead:
-        return lead, "APPLICATION"
+    if case is not None:
+        from yiwang.catalogue.items import get_item
+
+        return get_item(case.item_code, int(case.item_version)).lead_department, "APPLICATION"
     department = route_by_rules(f"{body['subject']}\n{body['content']}")
     return department, "DEFAULT" if is_default(department) else "RULE"
 
 
-def _lead_department(caller: Caller, application_id: str) -> str:
+def _case(caller: Caller, body: dict[str, Any]) -> ApplicationRecord | None:
+    """The application the complaint is about, if it names one. Checked even when a
+    department is named: one may only complain about an application one can see (anyone
+    else's answers 404, as everywhere)."""
+    if not body.get("applicationId"):
+        return None
     # Imported here: only complaints about an application need the intake module.
     from yiwang.applications import drafts as applications
-    from yiwang.catalogue.items import get_item
 
-    record = applications.load_for(caller, application_id)
-    return get_item(record.item_code, int(record.item_version)).lead_department
+    return applications.load_for(caller, body["applicationId"])
+
+
+def _region(caller: Caller, case: ApplicationRecord | None) -> str:
+    """属地: the region of the application concerned, else of the window that took it down,
+    else the platform's default region."""
+    from yiwang.regions import tree
+
+    if case is not None:
+        return case.region or tree.default_region()
+    if caller.role == WINDOW and tree.known(caller.region):
+        return str(caller.region)
+    return tree.default_region()
 
 
 def _routing_times(now: datetime, limit: int) -> dict[str, datetime]:
@@ -303,9 +321,8 @@ def decide_extension(caller: Caller, complaint_id: str, payload: Any,
     deadline and the handling clock move by the days asked for, counted from the current
     deadline. Only a pending request of a complaint still being handled is decided
     (`Conflict` otherwise)."""
-    policy.permit("decideComplaintExtension", caller)
+    record = load_for(caller, complaint_id, "decideComplaintExtension")
     body = _valid(_DECIDE_EXTENSION, payload)
-    record = ComplaintRecord.load(complaint_id)
     now = now or datetime.now(UTC)
     if not record.extension_status:
         raise Conflict(f"complaint {complaint_id} has no extension request")
@@ -387,9 +404,8 @@ def reroute(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
     """改派: a returned complaint goes to another department (RETURNED → ROUTED, next round),
     with a fresh return window and handling period. The extension stays as it was: one
     application in the complaint's life, not one per department."""
-    policy.permit("routeComplaint", caller)
+    record = load_for(caller, complaint_id, "routeComplaint")
     department = _department(_valid(_ROUTE, payload)["department"])
-    record = ComplaintRecord.load(complaint_id)
     now = now or datetime.now(UTC)
     limit = int(record.limit_days)
     times = _routing_times(now, limit)
@@ -412,9 +428,8 @@ def grade(caller: Caller, complaint_id: str, payload: Any,
     the category set but never lengthens it (`routing.limit_days`); the deadline is counted
     again from routing. Not after an extension (`Conflict`): that was granted against the old
     limit."""
-    policy.permit("gradeComplaint", caller)
+    record = load_for(caller, complaint_id, "gradeComplaint")
     urgency = _valid(_URGENCY, payload)["urgency"]
-    record = ComplaintRecord.load(complaint_id)
     now = now or datetime.now(UTC)
     if record.status not in OPEN:
         raise Conflict(f"a complaint that is {record.status} is not graded any more")
@@ -449,9 +464,8 @@ def grade(caller: Caller, complaint_id: str, payload: Any,
 def reject(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
            now: datetime | None = None) -> ComplaintRecord:
     """不予受理, with one of the reason codes of art. 31 (→ NOT_ACCEPTED); its clocks stop."""
-    policy.permit("rejectComplaint", caller)
+    record = load_for(caller, complaint_id, "rejectComplaint")
     body = _valid(_REJECT, payload)
-    record = ComplaintRecord.load(complaint_id)
     now = now or datetime.now(UTC)
     rejection = {"reasonCode": body["reasonCode"], "reason": REASON_CODES[body["reasonCode"]],
                  "detail": (body.get("detail") or "").strip()}
@@ -466,14 +480,13 @@ def merge(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
           now: datetime | None = None) -> ComplaintRecord:
     """合并: the same matter raised through several channels is handled once (art. 33). This
     complaint becomes MERGED (its complainant sees where it went); the target lists it."""
-    policy.permit("mergeComplaint", caller)
+    record = load_for(caller, complaint_id, "mergeComplaint")
     into = _valid(_MERGE, payload)["intoId"]
-    record = ComplaintRecord.load(complaint_id)
     now = now or datetime.now(UTC)
     if into == complaint_id:
         raise Unprocessable("a complaint is not merged into itself")
     try:
-        target = ComplaintRecord.load(into)
+        target = load_for(caller, into, "mergeComplaint")  # one of their region's too
     except ComplaintNotFound as missing:
         raise Unprocessable(f"no complaint {into} to merge into") from missing
     merged = check_move(record.status, ComplaintStatus.MERGED).value
@@ -555,9 +568,8 @@ def conclude(caller: Caller, complaint_id: str, payload: Any, sfn: Any,
              now: datetime | None = None) -> ComplaintRecord:
     """督办结论: the supervisors conclude a complaint whose complainant stayed unsatisfied
     after it was handled again (ESCALATED → CLOSED), with their conclusion."""
-    policy.permit("concludeComplaint", caller)
+    record = load_for(caller, complaint_id, "concludeComplaint")
     body = _valid(_CONCLUDE, payload)
-    record = ComplaintRecord.load(complaint_id)
     now = now or datetime.now(UTC)
     entry = {"conclusion": body["conclusion"].strip(), "by": caller.sub, "at": local_time(now)}
     moved = move(record, ComplaintStatus.CLOSED, caller.sub, "CONCLUDED", sfn,

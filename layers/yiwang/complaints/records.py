@@ -62,6 +62,9 @@ class ComplaintRecord(Model):
     registered_by = UnicodeAttribute(attr_name="registeredBy")
     status = UnicodeAttribute()
     department = UnicodeAttribute()
+    region = UnicodeAttribute(null=True)
+    """The region it lies in (属地): its application's, else the region of the window that took
+    it down, else the platform's default region (null on complaints made before regions)."""
     round = NumberAttribute()
     limit_days = NumberAttribute(attr_name="limitDays")
     created_at = Time(attr_name="createdAt")
@@ -159,10 +162,18 @@ def write(record: ComplaintRecord, actions: list[Any], condition: Any,
 
 def facts_of(record: ComplaintRecord) -> policy.Facts:
     """What the access policy needs of a complaint: its complainant, the window staff who took
-    it down, its handling department."""
+    it down, its handling department, its region."""
     return policy.Facts(owner_subs=frozenset({record.owner_sub} if record.owner_sub else ()),
                         entered_by=record.registered_by,
-                        departments=frozenset({record.department}))
+                        departments=frozenset({record.department}),
+                        regions=frozenset({region_of(record)}))
+
+
+def region_of(record: ComplaintRecord) -> str:
+    """The complaint's region; the default region for one made before regions."""
+    from yiwang.regions import tree
+
+    return record.region or tree.default_region()
 
 
 def load_for(caller: Caller, complaint_id: str,
@@ -180,7 +191,7 @@ def load_for(caller: Caller, complaint_id: str,
 def for_department(caller: Caller, department: str | None = None,
                    status: str | None = None) -> list[ComplaintRecord]:
     """A department's complaints, newest first; reviewers see their own department's,
-    supervisors name one."""
+    supervisors name one and see those of their region (filtered within the Query)."""
     caller.require(REVIEWER, SUPERVISOR)
     department = caller.dept if caller.role == REVIEWER else department
     if not department:
@@ -189,4 +200,5 @@ def for_department(caller: Caller, department: str | None = None,
         raise ValidationFailed([FieldError("status", f"no status {status}")])
     found = ComplaintRecord.by_department.query(ComplaintRecord.list_key(department),
                                                 scan_index_forward=False)
-    return [r for r in found if status is None or r.status == status]
+    return [r for r in found if (status is None or r.status == status)
+            and policy.in_scope(caller, [region_of(r)])]

@@ -62,7 +62,7 @@ from yiwang.fulfilment.certificate_numbers import (
     parse_number,
 )
 from yiwang.people import policy
-from yiwang.people.access import REVIEWER, Caller
+from yiwang.people.access import REVIEWER, SUPERVISOR, Caller
 from yiwang.platform.clients import client
 from yiwang.platform.config import ConfigurationError, settings
 from yiwang.platform.errors import Conflict, NotFound
@@ -285,13 +285,19 @@ def load(number: str) -> CertificateRecord:
 
 def facts_of(record: CertificateRecord, caller: Caller) -> policy.Facts:
     """What the access policy needs of a certificate: its holder (by identity number or
-    credit code) and the departments that handled its item (read only for a reviewer, the one
-    role that needs them)."""
+    credit code), the departments that handled its item (read only for a reviewer, the one
+    role that needs them) and its case's regions (read only for a supervisor)."""
     departments: frozenset[str] = frozenset()
+    regions: frozenset[str] = frozenset()
     if caller.role == REVIEWER:
         version = json.loads(record.document)["item"]["version"]
         departments = frozenset(get_item(record.item_code, int(version)).departments)
-    return policy.Facts(owner_codes=frozenset({record.holder_code}), departments=departments)
+    if caller.role == SUPERVISOR:  # its case's regions (one read, for supervisors only)
+        from yiwang.applications.drafts import regions_of
+
+        regions = regions_of(ApplicationRecord.load(record.application_id))
+    return policy.Facts(owner_codes=frozenset({record.holder_code}), departments=departments,
+                        regions=regions)
 
 
 def load_for(caller: Caller, number: str) -> CertificateRecord:

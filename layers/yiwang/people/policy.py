@@ -48,6 +48,10 @@ class Relation(StrEnum):
     STAFF = "staff"
     """Staff of a role that oversees every case of the kind, once it has reached the staff
     (window queue, supervisors, administrators)."""
+    REGION = "region"
+    """A supervisor whose region (their token's `region`, else the platform's default region)
+    is one the resource lies in, or above it (行政区划: a county's supervisor sees the county and
+    everything below it, a city's every county of the city)."""
 
 
 NONE: frozenset[Relation] = frozenset()
@@ -89,6 +93,10 @@ class Facts:
     handlers: frozenset[str] | None = None
     """A task of a department whose tasks have handlers (经办人模式): its handler, or none
     while it waits to be claimed. None: the whole department handles it."""
+    regions: frozenset[str] = frozenset()
+    """The regions it lies in (an application: its accepting region, and for an escalated one
+    the higher level's as well: a set, so each level's supervisors see it). None named: the
+    default region, as for records made before regions."""
 
 
 def _roles(*roles: str, relations: Iterable[Relation] = (Relation.ANY,)
@@ -102,19 +110,21 @@ _HANDLING = frozenset({Relation.HANDLING})
 _STAFF = frozenset({Relation.STAFF})
 _ENTERED = frozenset({Relation.ENTERED})
 _HEADING = frozenset({Relation.HEADING})
+_REGION = frozenset({Relation.REGION})
 
 _READ_APPLICATION = {APPLICANT: _OWN, WINDOW: _ENTERED | _STAFF, REVIEWER: _HANDLING,
-                     SUPERVISOR: frozenset({Relation.ANY}), ADMIN: _STAFF}
+                     SUPERVISOR: _REGION, ADMIN: _STAFF}
 """An application: its applicant; the window staff who entered it, and the window queue once
 submitted; its departments' reviewers once submitted; administrators once submitted;
-supervisors, who watch over every stage, all (all of them but the applicant and the handling
-staff see personal data masked). No other staff reads a draft."""
+supervisors, who watch over every stage, all of their region's (all of them but the applicant
+and the handling staff see personal data masked). No other staff reads a draft."""
 _APPLICANT_ACTS = {APPLICANT: _OWN, WINDOW: _ENTERED}
 """What only the applicant (or the window staff who entered the application) does."""
 _COMPLAINT_DEPARTMENT = {REVIEWER: _HANDLING}
-_SUPERVISORS = _roles(SUPERVISOR)
 _ITEM_GOVERNANCE = {ADMIN: frozenset({Relation.ANY}), REVIEWER: _HANDLING}
 """A service item's versions and trail: the reform office, and its lead department."""
+_SUPERVISORS = {SUPERVISOR: _REGION}
+"""What only supervisors do to a resource: those of a region it lies in."""
 
 POLICY: dict[str, Rule] = {
     "getHealth": Rule("GET", "/health", public=True),
@@ -144,6 +154,9 @@ POLICY: dict[str, Rule] = {
     "listDepartments": Rule("GET", "/departments", _roles(*_ALL)),
     "getDepartment": Rule("GET", "/departments/{code}", _roles(*_ALL)),
     "putDepartment": Rule("PUT", "/departments/{code}", _roles(ADMIN)),
+    # 行政区划: the region tree, its service centres and departments, for every signed-in role.
+    "listRegions": Rule("GET", "/regions", _roles(*_ALL)),
+    "getRegion": Rule("GET", "/regions/{code}", _roles(*_ALL)),
     "createApplication": Rule("POST", "/applications", _roles(APPLICANT, WINDOW)),
     "listApplications": Rule("GET", "/applications", _roles(*_ALL)),
     "getApplication": Rule("GET", "/applications/{id}", _READ_APPLICATION),
@@ -165,11 +178,11 @@ POLICY: dict[str, Rule] = {
                        {WINDOW: _STAFF, REVIEWER: _HANDLING}),
     "claimTask": Rule("POST", "/tasks/{taskId}/claim", {REVIEWER: _HANDLING}),
     "reassignTask": Rule("POST", "/tasks/{taskId}/reassign", {REVIEWER: _HEADING}),
-    # The holder; the issuing department; the window that hands it over; supervisors (the
-    # holder's identifiers masked).
+    # The holder; the issuing department; the window that hands it over; supervisors of its
+    # case's region (the holder's identifiers masked).
     "getCertificate": Rule("GET", "/certificates/{number}",
                            {APPLICANT: _OWN, REVIEWER: _HANDLING, WINDOW: _STAFF,
-                            SUPERVISOR: _STAFF}),
+                            SUPERVISOR: _REGION}),
     "verifyCertificate": Rule("POST", "/certificates/verify", public=True),
     # 证照库: the holder's own; a case's holder's for the staff who handle the case; the
     # standing decided by the issuing department's reviewers.
@@ -197,7 +210,7 @@ POLICY: dict[str, Rule] = {
     # took it down), the handling department and supervisors are shown one.
     "getComplaint": Rule("GET", "/complaints/{id}",
                          {APPLICANT: _OWN, WINDOW: _ENTERED, REVIEWER: _HANDLING,
-                          SUPERVISOR: _STAFF, ADMIN: NONE}),
+                          SUPERVISOR: _REGION, ADMIN: NONE}),
     "acceptComplaint": Rule("POST", "/complaints/{id}/accept", _COMPLAINT_DEPARTMENT),
     "returnComplaint": Rule("POST", "/complaints/{id}/return", _COMPLAINT_DEPARTMENT),
     "extendComplaint": Rule("POST", "/complaints/{id}/extend", _COMPLAINT_DEPARTMENT),
@@ -217,10 +230,10 @@ POLICY: dict[str, Rule] = {
     "supervisionCards": Rule("GET", "/supervision/cards", _roles(SUPERVISOR, ADMIN)),
     "accessLog": Rule("GET", "/supervision/access-log", _roles(SUPERVISOR, ADMIN)),
     # 督办: supervisors urge; the urged department reads and replies.
-    "createUrging": Rule("POST", "/supervision/urgings", _SUPERVISORS),
+    "createUrging": Rule("POST", "/supervision/urgings", _roles(SUPERVISOR)),
     "listUrgings": Rule("GET", "/supervision/urgings", _roles(REVIEWER, SUPERVISOR)),
     "getUrging": Rule("GET", "/supervision/urgings/{id}",
-                      {REVIEWER: _HANDLING, SUPERVISOR: _STAFF}),
+                      {REVIEWER: _HANDLING, SUPERVISOR: _REGION}),
     "replyUrging": Rule("POST", "/supervision/urgings/{id}/reply", {REVIEWER: _HANDLING}),
     # 效能: every department's scores for supervisors and administrators, a department's own
     # for its reviewers, who appeal its findings; supervisors decide the appeals.
@@ -234,14 +247,15 @@ POLICY: dict[str, Rule] = {
                              _roles(WINDOW, REVIEWER, SUPERVISOR, ADMIN)),
     "listRatings": Rule("GET", "/ratings", _roles(REVIEWER, SUPERVISOR, ADMIN)),
     "getRating": Rule("GET", "/ratings/{id}",
-                      {APPLICANT: _OWN, REVIEWER: _HANDLING, SUPERVISOR: _STAFF, ADMIN: _STAFF}),
+                      {APPLICANT: _OWN, REVIEWER: _HANDLING, SUPERVISOR: _REGION,
+                       ADMIN: _STAFF}),
     "verifyRating": Rule("POST", "/ratings/{id}/verify", {REVIEWER: _HANDLING}),
     "invalidateRating": Rule("POST", "/ratings/{id}/invalidate", {ADMIN: _STAFF}),
     "rectifyRating": Rule("POST", "/ratings/{id}/rectify", {REVIEWER: _HANDLING}),
     "extendRating": Rule("POST", "/ratings/{id}/extend", {REVIEWER: _HANDLING}),
     # 回访 is the managing office's (art. 37 (四)), never the rated department's.
     "revisitRating": Rule("POST", "/ratings/{id}/revisit",
-                          {SUPERVISOR: _STAFF, ADMIN: _STAFF}),
+                          {SUPERVISOR: _REGION, ADMIN: _STAFF}),
     # 告知: everyone reads and marks their own notices (a notice not theirs is 404).
     "listMyNotices": Rule("GET", "/me/notices", _roles(*_ALL)),
     "markNoticesRead": Rule("POST", "/me/notices/read", _roles(*_ALL)),
@@ -289,6 +303,8 @@ def relations(caller: Caller, facts: Facts) -> frozenset[Relation]:
         held |= _reviewer_relations(caller, facts.handlers)
     if facts.with_staff and caller.is_staff:
         held.add(Relation.STAFF)
+    if caller.role == SUPERVISOR and in_scope(caller, facts.regions or {None}):
+        held.add(Relation.REGION)
     return frozenset(held)
 
 
@@ -300,6 +316,25 @@ def _reviewer_relations(caller: Caller, handlers: frozenset[str] | None
     if handlers is None or caller.sub in handlers or not (handlers or caller.is_head):
         held.add(Relation.HANDLING)
     return held
+def scope_of(caller: Caller) -> str | None:
+    """The region a caller oversees (辖区): a supervisor's token region, else the platform's
+    default region (never everything); None (the whole platform) for anyone else."""
+    if caller.role != SUPERVISOR:
+        return None
+    from yiwang.regions import tree
+
+    return caller.region or tree.default_region()
+
+
+def in_scope(caller: Caller, regions: Iterable[str | None]) -> bool:
+    """Whether any of `regions` (None: a record made before regions, in the default region)
+    lies in the caller's scope (`scope_of`; always, for a caller with no region scope)."""
+    scope = scope_of(caller)
+    if scope is None:
+        return True
+    from yiwang.regions import tree
+
+    return any(tree.within(region or tree.default_region(), scope) for region in regions)
 
 
 def allows(operation_id: str, caller: Caller, facts: Facts) -> bool:

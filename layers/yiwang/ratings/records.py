@@ -44,6 +44,8 @@ class RatingRecord(Model):
     application_id = UnicodeAttribute(attr_name="applicationId")
     item_code = UnicodeAttribute(attr_name="itemCode")
     department = UnicodeAttribute()
+    region = UnicodeAttribute(null=True)
+    """Its application's region (属地); null on ratings made before regions (the default)."""
     level = NumberAttribute()
     outcome = UnicodeAttribute(null=True)
     """How the application concluded when rated (COMPLETED, REJECTED, NOT_ACCEPTED,
@@ -95,9 +97,18 @@ def load(rating_id: str) -> RatingRecord:
 
 
 def facts_of(rating: RatingRecord) -> policy.Facts:
-    """What the access policy needs of a rating: its rater and the department rated."""
+    """What the access policy needs of a rating: its rater, the department rated, its
+    region."""
     return policy.Facts(owner_subs=frozenset({rating.rater_sub}),
-                        departments=frozenset({rating.department}))
+                        departments=frozenset({rating.department}),
+                        regions=frozenset({region_of(rating)}))
+
+
+def region_of(rating: RatingRecord) -> str:
+    """The rating's region; the default region for one made before regions."""
+    from yiwang.regions import tree
+
+    return rating.region or tree.default_region()
 
 
 def can_see(caller: Caller, rating: RatingRecord) -> bool:
@@ -118,7 +129,8 @@ def load_for(caller: Caller, rating_id: str, operation_id: str = "getRating") ->
 
 def list_for(caller: Caller, bad: bool | None = None,
              status: str | None = None) -> list[RatingRecord]:
-    """Ratings, newest first: a department's own, or (supervisors, administrators) all."""
+    """Ratings, newest first: a department's own, or all (administrators) or their region's
+    (supervisors: filtered within the Query)."""
     caller.require(REVIEWER, SUPERVISOR, ADMIN)
     if status is not None and status not in STATUSES:
         raise ValidationFailed([FieldError("status", f"one of {', '.join(STATUSES)}")])
@@ -132,6 +144,7 @@ def list_for(caller: Caller, bad: bool | None = None,
             found += RatingRecord.by_list.query(
                 RatingRecord.list_key(kind), filter_condition=(RatingRecord.status == status)
                 if status else None)
+    found = [r for r in found if policy.in_scope(caller, [region_of(r)])]
     return sorted(found, key=lambda r: r.created_at, reverse=True)
 
 

@@ -155,7 +155,7 @@ def _new_rating(caller: Caller, record: ApplicationRecord, level: int, comment: 
         application_id=record.application_id, item_code=record.item_code,
         department=department, level=level, comment=comment, anonymous=anonymous, bad=bad,
         status=status, rater_sub=caller.sub, rater=rater, created_at=now, outcome=record.status,
-        gsi1pk=RatingRecord.list_key(bad),
+        region=record.region, gsi1pk=RatingRecord.list_key(bad),
         gsi1sk=RatingRecord.list_sort(department, status, now))
 
 

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from yiwang.platform import validation
-from yiwang.platform.errors import NotFound
+from yiwang.platform.errors import NotFound, Unprocessable
 
 LEVELS = ("PROVINCE", "CITY", "COUNTY", "TOWNSHIP", "VILLAGE")
 """The levels from the top (省级、市级、县级、乡镇级、村级)."""
+CENTRE_KINDS = ("CENTRE", "STATION")
+"""政务服务中心 (a service centre) and 便民服务站 (a village's service station)."""
 TREE_FILE = Path(__file__).parents[1] / "data" / "regions.json"
 CODE_PATTERN = r"^[0-9]{6}([0-9]{3}([0-9]{3})?)?$"
 
@@ -35,6 +37,20 @@ _SCHEMA: dict[str, Any] = {
                        "additionalProperties": False,
                        "properties": {level: {"type": "string", "minLength": 1, "maxLength": 16}
                                       for level in LEVELS}},
+        "centres": {
+            "type": "array", "maxItems": 100000,
+            "items": {
+                "type": "object", "required": ["code", "name", "kind", "region"],
+                "additionalProperties": False,
+                "properties": {
+                    "code": {"type": "string", "pattern": r"^[A-Z0-9]+(-[A-Z0-9]+)*$",
+                             "maxLength": 32},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "kind": {"enum": list(CENTRE_KINDS)},
+                    "region": {"type": "string", "pattern": CODE_PATTERN},
+                },
+            },
+        },
         "regions": {
             "type": "array", "minItems": 1, "maxItems": 100000,
             "items": {
@@ -68,11 +84,34 @@ class Region:
 
 
 @dataclass(frozen=True)
+class Centre:
+    """A service centre or station (政务服务中心、便民服务站): a place of a region where windows
+    sit."""
+
+    code: str
+    name: str
+    kind: str
+    region: str
+
+    def to_api(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "kind": self.kind, "region": self.region}
+
+
+@dataclass(frozen=True)
 class Tree:
-    """The whole tree: regions by code, and the default region."""
+    """The whole tree: regions by code, the default region, the service centres by code."""
 
     regions: dict[str, Region]
     default: str
+    centres: dict[str, Centre]
+    level_names: dict[str, str]
+
+
+class UnknownRegion(Unprocessable):
+    """A record names a region the tree does not have (422, `UNKNOWN_REGION`)."""
+
+    code = "UNKNOWN_REGION"
+    title = "No such region in the region tree"
 
 
 class InvalidTree(ValueError):
@@ -91,7 +130,13 @@ def tree() -> Tree:
     regions = {r["code"]: Region(r["code"], r["name"], r["level"], r["parent"], names[r["level"]])
                for r in document["regions"]}
     _check(regions, document["default"])
-    return Tree(regions=regions, default=document["default"])
+    centres = {c["code"]: Centre(c["code"], c["name"], c["kind"], c["region"])
+               for c in document.get("centres", [])}
+    for centre in centres.values():
+        if centre.region not in regions:
+            raise InvalidTree(f"centre {centre.code}: no region {centre.region}")
+    return Tree(regions=regions, default=document["default"], centres=centres,
+                level_names=dict(names))
 
 
 def _check(regions: dict[str, Region], default: str) -> None:
@@ -118,6 +163,15 @@ def known(code: str | None) -> bool:
     return code is not None and code in tree().regions
 
 
+def placed(code: str | None) -> Region:
+    """The region a record is placed in: `code`, or the default region when None;
+    `UnknownRegion` (422) for a code the tree does not have."""
+    code = default_region() if code is None else code
+    if not known(code):
+        raise UnknownRegion(f"no region {code} in the region tree")
+    return get(code)
+
+
 def get(code: str) -> Region:
     """Region `code`; `NotFound` if the tree has none."""
     region = tree().regions.get(code)
@@ -142,6 +196,29 @@ def within(code: str | None, scope: str | None) -> bool:
     if not known(code) or not known(scope):
         return False
     return code == scope or any(region.code == scope for region in ancestors(code))
+
+
+def children(code: str) -> list[Region]:
+    """The regions right below `code`, by code."""
+    get(code)
+    return sorted((r for r in tree().regions.values() if r.parent == code),
+                  key=lambda region: region.code)
+
+
+def centres(code: str) -> list[Centre]:
+    """The service centres and stations of region `code` itself, by code."""
+    get(code)
+    return sorted((c for c in tree().centres.values() if c.region == code),
+                  key=lambda centre: centre.code)
+
+
+def window_region(code: str) -> str:
+    """The region of window staff who sit at a centre of region `code`: `code`, if the tree
+    has it and a service centre or station there; otherwise `UnknownRegion` (422)."""
+    if not known(code) or not centres(code):
+        raise UnknownRegion(f"no service centre or station in region {code}: window staff "
+                            "carry the region of the centre where they sit")
+    return code
 
 
 def descendants(code: str) -> list[Region]:

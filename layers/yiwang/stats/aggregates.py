@@ -62,10 +62,12 @@ from yiwang.applications.records import ApplicationRecord
 from yiwang.calendar import calendar_store
 from yiwang.calendar.workdays import SHANGHAI
 from yiwang.catalogue.items import get_item
+from yiwang.people import policy
 from yiwang.people.access import ADMIN, REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.platform.errors import FieldError, NotFound, ValidationFailed
 from yiwang.platform.observability import logger
 from yiwang.platform.validation import date_range_error, in_date_range
+from yiwang.regions import tree
 from yiwang.stats import downloads
 from yiwang.table.records import AuditRecord, TableMeta, connection
 from yiwang.table.shards import all_shards, sharded
@@ -80,7 +82,7 @@ STATUS_NAMES = {
 }
 """The statuses an application is counted in once submitted (openapi.yaml), with their names."""
 COMPLETED = "COMPLETED"
-GROUPINGS = ("department", "item", "status")
+GROUPINGS = ("department", "item", "status", "region")
 MAX_DAYS = 366
 STATS_SHARDS = 64
 """Shards of a month's cells. Every counted event is a transactional ADD (two write units) on
@@ -112,6 +114,9 @@ class StatsCell(Model):
     department = UnicodeAttribute()
     item_code = UnicodeAttribute(attr_name="itemCode")
     status = UnicodeAttribute()
+    region = UnicodeAttribute(null=True)
+    """The applications' accepting region (属地); null on cells written before regions (the
+    default region's)."""
     count = NumberAttribute(default=0)
     completed = NumberAttribute(default=0)
     working_days = NumberAttribute(attr_name="workingDays", default=0)
@@ -125,10 +130,11 @@ class StatsCell(Model):
 
     @staticmethod
     def key(day: str, department: str, item_code: str, status: str,
-            application_key: str) -> tuple[str, str]:
-        """The cell's key in the shard of the application (`APP#<id>`) whose event it counts."""
+            application_key: str, region: str | None = None) -> tuple[str, str]:
+        """The cell's key in the shard of the application (`APP#<id>`) whose event it counts;
+        a region's cells end in `#<region>` (cells written before regions do not)."""
         return (sharded(StatsCell.month_partition(day), application_key, STATS_SHARDS),
-                f"{day}#{department}#{item_code}#{status}")
+                f"{day}#{department}#{item_code}#{status}" + (f"#{region}" if region else ""))
 
     @staticmethod
     def month_partition(day: str) -> str:
@@ -155,6 +161,8 @@ class StatsState(Model):
     day = UnicodeAttribute()
     department = UnicodeAttribute()
     item_code = UnicodeAttribute(attr_name="itemCode")
+    region = UnicodeAttribute(null=True)
+    """Where it is counted (its accepting region); null on states made before regions."""
     submitted_at = UTCDateTimeAttribute(attr_name="submittedAt")
     status = UnicodeAttribute(null=True)
     """The status it is counted in; None until its first transition after submission."""
@@ -309,7 +317,8 @@ def _state(application_id: str) -> StatsState | None:
     started = record.submitted_at or record.created_at
     return StatsState(key, "STATS", day=started.astimezone(SHANGHAI).date().isoformat(),
                       department=department, item_code=record.item_code,
-                      submitted_at=started, status=None, yellow=0, red=0, revision=0)
+                      region=record.region or tree.default_region(), submitted_at=started,
+                      status=None, yellow=0, red=0, revision=0)
 
 
 def _completion(state: StatsState, event: Event) -> tuple[int, bool]:
@@ -343,6 +352,7 @@ def _write(state: StatsState, event: Event) -> None:
              (StatsState.revision == revision) & ~StatsState.applied.contains(event.key))
     actions = [StatsState.day.set(state.day), StatsState.department.set(state.department),
                StatsState.item_code.set(state.item_code),
+               *([StatsState.region.set(state.region)] if state.region else []),
                StatsState.submitted_at.set(state.submitted_at),
                StatsState.status.set(change.status), StatsState.revision.set(revision + 1),
                StatsState.applied.add({event.key})]
@@ -359,10 +369,13 @@ def _write(state: StatsState, event: Event) -> None:
 
 def _add_to_cell(transaction: TransactWrite, state: StatsState, status: str,
                  deltas: dict[str, int]) -> None:
-    pk, sk = StatsCell.key(state.day, state.department, state.item_code, status, state.pk)
+    pk, sk = StatsCell.key(state.day, state.department, state.item_code, status, state.pk,
+                           state.region)
     cell = StatsCell(pk, sk)
     actions = [StatsCell.day.set(state.day), StatsCell.department.set(state.department),
                StatsCell.item_code.set(state.item_code), StatsCell.status.set(status)]
+    if state.region:
+        actions.append(StatsCell.region.set(state.region))
     actions += [getattr(StatsCell, _ATTRIBUTE[name]).add(delta) for name, delta in deltas.items()]
     transaction.update(cell, actions=actions)
 
@@ -380,11 +393,14 @@ class Query:
     end: date
     department: str | None = None
     item_code: str | None = None
+    region: str | None = None
+    """Only this region and the regions below it (None: everywhere)."""
 
 
 def query_of(caller: Caller, params: dict[str, str], today: date | None = None) -> Query:
-    """The query a caller may make from `?groupBy=&from=&to=&department=&item=`: staff and
-    supervisors; a department's reviewers see their own department only."""
+    """The query a caller may make from `?groupBy=&from=&to=&department=&item=&region=`:
+    staff and supervisors; a department's reviewers see their own department only, a
+    supervisor their own region (or, named, one below it; any other is `NotFound`)."""
     caller.require(WINDOW, REVIEWER, SUPERVISOR, ADMIN)
     errors: list[FieldError] = []
     group_by = params.get("groupBy") or "department"
@@ -402,7 +418,19 @@ def query_of(caller: Caller, params: dict[str, str], today: date | None = None) 
     department = params.get("department") or None
     if caller.role == REVIEWER:
         department = caller.dept
-    return Query(group_by, start, end, department, params.get("item") or None)
+    return Query(group_by, start, end, department, params.get("item") or None,
+                 _region(caller, params.get("region") or None))
+
+
+def _region(caller: Caller, named: str | None) -> str | None:
+    """The region a query covers: the one named, within the caller's scope (a supervisor's
+    region, `policy.scope_of`); an unknown one, or one outside the scope, is `NotFound`."""
+    scope = policy.scope_of(caller)
+    if named is None:
+        return scope
+    if not tree.known(named) or not policy.in_scope(caller, [named]):
+        raise NotFound(f"no region {named}")
+    return named
 
 
 def _date(text: str | None, name: str, errors: list[FieldError]) -> date | None:
@@ -436,29 +464,61 @@ def cells(query: Query) -> Iterator[StatsCell]:
                     continue
                 if query.item_code and cell.item_code != query.item_code:
                     continue
+                if query.region and not tree.within(region_of(cell), query.region):
+                    continue
                 yield cell
         month = (month + timedelta(days=32)).replace(day=1)
 
 
+def region_of(cell: StatsCell) -> str:
+    """The cell's region; the default region for a cell written before regions."""
+    return cell.region or tree.default_region()
+
+
 def summary(query: Query) -> dict[str, Any]:
-    """The statistics table: one row per group (sorted), and the total."""
+    """The statistics table: one row per group (sorted; by region, in the tree's order, each
+    region's figures including those of the regions below it), and the total."""
     sums: dict[str, dict[str, int]] = {}
     for cell in cells(query):
         group = {"department": cell.department, "item": cell.item_code,
-                 "status": cell.status}[query.group_by]
-        totals = sums.setdefault(group, dict.fromkeys(COUNTERS, 0))
-        for name, value in cell.counters().items():
-            totals[name] += value
-    rows = [row(group, _label(query.group_by, group), counters)
-            for group, counters in sorted(sums.items()) if any(counters.values())]
+                 "status": cell.status, "region": region_of(cell)}[query.group_by]
+        _add(sums.setdefault(group, dict.fromkeys(COUNTERS, 0)), cell.counters())
     total = dict.fromkeys(COUNTERS, 0)
     for counters in sums.values():
-        for name, value in counters.items():
-            total[name] += value
+        _add(total, counters)
+    groups = (rolled_up(sums, query.region) if query.group_by == "region"
+              else sorted(sums.items()))
+    rows = [row(group, _label(query.group_by, group), counters)
+            for group, counters in groups if any(counters.values())]
     return {"groupBy": query.group_by, "from": query.start.isoformat(),
             "to": query.end.isoformat(), "department": query.department,
-            "item": query.item_code, "basis": "SUBMITTED", "groups": rows,
-            "total": row("TOTAL", "合计", total)}
+            "item": query.item_code, "region": query.region, "basis": "SUBMITTED",
+            "groups": rows, "total": row("TOTAL", "合计", total)}
+
+
+def _add(totals: dict[str, int], counters: dict[str, int]) -> None:
+    for name, value in counters.items():
+        totals[name] += value
+
+
+def rolled_up(sums: dict[str, dict[str, int]], top: str | None
+              ) -> list[tuple[str, dict[str, int]]]:
+    """Counts kept under each accepting region, rolled up the tree (汇总): every region from
+    `top` (the tree's root when None) down that has counts, in the tree's order, with its own
+    counts and those of every region below it. Each region's counts are added to it and to
+    each region above it up to `top` (a few levels), never region by region over the tree."""
+    root = top or next(code for code, region in tree.tree().regions.items()
+                       if region.parent is None)
+    rolled: dict[str, dict[str, int]] = {}
+    for code, own in sums.items():
+        if not tree.within(code, root):
+            continue
+        for region in [tree.get(code), *tree.ancestors(code)]:
+            _add(rolled.setdefault(region.code, dict.fromkeys(COUNTERS, 0)), own)
+            if region.code == root:
+                break
+    return [(region.code, rolled[region.code]) for region in tree.descendants(root)
+            if region.code in rolled]
 
 
 def row(group: str, label: str | None, counters: dict[str, int]) -> dict[str, Any]:
@@ -480,6 +540,8 @@ def _ratio(numerator: int, denominator: int, digits: int) -> float | None:
 
 
 def _label(group_by: str, group: str) -> str | None:
+    if group_by == "region":
+        return tree.get(group).name if tree.known(group) else None
     if group_by == "status":
         return STATUS_NAMES.get(group)
     if group_by == "item":

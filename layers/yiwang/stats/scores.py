@@ -34,6 +34,7 @@ from yiwang.applications.tasks import WINDOW_QUEUE, TaskRecord, TaskStatus
 from yiwang.calendar.workdays import SHANGHAI
 from yiwang.catalogue import departments
 from yiwang.deadlines import clocks
+from yiwang.people import policy
 from yiwang.people.access import ADMIN, REVIEWER, SUPERVISOR, Caller
 from yiwang.performance import ledger
 from yiwang.platform import validation
@@ -255,8 +256,9 @@ def _decider(subject_key: str, department: str) -> str | None:
 def scoreboard(caller: Caller, month: str, appeals: dict[str, str],
                scale: Weights | None = None) -> dict[str, Any]:
     """`GET /supervision/scores`: the month's scores, departments then staff members, with
-    their findings. Supervisors and administrators see every department; a department's
-    reviewers their own. `appeals` maps a finding's id to its appeal's status."""
+    their findings. Administrators see every department, supervisors those of their region
+    and below it; a department's reviewers their own. `appeals` maps a finding's id to its
+    appeal's status."""
     caller.require(REVIEWER, SUPERVISOR, ADMIN)
     scale = scale or weights()
     found = findings(month)
@@ -266,7 +268,13 @@ def scoreboard(caller: Caller, month: str, appeals: dict[str, str],
         found = [f for f in found if f.department == caller.dept]
         codes = {caller.dept or ""}
     else:
-        codes = {d.code for d in departments.all()} | {f.department for f in found}
+        registry = departments.all()
+        codes = {d.code for d in registry} | {f.department for f in found}
+        if policy.scope_of(caller) is not None:
+            # A supervisor's region: the departments placed in it or below it.
+            placed = {d.code: departments.region_of(d) for d in registry}
+            codes = {code for code in codes if policy.in_scope(caller, [placed.get(code)])}
+            found = [f for f in found if f.department in codes]
     board = tally(found, codes, scale)
     return {"month": month, "base": _number(scale.base), "floor": _number(scale.floor),
             "weights": scale.weights, **board,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from yiwang.calendar.workdays import local_time
+from yiwang.people import policy
 from yiwang.people.access import ADMIN, SUPERVISOR, Caller
 from yiwang.people.access_log import AccessRecord, page
 from yiwang.platform.errors import FieldError, ValidationFailed
@@ -17,6 +18,7 @@ from yiwang.platform.identity import (
     validate_credit_code,
     validate_resident_id,
 )
+from yiwang.regions import placement
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 MAX_STAFF = 128
@@ -73,8 +75,29 @@ def search(caller: Caller, question: Question) -> dict[str, Any]:
     administrators (`Forbidden` for everyone else)."""
     caller.require(SUPERVISOR, ADMIN)
     found = page(question.subject, question.staff, question.limit, question.next_token)
-    return {"records": [present(record) for record in found.records],
+    return {"records": [present(record) for record in in_scope(caller, found.records)],
             **({"nextToken": found.next_token} if found.next_token else {})}
+
+
+def in_scope(caller: Caller, records: list[AccessRecord]) -> list[AccessRecord]:
+    """The records of reads in the caller's region: a supervisor sees the reads of their
+    region's cases and complaints (a read of no case lies in the default region), filtered
+    from the page read, so a page may hold fewer than `limit`; administrators see all."""
+    if policy.scope_of(caller) is None:
+        return records
+    regions = placement.regions_of(_placed_at(record) for record in records)
+    return [record for record in records if policy.in_scope(caller, [regions[_placed_at(record)]])]
+
+
+def _placed_at(record: AccessRecord) -> str:
+    """The partition whose region places a read: its case's, else the complaint read."""
+    if record.case_id:
+        return f"APP#{record.case_id}"
+    if record.resource_kind == "complaint":
+        return f"COMPLAINT#{record.resource_id}"
+    if record.resource_kind == "application":
+        return f"APP#{record.resource_id}"
+    return "-"
 
 
 def present(record: AccessRecord) -> dict[str, Any]:

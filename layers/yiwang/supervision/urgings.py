@@ -37,6 +37,7 @@ from yiwang.calendar.workdays import SHANGHAI, local_time
 from yiwang.catalogue import departments
 from yiwang.catalogue.items import get_item
 from yiwang.complaints.records import ComplaintNotFound, ComplaintRecord
+from yiwang.complaints.records import region_of as complaint_region
 from yiwang.deadlines import clocks
 from yiwang.people import policy
 from yiwang.people.access import REVIEWER, SUPERVISOR, Caller
@@ -44,6 +45,7 @@ from yiwang.people.notices import Notice
 from yiwang.platform import validation
 from yiwang.platform.errors import FieldError, NotFound, Unprocessable, ValidationFailed
 from yiwang.platform.statuses import Moves
+from yiwang.regions import tree
 from yiwang.table.records import AuditRecord, ListIndex, TableMeta, connection, new_audit_for
 from yiwang.table.writes import write_or_conflict
 
@@ -92,6 +94,8 @@ class UrgingRecord(Model):
     target = UnicodeAttribute()
     target_id = UnicodeAttribute(attr_name="targetId", null=True)
     department = UnicodeAttribute()
+    region = UnicodeAttribute(null=True)
+    """The region of the case (or department) urged; null on urgings made before regions."""
     reason = UnicodeAttribute()
     working_days = NumberAttribute(attr_name="workingDays")
     due_at = Time(attr_name="dueAt")
@@ -135,8 +139,10 @@ def new_urging_id(now: datetime) -> str:
 
 
 def facts_of(urging: UrgingRecord) -> policy.Facts:
-    """The urged department (supervisors see every urging)."""
-    return policy.Facts(departments=frozenset({urging.department}))
+    """The urged department, and the region of what it is about (supervisors see their
+    region's urgings)."""
+    return policy.Facts(departments=frozenset({urging.department}),
+                        regions=frozenset({urging.region or tree.default_region()}))
 
 
 def load(urging_id: str) -> UrgingRecord:
@@ -169,14 +175,14 @@ def urge(caller: Caller, payload: Any, now: datetime | None = None) -> Outcome:
     body = _valid(_URGE, payload)
     now = now or datetime.now(UTC)
     target, target_id = body["target"], body.get("id")
-    department = _department_of(caller, target, target_id, body.get("department"))
+    department, region = _department_of(caller, target, target_id, body.get("department"))
     days = body["workingDays"]
     urging_id = new_urging_id(now)
     urging = UrgingRecord(
         UrgingRecord.key(urging_id), "META", urging_id=urging_id, target=target,
         target_id=target_id, department=department, reason=body["reason"].strip(),
         working_days=days, due_at=calendar_store.due(now, days).due,
-        status=UrgingStatus.OPEN.value, urged_by=caller.sub, created_at=now,
+        status=UrgingStatus.OPEN.value, urged_by=caller.sub, created_at=now, region=region,
         gsi1pk=UrgingRecord.list_key(department), gsi1sk=now.isoformat())
     audit = new_audit_for(urging.pk, caller.sub, "URGED", None, UrgingStatus.OPEN.value, {
         "target": target, "targetId": target_id or "", "department": department,
@@ -203,14 +209,17 @@ _TARGET_NAMES = {"APPLICATION": "办件", "COMPLAINT": "投诉建议", "DEPARTME
 
 
 def _department_of(caller: Caller, target: str, target_id: str | None,
-                   named: str | None) -> str:
-    """The department urged: the one named, else the case's (an application's lead
-    department, a complaint's handling department). An unknown case or department is
-    `Unprocessable`."""
+                   named: str | None) -> tuple[str, str]:
+    """The department urged and the region the urging lies in: the department named, else the
+    case's (an application's lead department, a complaint's handling department); the case's
+    region, or for a department's work the department's. An unknown case or department, or
+    one outside the supervisor's region, is `Unprocessable` (as if there were none)."""
     if target == "DEPARTMENT":
         if not named:
             raise ValidationFailed([FieldError("department", "name the department to urge")])
-        return _known(named)
+        department = _known(named)
+        region = departments.get(department).region or tree.default_region()
+        return department, _in_scope(caller, region, f"no department {department}")
     if not target_id:
         raise ValidationFailed([FieldError("id", f"name the {target.lower()} to urge about")])
     if target == "COMPLAINT":
@@ -218,16 +227,26 @@ def _department_of(caller: Caller, target: str, target_id: str | None,
             complaint = ComplaintRecord.load(target_id)
         except ComplaintNotFound as missing:
             raise Unprocessable(f"no complaint {target_id}") from missing
-        return _known(named) if named else complaint.department
+        region = _in_scope(caller, complaint_region(complaint), f"no complaint {target_id}")
+        return (_known(named) if named else complaint.department), region
     try:
         application = ApplicationRecord.get(ApplicationRecord.key(target_id), "META")
     except ApplicationRecord.DoesNotExist as missing:
         raise Unprocessable(f"no application {target_id}") from missing
+    region = _in_scope(caller, application.region or tree.default_region(),
+                       f"no application {target_id}")
     if application.status == "DRAFT":
         raise Unprocessable(f"application {target_id} has not been submitted")
     if named:
-        return _known(named)
-    return get_item(application.item_code, int(application.item_version)).lead_department
+        return _known(named), region
+    return get_item(application.item_code, int(application.item_version)).lead_department, region
+
+
+def _in_scope(caller: Caller, region: str, missing: str) -> str:
+    """`region`, if it lies in the caller's; otherwise `Unprocessable` (as for none)."""
+    if not policy.in_scope(caller, [region]):
+        raise Unprocessable(missing)
+    return region
 
 
 def _known(department: str) -> str:
@@ -279,7 +298,8 @@ def for_department(caller: Caller, department: str | None = None,
         raise ValidationFailed([FieldError("status", f"one of {', '.join(UrgingStatus)}")])
     found = UrgingRecord.by_department.query(UrgingRecord.list_key(department),
                                              scan_index_forward=False)
-    return [u for u in found if status is None or u.status == status]
+    return [u for u in found if (status is None or u.status == status)
+            and policy.in_scope(caller, [u.region])]
 
 
 def present(urging: UrgingRecord) -> dict[str, Any]:

@@ -144,7 +144,8 @@ def test_bad_list_requests_are_validation_problems(
     assert other.status_code == 400
 
 
-SUMMARY = {"id", "itemCode", "itemVersion", "status", "applicant", "createdAt", "submittedAt"}
+SUMMARY = {"id", "itemCode", "itemVersion", "status", "applicant", "createdAt", "submittedAt",
+           "region"}
 """A list row's fields (`deadlines` too in a department's list); the detail has the rest."""
 
 

@@ -1,13 +1,13 @@
-"""The authorization matrix, generated: every operation of openapi.yaml × ten kinds of caller,
-against one set of resources (a draft and a completed application, an attachment, a task, a
-task claimed by one handler of a department whose tasks have handlers (经办人模式), a
-certificate, an anonymous bad review, a private complaint, a service item). The expected
-answer of each cell is the access policy's (`yiwang.people.policy`), never written here by
-hand: 401 without a token (or a provider's signature), 403 for a role that may not call the
-operation at all, 404 for a resource that is not the caller's (the same answer as for an id
-that does not exist), 2xx otherwise. Reads allowed are also checked for masking; mutations are
-only called where they must be refused, so no state is consumed and one set of resources
-serves every cell."""
+"""The authorization matrix, generated: every operation of openapi.yaml × eleven kinds of
+caller, against one set of resources (a draft and a completed application, an attachment, a
+task, a task claimed by one handler of a department whose tasks have handlers (经办人模式), a
+certificate, an anonymous bad review, a private complaint, a service item; all in the default
+region 广州市, so a supervisor of 深圳市 oversees none of them). The expected answer of each cell
+is the access policy's (`yiwang.people.policy`), never written here by hand: 401 without a
+token (or a provider's signature), 403 for a role that may not call the operation at all, 404
+for a resource that is not the caller's (the same answer as for an id that does not exist), 2xx
+otherwise. Reads allowed are also checked for masking; mutations are only called where they
+must be refused, so no state is consumed and one set of resources serves every cell."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ pytestmark = pytest.mark.integration
 OPENAPI = Path(__file__).resolve().parents[3] / "openapi.yaml"
 HANDLING = DEPARTMENTS[0]  # 规划 leads the construction permit; the complaint is routed there
 UNRELATED = "GZ-GA"  # 公安: no part in the permit nor in the complaint
+ELSEWHERE = "440300"  # 深圳市: the resources lie in 广州市 (the default region)
+HERE = frozenset({"440100"})
 OVERSEERS = {SUPERVISOR, ADMIN}
 """Roles that oversee without handling: they see personal data masked."""
 UNKNOWN = {"application": "YW2026010100000000", "draft": "YW2026010100000000",
@@ -72,7 +74,7 @@ RESOURCE = {
                                 "changeItemStanding", "itemAudit")},
 }
 FIXED = {"/items/{code}": f"/items/{PERMIT}", "/departments/{code}": f"/departments/{HANDLING}",
-         "{year}": "2026", "{version}": "1"}
+         "/regions/{code}": "/regions/440106", "{year}": "2026", "{version}": "1"}
 QUERY = {"listApplications": "?status=COMPLETED", "listComplaints": f"?department={HANDLING}",
          "dueDate": "?from=2026-03-02T09:00:00%2B08:00&workingDays=3",
          "accessLog": f"?subject={CITIZEN_ID}", "listUrgings": f"?department={HANDLING}"}
@@ -153,6 +155,8 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
         Who("handler (a colleague's task)", Caller(own.subs["b"], REVIEWER, dept=own.code,
                                                    position=HANDLER), own.staff["b"]),
         Who("supervisor", Caller("matrix-sup", SUPERVISOR), token("matrix-sup", SUPERVISOR)),
+        Who("supervisor (another region)", Caller("matrix-sup-sz", SUPERVISOR, region=ELSEWHERE),
+            token("matrix-sup-sz", SUPERVISOR, region=ELSEWHERE)),
         Who("admin", Caller("matrix-admin", ADMIN), token("matrix-admin", ADMIN)),
     ]
     completed = complete(flow)
@@ -183,27 +187,30 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
         ensure_ascii=False))
     assert appeal.status_code == 201, appeal.body
     mine = {"owner_subs": frozenset({sub_a}), "owner_codes": frozenset({CITIZEN_ID})}
-    submitted = policy.Facts(**mine, entered_by=sub_a, departments=frozenset(DEPARTMENTS))
+    submitted = policy.Facts(**mine, entered_by=sub_a, departments=frozenset(DEPARTMENTS),
+                             regions=HERE)
     resources = {
         "application": Resource({"{id}": flow.id}, submitted),
         "draft": Resource({"{id}": draft}, policy.Facts(**mine, entered_by=sub_a,
-                                                        with_staff=False)),
+                                                        with_staff=False, regions=HERE)),
         "attachment": Resource({"{id}": draft, "{attachmentId}": attachment},
-                               policy.Facts(**mine, entered_by=sub_a, with_staff=False)),
+                               policy.Facts(**mine, entered_by=sub_a, with_staff=False,
+                                            regions=HERE)),
         "task": Resource({"{taskId}": f"{flow.id}.REVIEW.1.{HANDLING}"},
                          policy.Facts(departments=frozenset({HANDLING}))),
         "handled task": Resource({"{taskId}": handled}, policy.Facts(
             departments=frozenset({own.code}), handlers=frozenset({own.subs["a"]}))),
         "certificate": Resource({"{number}": completed["certificate"]["number"]},
                                 policy.Facts(owner_codes=frozenset({CITIZEN_ID}),
-                                             departments=frozenset(DEPARTMENTS))),
+                                             departments=frozenset(DEPARTMENTS),
+                                             regions=HERE)),
         "rating": Resource({"{id}": flow.id}, policy.Facts(
-            owner_subs=frozenset({sub_a}), departments=frozenset({HANDLING}))),
+            owner_subs=frozenset({sub_a}), departments=frozenset({HANDLING}), regions=HERE)),
         "complaint": Resource({"{id}": json.loads(complaint.body)["id"]}, policy.Facts(
             owner_subs=frozenset({sub_a}), entered_by=sub_a,
-            departments=frozenset({HANDLING}))),
+            departments=frozenset({HANDLING}), regions=HERE)),
         "urging": Resource({"{id}": json.loads(urging.body)["id"]},
-                           policy.Facts(departments=frozenset({HANDLING}))),
+                           policy.Facts(departments=frozenset({HANDLING}), regions=HERE)),
         "appeal": Resource({"{id}": json.loads(appeal.body)["id"]},
                            policy.Facts(departments=frozenset({HANDLING}))),
         # The permit's item: its lead department (规划) governs it with the reform office.

@@ -19,6 +19,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.problems import problem
 from chalicelib.requests import parse_json
+from yiwang.people.access import REVIEWER, WINDOW
 from yiwang.people.tokens import LocalIssuer, TrustedIssuer
 from yiwang.platform.config import ConfigurationError, Settings, settings
 from yiwang.platform.errors import FieldError, ValidationFailed
@@ -28,13 +29,33 @@ routes = Blueprint(__name__)
 
 @routes.route("/dev/token", methods=["POST"])
 def dev_token() -> Response | dict[str, str]:
-    """`{"sub","role","dept"?,"region"?,"idNumber"?,"creditCode"?,"position"?}` -> `{"token"}`."""
+    """`{"sub","role","dept"?,"region"?,"idNumber"?,"creditCode"?,"position"?}` -> `{"token"}`;
+    staff are placed in the region tree (`placed`)."""
     claims = _json_object(routes.current_request.raw_body)
     try:
         issuer = local_issuer(settings())
     except ConfigurationError as error:
         return problem(503, "MISCONFIGURED", "The API is not configured", str(error))
-    return {"token": issuer.issue(claims)}
+    return {"token": issuer.issue(placed(claims))}
+
+
+def placed(claims: dict[str, Any]) -> dict[str, Any]:
+    """The claims with the staff member placed in the region tree: a reviewer belongs to their
+    department's region (taken from the registry when the claims name none; another one is
+    422), window staff to the region of the centre where they sit (one without a service
+    centre or station is 422). Other callers' claims are left as they are."""
+    role, region = claims.get("role"), claims.get("region") or None
+    if role == REVIEWER and isinstance(claims.get("dept"), str) and (
+            region is None or isinstance(region, str)):
+        from yiwang.catalogue import departments
+
+        found = departments.staff_region(claims["dept"], region)
+        return {**claims, "region": found} if found else claims
+    if role == WINDOW and isinstance(region, str):
+        from yiwang.regions import tree
+
+        tree.window_region(region)
+    return claims
 
 
 def local_issuer(config: Settings) -> LocalIssuer:

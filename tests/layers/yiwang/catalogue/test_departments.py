@@ -52,10 +52,36 @@ def test_a_new_department_is_created_active_and_audited(registry: Any) -> None:
         "DEPARTMENT_CREATED", ADMIN, "ACTIVE")
 
 
-def test_region_and_level_may_be_left_out(registry: Any) -> None:
+def test_a_department_left_unplaced_lies_in_the_default_region(registry: Any) -> None:
     registry.put(ADMIN, "T-BARE", fields())
     record = registry.get("T-BARE")
-    assert (record.region, record.level) == (None, None)
+    assert (record.region, record.level) == ("440100", "CITY")
+
+
+def test_the_level_is_the_regions_and_an_unknown_region_is_refused(registry: Any) -> None:
+    from yiwang.regions.tree import UnknownRegion
+
+    registry.put(ADMIN, "T-COUNTY", fields(region="440106"))
+    assert (registry.get("T-COUNTY").region, registry.get("T-COUNTY").level) == (
+        "440106", "COUNTY")
+    with pytest.raises(UnknownRegion, match="449999"):
+        registry.put(ADMIN, "T-NOWHERE", fields(region="449999"))
+    with pytest.raises(ValidationFailed) as failed:
+        registry.put(ADMIN, "T-COUNTY", fields(region="440106", level="CITY"))
+    assert [error.path for error in failed.value.errors] == ["level"]
+    assert registry.get("T-COUNTY").level == "COUNTY"
+
+
+def test_reviewers_belong_to_their_departments_region(registry: Any) -> None:
+    from yiwang.platform.errors import Unprocessable
+
+    assert registry.staff_region("TH-SCJG", None) == "440106"
+    assert registry.staff_region("TH-SCJG", "440106") == "440106"
+    with pytest.raises(Unprocessable, match="440106"):
+        registry.staff_region("TH-SCJG", "440104")
+    assert registry.staff_region("NO-SUCH", "440104") == "440104"
+    assert "TH-SCJG" in {record.code for record in registry.in_region("440106")}
+    assert "TH-SCJG" not in {record.code for record in registry.in_region("440100")}
 
 
 def test_an_update_is_audited_with_what_changed(registry: Any) -> None:
@@ -158,7 +184,7 @@ def test_the_sample_departments_are_seeded_before_the_items(cloud: Any, registry
     assert names.index("departments") < names.index("service items")
     outputs = {**cloud.outputs, "Endpoint": cloud.endpoint}
     before = int(registry.get("GZ-SCJG").version)
-    assert seed.load_sample_departments(outputs) == 5  # seeded by the fixture: a second run
+    assert seed.load_sample_departments(outputs) == 7  # seeded by the fixture: a second run
     assert int(registry.get("GZ-SCJG").version) == before
     assert registry.issuing_body("GZ-SCJG") == {
         "code": "GZ-SCJG", "name": "广州市市场监督管理局", "creditCode": "11440100MB2C98765R"}
