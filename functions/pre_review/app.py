@@ -13,11 +13,13 @@ from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metr
 @lambda_entry
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Event: `{"applicationId"}`. Returns `{"outcome": "PASSED"|"DEFECTS", "defects": [...],
-    "departments": [...]}` (the departments that review it in parallel, lead first)."""
+    "departments": [...], "escalated": bool}` (the departments that review it in parallel,
+    lead first; whether it is a 上报件, sent up to them after acceptance)."""
     logger.set_correlation_id(event["applicationId"])
     application = ApplicationRecord.load(event["applicationId"])
     result = automatic_checks(application)
     metrics.add_metric(name=f"PreReview{result.outcome.title()}", unit=MetricUnit.Count, value=1)
     item = get_item(application.item_code, int(application.item_version))
     return {"outcome": result.outcome, "defects": result.defects,
-            "departments": list(item.departments)}
+            "departments": list(item.departments),
+            "escalated": bool(application.escalation)}
