@@ -62,7 +62,7 @@ _HANDLING_CLOCKS = ("REVIEW#", "CERTIFICATE")
 
 def plan(item: ItemVersion, region: str) -> dict[str, Any] | None:
     """The escalation a new draft of `item` accepted in `region` carries (None unless the item
-    is a 上报件); `ValidationFailed` (422) if `region` is not at a level that accepts it."""
+    is a 上报件); `ValidationFailed` (400) if `region` is not at a level that accepts it."""
     from yiwang.catalogue.items import ESCALATED
 
     if item.kind != ESCALATED or not item.escalation:
@@ -103,8 +103,16 @@ def window_may_see(record: ApplicationRecord, window_region: str | None) -> bool
     region above it) throughout, and no other window's."""
     if not is_escalated(record):
         return True
-    return tree.within(record.escalation["acceptingRegion"],
-                       window_region or tree.default_region())
+    return window_serves(record.escalation["acceptingRegion"], window_region)
+
+
+def window_serves(accepting_region: str | None, window_region: str | None) -> bool:
+    """Whether a window sitting in `window_region` (none: the default region) serves a case
+    accepted in `accepting_region` (None: any case but a 上报件, which every window serves):
+    the accepting region's own window, or one of a region above it."""
+    if accepting_region is None:
+        return True
+    return tree.within(accepting_region, window_region or tree.default_region())
 
 
 def where(record: ApplicationRecord) -> str:

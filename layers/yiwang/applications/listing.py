@@ -113,7 +113,7 @@ def list_applications(caller: Caller, request: ListRequest) -> Page:
         department = WINDOW_QUEUE if caller.role == WINDOW else caller.dept
         if not department:
             raise Forbidden("a reviewer's token names their department")
-        return _department_page(f"DEPT#{department}", request)
+        return _department_page(f"DEPT#{department}", request, caller)
     if caller.role in {SUPERVISOR, ADMIN}:
         return _status_page(caller, request)
     raise Forbidden(f"role '{caller.role}' lists no applications")
@@ -178,7 +178,8 @@ def _newest_in(shard: str, after: tuple[str, str] | None, page_size: int
     yield from sorted(tied, key=_order, reverse=True)
 
 
-def _department_page(partition: str, request: ListRequest) -> Page:
+def _department_page(partition: str, request: ListRequest, caller: Caller) -> Page:
+    from yiwang.applications.escalation import window_may_see
     from yiwang.applications.tasks import TaskRecord
 
     _, start = _decode(request.next_token, [partition], _LIST_KEYS)
@@ -192,7 +193,9 @@ def _department_page(partition: str, request: ListRequest) -> Page:
 
     def rows() -> Iterator[tuple[ApplicationRecord, str, Position]]:
         for record, task in _applications_of(tasks, min(_BATCH, page_size)):
-            if wanted(record):
+            # 上报件: the window of its accepting region lists it, no other window.
+            if wanted(record) and (caller.role != WINDOW
+                                   or window_may_see(record, caller.region)):
                 listed_by[record.application_id] = task
                 yield record, partition, _position(task, _LIST_KEYS)
 
