@@ -116,8 +116,13 @@ def window_serves(accepting_region: str | None, window_region: str | None) -> bo
 
 
 def where(record: ApplicationRecord) -> str:
-    """Which side holds the case now: ACCEPTING until it goes up and after it comes down,
-    HANDLING in between."""
+    """Which side holds the case now: ACCEPTING until it goes up, after it comes down, and
+    while a supplement asked for above is with the applicant and the accepting window (it then
+    goes up again); HANDLING in between."""
+    from yiwang.applications.status import Status
+
+    if record.status in {Status.NEEDS_SUPPLEMENT, Status.SUBMITTED}:
+        return ACCEPTING
     hops = (record.escalation or {}).get("hops", [])
     return HANDLING if hops and hops[-1].get("event") == UP else ACCEPTING
 

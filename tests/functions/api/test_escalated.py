@@ -118,8 +118,12 @@ def test_a_village_window_accepts_a_city_item_and_delivers_the_certificate_that_
     assert down["escalation"]["now"]["side"] == "ACCEPTING"
     assert down["escalation"]["now"]["code"] == VILLAGE
 
-    # Another village's window may neither see nor hand it over; the village's own does.
+    # Another village's window may neither see it, nor its certificate, nor hand it over;
+    # the village's own does.
     assert flow.get(flow.other_window).status_code == 404
+    certificate = f"/certificates/{number}"
+    assert http.get(certificate, headers=flow.other_window).status_code == 404
+    assert http.get(certificate, headers=flow.window).status_code == 200
     pickup = {"collectedBy": "张伟"}
     assert http.post(f"/applications/{flow.id}/pickup", headers=flow.other_window,
                      body=json.dumps(pickup)).status_code == 404
