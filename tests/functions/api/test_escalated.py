@@ -193,3 +193,30 @@ def test_a_refusal_above_comes_down_and_a_case_is_accepted_only_where_the_item_s
                         body=json.dumps(body(flow.id_number, region=CITY)))
     assert refused.status_code == 400, refused.body
     assert [e["path"] for e in json.loads(refused.body)["errors"]] == ["region"]
+
+
+def test_a_supplement_asked_for_above_comes_back_through_the_village_and_goes_up_again(
+        http: Any, token: Any, cloud: Any) -> None:
+    flow = EscalatedFlow(http, token, cloud)
+    flow.upload_all()
+    flow.submit()
+    assert flow.decide(flow.window, "ACCEPT", "予以受理").status_code == 200
+    asked = flow.decide(flow.reviewers["GZ-WJ"], "SUPPLEMENT", "评定表缺少医师签章",
+                        missing=[{"materialId": "assessment", "reason": "缺少医师签章"}])
+    assert asked.status_code == 200, asked.body
+    assert flow.decide(flow.reviewers["GZ-CL"], "APPROVE", "同意").status_code == 200
+    waiting = status_is(flow, "NEEDS_SUPPLEMENT")
+    assert waiting["escalation"]["now"]["side"] == "ACCEPTING"  # with the applicant
+    eventually(lambda: http.post(f"/applications/{flow.id}/supplement", headers=flow.citizen,
+                                 body="{}").status_code == 202)
+    assert flow.decide(flow.window, "ACCEPT", "补正齐全，再次上报").status_code == 200
+    again = eventually(lambda: len((v := flow.view())["escalation"]["hops"]) == 2 and v)
+    assert [(h["event"], h["round"]) for h in again["escalation"]["hops"]] == [
+        ("ESCALATED_UP", 1), ("ESCALATED_UP", 2)]
+    for department, headers in flow.reviewers.items():
+        assert flow.decide(headers, "APPROVE", f"{department} 同意").status_code == 200
+    down = status_is(flow, "READY_FOR_PICKUP")
+    assert [(h["event"], h["round"]) for h in down["escalation"]["hops"]] == [
+        ("ESCALATED_UP", 1), ("ESCALATED_UP", 2), ("RETURNED_DOWN", 2)]
+    forward = next(c for c in down["escalation"]["clocks"] if c["clock"] == "ESCALATION_UP")
+    assert forward["status"] == "STOPPED"  # the second round's forwarding, done
