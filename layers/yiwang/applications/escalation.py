@@ -33,7 +33,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from yiwang.applications.records import ApplicationRecord, application_stub, new_audit
+from yiwang.applications.records import (
+    ApplicationRecord,
+    AttachmentStatus,
+    application_stub,
+    new_audit,
+)
 from yiwang.calendar.workdays import local_time
 from yiwang.platform.errors import Conflict, FieldError, ValidationFailed
 from yiwang.regions import tree
@@ -142,8 +147,7 @@ def _round_of(record: ApplicationRecord) -> int:
 def send_up(application_id: str, round_: int, now: datetime | None = None) -> dict[str, Any]:
     """上报: the accepted case goes up with its stored materials (hop ESCALATED_UP, audited;
     the forwarding clock stops). Once per round; a case that is not escalated is left alone."""
-    from yiwang.applications import tasks  # the acceptance, and the promise it starts
-    from yiwang.applications.records import AttachmentStatus
+    from yiwang.applications import promise, tasks  # the acceptance; the promise it starts
     from yiwang.applications.uploads import attachments_of
     from yiwang.deadlines import clocks
 
@@ -157,8 +161,6 @@ def send_up(application_id: str, round_: int, now: datetime | None = None) -> di
                                              tasks.WINDOW_QUEUE))
     accepted_at = accepted.decided_at or now
     tasks.start_promise(application_id, round_, now)
-    from yiwang.applications import promise
-
     clock = clocks.start(
         record.pk, FORWARD_CLOCK, kind=FORWARD_CLOCK, subject=application_id,
         department=tasks.WINDOW_QUEUE, step="上报", now=accepted_at,
