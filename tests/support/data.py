@@ -48,6 +48,9 @@ RESIDENCE_ENDORSEMENT = "11440100007502346T-GG-0012"
 
 DRIVING_LICENCE = "11440100007502346T-XK-0245"
 PROPERTY_CERTIFICATE = "11440100MB2D00127W-QR-0031"
+DISABILITY_CARD = "13440100MB2D00590Y-QR-0008"
+"""残疾人证核发: a 上报件 (ESCALATED) accepted at 街道/社区 windows, handled by the city's 残联
+(GZ-CL, lead) and 卫健委 (GZ-WJ); no fee; PICKUP or COURIER."""
 
 DEPARTMENTS = ["GZ-ZRZY", "GZ-ZJ", "GZ-XF"]
 """The departments that review the construction permit, the lead first."""

@@ -183,6 +183,9 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
     item = open_item(str(payload.get("itemCode", "")), now)
     draft = validate_draft(item, payload)
     region = accepting_region(caller, payload.get("region"))
+    from yiwang.applications import escalation  # 上报件: accepted here, handled above
+
+    escalated = escalation.plan(item, region)
     code = _applicant_code(draft["applicant"])
     agent, principal_sub = None, None
     if caller.role == APPLICANT and code not in {caller.id_number, caller.credit_code}:
@@ -222,7 +225,7 @@ def _new_draft(caller: Caller, payload: Any, now: datetime | None
                             and m.applies_to(draft["applicant"]["kind"])],
         stored_materials=[], gsi1pk=f"APPLICANT#{code}", gsi1sk=now.isoformat(),
         register_check={**check.summary(), **({"formFilled": filled} if filled else {})},
-        agent=agent, region=region,
+        agent=agent, region=region, escalation=escalated,
         assisted_by=caller.sub if caller.role == WINDOW else None, **draft,
     )
     # Who entered it for whom: an agent under an authorisation (代办), or window staff for a
@@ -272,10 +275,18 @@ def facts_of(record: ApplicationRecord, caller: Caller,
              item: ItemVersion | None = None) -> policy.Facts:
     """What the access policy needs of an application (`yiwang.people.policy`): its applicant
     (by subject and identifier), who entered it, and, once submitted, its departments (read
-    from the item only for a reviewer, the one role that needs them)."""
+    from the item only for a reviewer, the one role that needs them).
+
+    上报件: its departments (the higher level's) handle it once it has gone up; it reaches
+    the windows of its accepting region only (`escalation.window_may_see`)."""
+    from yiwang.applications import escalation
+
     submitted = record.status != Status.DRAFT
     departments: frozenset[str] = frozenset()
-    if submitted and caller.role == REVIEWER:
+    with_staff = submitted and (caller.role != WINDOW
+                                or escalation.window_may_see(record, caller.region))
+    if submitted and caller.role == REVIEWER and (not escalation.is_escalated(record)
+                                                  or escalation.gone_up(record)):
         if item is None:
             from yiwang.catalogue.items import get_item
 
@@ -285,22 +296,7 @@ def facts_of(record: ApplicationRecord, caller: Caller,
     return policy.Facts(owner_subs=frozenset({record.owner_sub}),
                         owner_codes=frozenset({code} if code else ()),
                         entered_by=record.owner_sub, departments=departments,
-                        with_staff=submitted, regions=regions_of(record))
-
-
-def regions_of(record: ApplicationRecord) -> frozenset[str]:
-    """The regions an application lies in (属地): its accepting region (the default region for
-    one made before regions), and for an escalated one (上报件) the region it went up to."""
-    from yiwang.regions import tree
-
-    regions = {record.region or tree.default_region()}
-    escalation = getattr(record, "escalation", None)  # 上报件's, where it went up
-    if hasattr(escalation, "as_dict"):
-        escalation = escalation.as_dict()
-    higher = escalation.get("region") if isinstance(escalation, dict) else None
-    if higher:
-        regions.add(str(higher))
-    return frozenset(regions)
+                        with_staff=with_staff, regions=escalation.regions_of(record))
 
 
 def can_see(caller: Caller, record: ApplicationRecord, item: ItemVersion | None = None) -> bool:

@@ -116,7 +116,7 @@ def list_applications(caller: Caller, request: ListRequest) -> Page:
         department = WINDOW_QUEUE if caller.role == WINDOW else caller.dept
         if not department:
             raise Forbidden("a reviewer's token names their department")
-        return _department_page(f"DEPT#{department}", request)
+        return _department_page(f"DEPT#{department}", request, caller)
     if caller.role in {SUPERVISOR, ADMIN}:
         return _status_page(caller, request)
     raise Forbidden(f"role '{caller.role}' lists no applications")
@@ -163,7 +163,7 @@ def _status_page(caller: Caller, request: ListRequest) -> Page:
 def _in_scope(caller: Caller, record: ApplicationRecord) -> bool:
     """A supervisor lists their region's applications only (filtered within the status
     Queries: a county's page may read past other counties' rows)."""
-    from yiwang.applications.drafts import regions_of
+    from yiwang.applications.escalation import regions_of
 
     return policy.in_scope(caller, regions_of(record))
 
@@ -190,7 +190,8 @@ def _newest_in(shard: str, after: tuple[str, str] | None, page_size: int
     yield from sorted(tied, key=_order, reverse=True)
 
 
-def _department_page(partition: str, request: ListRequest) -> Page:
+def _department_page(partition: str, request: ListRequest, caller: Caller) -> Page:
+    from yiwang.applications.escalation import window_may_see
     from yiwang.applications.tasks import TaskRecord
 
     _, start = _decode(request.next_token, [partition], _LIST_KEYS)
@@ -204,7 +205,9 @@ def _department_page(partition: str, request: ListRequest) -> Page:
 
     def rows() -> Iterator[tuple[ApplicationRecord, str, Position]]:
         for record, task in _applications_of(tasks, min(_BATCH, page_size)):
-            if wanted(record):
+            # 上报件: the window of its accepting region lists it, no other window.
+            if wanted(record) and (caller.role != WINDOW
+                                   or window_may_see(record, caller.region)):
                 listed_by[record.application_id] = task
                 yield record, partition, _position(task, _LIST_KEYS)
 

@@ -85,6 +85,9 @@ class ApplicationRecord(Model):
     region = UnicodeAttribute(null=True)
     """属地: the region (`yiwang.regions.tree`) whose service centre accepted it; null only on
     records made before regions existed (read as the default region)."""
+    escalation = JSONAttribute(null=True)
+    """上报件: the accepting and handled regions, their levels and the hops up and down
+    (`yiwang.applications.escalation`); null for every other case."""
     submitted_at = UTCDateTimeAttribute(attr_name="submittedAt", null=True)
     execution_arn = UnicodeAttribute(attr_name="executionArn", null=True)
     required_materials = ListAttribute(

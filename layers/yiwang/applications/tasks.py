@@ -269,7 +269,7 @@ def task_facts(task: TaskRecord, handling: departments.Handling) -> policy.Facts
 
 def _may_decide(caller: Caller, task: TaskRecord, handling: departments.Handling) -> bool:
     if task.kind == PRE_REVIEW:
-        return caller.role == WINDOW
+        return caller.role == WINDOW and _serves(caller, task)
     if task.kind == REVIEW:
         return policy.allows("decideTask", caller, task_facts(task, handling))
     return False
@@ -557,13 +557,24 @@ def _apply(transaction: TransactWrite, task: TaskRecord, actor: str, decision: s
                                    None, detail))
 
 
+def _serves(caller: Caller, task: TaskRecord) -> bool:
+    """Whether the window caller serves the pre-review task's case: a 上报件 is its accepting
+    region's window's alone (the region travels in the task's checks, `escalatedFrom`)."""
+    from yiwang.applications.escalation import window_serves
+
+    checks = (task.context or {}).get("checks") or {}
+    return window_serves(checks.get("escalatedFrom"), caller.region)
+
+
 def pending_for(caller: Caller) -> list[TaskRecord]:
-    """The caller's department's pending tasks (window staff: the window's), oldest first."""
+    """The caller's department's pending tasks (window staff: the window's, less the 上报件
+    of other regions), oldest first."""
     caller.require(WINDOW, REVIEWER)
     queue = WINDOW_QUEUE if caller.role == WINDOW else caller.dept
-    return list(TaskRecord.by_department.query(f"DEPT#{queue}",
-                                               TaskRecord.gsi1sk.startswith(
-                                                   f"{TaskStatus.PENDING}#")))
+    pending = TaskRecord.by_department.query(f"DEPT#{queue}",
+                                             TaskRecord.gsi1sk.startswith(
+                                                 f"{TaskStatus.PENDING}#"))
+    return [t for t in pending if caller.role != WINDOW or _serves(caller, t)]
 
 
 def tasks_of(application_id: str) -> list[TaskRecord]:

@@ -65,6 +65,7 @@ from pynamodb.transactions import TransactWrite
 from yiwang.catalogue import standing
 from yiwang.platform import validation
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
+from yiwang.regions.tree import LEVELS
 from yiwang.table.records import AuditRecord, ListIndex, TableMeta, connection, new_audit_for
 from yiwang.table.writes import write_or_conflict
 
@@ -79,6 +80,9 @@ DEPARTMENT = "DEPARTMENT"
 INSTANT = "INSTANT"
 PROMISED = "PROMISED"
 JOINT = "JOINT"
+ESCALATED = "ESCALATED"
+"""上报件: accepted by a lower level's window, handled by a higher level's departments
+(`escalation`: `acceptedAt` levels, `handledAt` level; `yiwang.applications.escalation`)."""
 CATEGORIES = (
     "行政许可", "行政给付", "行政确认", "行政裁决", "行政奖励", "其他行政权力", "公共服务")
 FORMATS = ("pdf", "ofd", "jpg", "jpeg", "png", "tif", "dwg", "dxf", "doc", "docx", "xls", "xlsx")
@@ -101,7 +105,7 @@ _ITEM_SCHEMA: dict[str, Any] = {
         "code": {"type": "string", "minLength": 3, "maxLength": 64, "pattern": _CODE},
         "name": {"type": "string", "minLength": 1, "maxLength": 100},
         "category": {"enum": list(CATEGORIES)},
-        "kind": {"enum": [INSTANT, PROMISED, JOINT]},
+        "kind": {"enum": [INSTANT, PROMISED, JOINT, ESCALATED]},
         "leadDepartment": _DEPARTMENT,
         "coDepartments": {"type": "array", "items": _DEPARTMENT, "uniqueItems": True,
                           "maxItems": 20},
@@ -156,6 +160,17 @@ _ITEM_SCHEMA: dict[str, Any] = {
         # How long its certificates are valid (证照有效期), in years; without it, the
         # certificates' default (`yiwang.fulfilment.certificates.DEFAULT_VALIDITY_YEARS`).
         "validityYears": {"type": "integer", "minimum": 1, "maximum": 50},
+        # 上报件 (kind ESCALATED): the levels whose windows accept it and the level whose
+        # departments (leadDepartment, coDepartments) handle it.
+        "escalation": {
+            "type": "object", "required": ["acceptedAt", "handledAt"],
+            "additionalProperties": False,
+            "properties": {
+                "acceptedAt": {"type": "array", "items": {"enum": list(LEVELS)},
+                               "minItems": 1, "maxItems": len(LEVELS), "uniqueItems": True},
+                "handledAt": {"enum": list(LEVELS)},
+            },
+        },
         # What `GET /items/{code}` answers also carries these; a client may send that document
         # back as the next draft. They are set by the platform, never taken from the payload.
         "version": {"readOnly": True},
@@ -219,6 +234,8 @@ class ItemVersion:
     validity_years: int | None = None  # 证照有效期, when the item gives one
     standing: str | None = field(default=None, compare=False)
     """事项状态 today (ACTIVE, SUSPENDED): known when read from the item's head, else None."""
+    escalation: dict | None = field(default=None, hash=False)
+    """上报件: `{"acceptedAt": [levels], "handledAt": level}`; None for every other kind."""
 
     @property
     def departments(self) -> tuple[str, ...]:
@@ -249,6 +266,7 @@ class ItemVersion:
             "deliveryMethods": list(self.delivery_methods),
             **({"laterPausesPromise": True} if self.later_pauses_promise else {}),
             **({"validityYears": self.validity_years} if self.validity_years else {}),
+            **({"escalation": self.escalation} if self.escalation else {}),
         }
 
     @classmethod
@@ -276,6 +294,7 @@ class ItemVersion:
             validity_years=(int(document["validityYears"]) if document.get("validityYears")
                             else None),
             standing=standing,
+            escalation=document.get("escalation"),
         )
 
 
@@ -405,6 +424,7 @@ def validate_item_payload(payload: dict) -> None:
         errors.append(FieldError(f"coDepartments.{co.index(payload['leadDepartment'])}",
                                  "the lead department is not also a co-department"))
     errors.extend(_kind_errors(payload.get("kind"), co))
+    errors.extend(_escalation_errors(payload))
     errors.extend(_material_errors(payload.get("materials")))
     form_schema = payload.get("formSchema")
     if isinstance(form_schema, dict):
@@ -429,6 +449,27 @@ def _kind_errors(kind: Any, co: Any) -> list[FieldError]:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _escalation_errors(payload: dict) -> list[FieldError]:
+    """上报件: an ESCALATED item names its levels, and is handled above where it is accepted;
+    no other kind names an escalation."""
+    escalation = payload.get("escalation")
+    if payload.get("kind") != ESCALATED:
+        return [FieldError("escalation", "only an ESCALATED item (上报件) names an escalation")
+                ] if escalation is not None else []
+    if not isinstance(escalation, dict):
+        return [FieldError("escalation", "an ESCALATED item (上报件) names the levels that "
+                                         "accept it (acceptedAt) and handle it (handledAt)")]
+    handled, accepted = escalation.get("handledAt"), escalation.get("acceptedAt")
+    if handled in LEVELS and isinstance(accepted, list):
+        below = [level for level in accepted
+                 if level in LEVELS and LEVELS.index(level) <= LEVELS.index(handled)]
+        if below:
+            return [FieldError("escalation.acceptedAt",
+                               f"accepted below the handling level {handled} only "
+                               f"({', '.join(below)} is not below it)")]
+    return []
 
 
 def _material_errors(materials: Any) -> list[FieldError]:

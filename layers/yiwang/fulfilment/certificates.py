@@ -62,7 +62,7 @@ from yiwang.fulfilment.certificate_numbers import (
     parse_number,
 )
 from yiwang.people import policy
-from yiwang.people.access import REVIEWER, SUPERVISOR, Caller
+from yiwang.people.access import REVIEWER, SUPERVISOR, WINDOW, Caller
 from yiwang.platform.clients import client
 from yiwang.platform.config import ConfigurationError, settings
 from yiwang.platform.errors import Conflict, NotFound
@@ -286,18 +286,29 @@ def load(number: str) -> CertificateRecord:
 def facts_of(record: CertificateRecord, caller: Caller) -> policy.Facts:
     """What the access policy needs of a certificate: its holder (by identity number or
     credit code), the departments that handled its item (read only for a reviewer, the one
-    role that needs them) and its case's regions (read only for a supervisor)."""
+    role that needs them), its case's regions (read only for a supervisor) and, for a window,
+    whether it serves the case (上报件: the accepting region's window alone hands it over; the
+    case read only for a window)."""
     departments: frozenset[str] = frozenset()
     regions: frozenset[str] = frozenset()
     if caller.role == REVIEWER:
         version = json.loads(record.document)["item"]["version"]
         departments = frozenset(get_item(record.item_code, int(version)).departments)
     if caller.role == SUPERVISOR:  # its case's regions (one read, for supervisors only)
-        from yiwang.applications.drafts import regions_of
+        from yiwang.applications.escalation import regions_of
 
         regions = regions_of(ApplicationRecord.load(record.application_id))
+    with_staff = True
+    if caller.role == WINDOW:
+        from yiwang.applications.escalation import window_may_see
+
+        try:
+            case = ApplicationRecord.load(record.application_id)
+        except NotFound:  # a certificate without its case: nothing region-bound to check
+            case = None
+        with_staff = case is None or window_may_see(case, caller.region)
     return policy.Facts(owner_codes=frozenset({record.holder_code}), departments=departments,
-                        regions=regions)
+                        with_staff=with_staff, regions=regions)
 
 
 def load_for(caller: Caller, number: str) -> CertificateRecord:

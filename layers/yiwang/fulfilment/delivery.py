@@ -40,7 +40,7 @@ from pynamodb.attributes import UTCDateTimeAttribute as Time
 from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from yiwang.applications import drafts, lifecycle
+from yiwang.applications import drafts, escalation, lifecycle
 from yiwang.applications.records import ApplicationRecord, application_stub, new_audit
 from yiwang.applications.status import Status, check_move
 from yiwang.people.access import Caller
@@ -318,6 +318,7 @@ def complete_pickup(caller: Caller, application_id: str, payload: Any, sfn: Any,
         pickup.update(actions=[PickupRecord.status.set(PickupStatus.READY)])
         raise
     _emit_delivered()
+    escalation.delivered(record, now)  # 上报件: the accepting level's delivery step done
     # Ids and times only: who collected it is free text, kept in the pickup and its audit
     # record, never in the execution (whose state is limited to 256 KB).
     _resume(pickup.task_token, {"applicationId": application_id,
@@ -448,6 +449,8 @@ def _record(application_id: str, event: _Event, now: datetime, sfn: Any, receipt
     logger.info("courier event", extra={"applicationId": application_id, **answer})
     if change.advanced and event.event == ShipmentStatus.DELIVERED:
         _emit_delivered()
+    if change.moves:  # delivered and completed by this event
+        escalation.delivered(record, now)  # 上报件: the accepting level's delivery step done
     if change.claim is not None:
         _resume_delivered(shipment, change.claim, sfn, receipt)
     return answer

@@ -190,7 +190,22 @@ def detail(case: CaseFile, caller: Caller) -> dict[str, Any]:
     answer["deadlines"] = _deadlines(own, tasks.PRE_REVIEW, tasks.REVIEW)
     answer["promise"] = promise_of(case)
     answer["commitments"] = commitments_of(case)
+    answer["escalation"] = escalation_of(case)
     return answer
+
+
+def escalation_of(case: CaseFile) -> dict[str, Any] | None:
+    """上报件: both levels, where the case is now, its hops and each level's step clocks
+    (`escalation.view`), from the case file; None for every other case."""
+    from yiwang.applications import escalation
+
+    if not escalation.is_escalated(case.record):
+        return None
+    from yiwang.deadlines.clocks import ClockRecord
+
+    found = [ClockRecord.from_raw_data(i) for i in case.other
+             if i["sk"]["S"].startswith("CLOCK#")]
+    return escalation.view(case.record, found)
 
 
 def commitments_of(case: CaseFile) -> list[dict[str, Any]]:

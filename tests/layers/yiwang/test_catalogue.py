@@ -14,6 +14,7 @@ from unittest import mock
 import pytest
 
 from tests.support.data import (
+    DISABILITY_CARD,
     DRIVING_LICENCE,
     FOOD_LICENCE,
     PLANNING_PERMIT,
@@ -24,7 +25,7 @@ from tests.support.environment import environment
 from yiwang.platform.errors import Conflict, NotFound, ValidationFailed
 
 SAMPLE_CODES = {PLANNING_PERMIT, FOOD_LICENCE, RESIDENCE_ENDORSEMENT, DRIVING_LICENCE,
-                PROPERTY_CERTIFICATE}
+                PROPERTY_CERTIFICATE, DISABILITY_CARD}
 GIB = 1024**3
 
 
@@ -83,8 +84,8 @@ def test_seed_loads_the_sample_items_once(cloud: Any, catalogue: Any) -> None:
     assert ("service items", seed.load_sample_items) in seed.LOADERS
     outputs = {**cloud.outputs, "Endpoint": cloud.endpoint}
     with mock.patch.dict(os.environ):  # the loader sets this process's environment
-        assert seed.load_sample_items(outputs) == 5  # loaded by the fixture: a second run
-        assert seed.load_sample_items(outputs) == 5
+        assert seed.load_sample_items(outputs) == 6  # loaded by the fixture: a second run
+        assert seed.load_sample_items(outputs) == 6
 
     listed = [i.code for i in catalogue.list_items() if i.code in SAMPLE_CODES]
     assert sorted(listed) == sorted(SAMPLE_CODES)  # each once
@@ -127,6 +128,10 @@ def test_sample_items_cover_the_cases_the_platform_needs(catalogue: Any) -> None
     certificate = catalogue.get_item(PROPERTY_CERTIFICATE)
     assert (certificate.kind, certificate.departments) == ("PROMISED", ("GZ-ZRZY",))
     assert certificate.fee_fen > 0
+
+    escalated = catalogue.get_item(DISABILITY_CARD)  # 上报件: accepted below, handled above
+    assert (escalated.kind, escalated.departments) == ("ESCALATED", ("GZ-CL", "GZ-WJ"))
+    assert escalated.escalation == {"acceptedAt": ["TOWNSHIP", "VILLAGE"], "handledAt": "CITY"}
 
 
 def test_sample_forms_accept_a_real_application_and_refuse_a_bad_one(catalogue: Any) -> None:
@@ -438,6 +443,28 @@ def test_form_schema_must_be_a_self_contained_object_schema() -> None:
     with pytest.raises(ValidationFailed) as refused:
         catalogue.validate_item_payload(payload)
     assert {e.path for e in refused.value.errors} == {"formSchema.type", "formSchema.items.$ref"}
+
+
+def test_an_escalated_item_names_levels_below_the_one_that_handles_it() -> None:
+    from yiwang.catalogue import items as catalogue
+
+    escalation = {"acceptedAt": ["TOWNSHIP", "VILLAGE"], "handledAt": "CITY"}
+    item = catalogue.ItemVersion.from_document(
+        item_payload(new_code(), kind="ESCALATED", escalation=escalation), 1, "DRAFT")
+    catalogue.validate_item_payload(item.document())  # kept through a round trip
+    assert item.escalation == escalation
+    refusals = {
+        "escalation": item_payload(new_code(), kind="ESCALATED"),  # 上报件 without levels
+        "escalation ": item_payload(new_code(), escalation=escalation),  # on a 承诺件
+        "escalation.acceptedAt": item_payload(new_code(), kind="ESCALATED", escalation={
+            "acceptedAt": ["VILLAGE", "CITY"], "handledAt": "CITY"}),  # not below
+        "escalation.handledAt": item_payload(new_code(), kind="ESCALATED", escalation={
+            "acceptedAt": ["VILLAGE"], "handledAt": "STATE"}),
+    }
+    for path, payload in refusals.items():
+        with pytest.raises(ValidationFailed) as refused:
+            catalogue.validate_item_payload(payload)
+        assert path.strip() in {e.path for e in refused.value.errors}, path
 
 
 def test_the_answer_of_a_read_can_be_sent_back_as_the_next_draft(catalogue: Any) -> None:
