@@ -85,6 +85,8 @@ class ApplicationRecord(Model):
     region = UnicodeAttribute(null=True)
     """属地: the region (`yiwang.regions.tree`) whose service centre accepted it; null only on
     records made before regions existed (read as the default region)."""
+    theme_case_id = UnicodeAttribute(null=True, attr_name="themeCaseId")
+    """一件事一次办: the theme case (`yiwang.themes.cases`) it was made in, else null."""
     submitted_at = UTCDateTimeAttribute(attr_name="submittedAt", null=True)
     execution_arn = UnicodeAttribute(attr_name="executionArn", null=True)
     required_materials = ListAttribute(
