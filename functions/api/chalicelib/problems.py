@@ -15,9 +15,9 @@ from chalice import Response
 from yiwang.platform.errors import (
     Conflict,
     DomainError,
+    FieldsUnprocessable,
     Forbidden,
     NotFound,
-    FieldsUnprocessable,
     PayloadTooLarge,
     Unauthenticated,
     Unavailable,

@@ -29,8 +29,12 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.attributes import VersionAttribute
+from pynamodb.attributes import (
+    JSONAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -209,7 +213,8 @@ def incompatibility(merged: dict[str, Any], target: dict[str, Any]) -> str | Non
             return f"the item's field takes only {sorted(wanted)}; the merged field is untyped"
         admitted = wanted | ({"integer"} if "number" in wanted else set())
         if not given <= admitted:
-            return f"the item's field takes {sorted(wanted)}, the merged field gives {sorted(given)}"
+            return (f"the item's field takes {sorted(wanted)}, the merged field gives "
+                    f"{sorted(given)}")
     if "enum" in target:
         if "enum" not in merged:
             return "the item's field takes only the values of its enum"
