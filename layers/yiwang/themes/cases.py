@@ -353,3 +353,28 @@ def view(caller: Caller, case_id: str) -> dict[str, Any]:
     from yiwang.themes import payments
 
     return view_of(case, members(case), caller, payments.pending(case_id))
+
+
+# --- certificates handed over together ---------------------------------------------------------
+
+
+def pickup(caller: Caller, case_id: str, payload: Any, sfn: Any,
+           now: datetime | None = None) -> dict[str, Any]:
+    """Window staff hand over every certificate of the case at once (`{"collectedBy",
+    "note"?}`): only when every application still running is READY_FOR_PICKUP (`Conflict`
+    otherwise, nothing handed over); each application is then COMPLETED as its own pickup
+    would make it (`delivery.complete_pickup`: audited, its execution resumed)."""
+    case = load_for(caller, case_id, "recordThemePickup")
+    from yiwang.fulfilment import delivery
+
+    records = members(case)
+    state = standing(case, records)
+    if state.status != Status.READY_FOR_PICKUP:
+        waiting = [f"{r.application_id} {r.status}" for r in state.running
+                   if r.status != Status.READY_FOR_PICKUP]
+        raise Conflict(f"theme case {case_id} is {state.status}; not ready: "
+                       f"{', '.join(waiting) or 'nothing to hand over'}")
+    handed = [delivery.complete_pickup(caller, r.application_id, payload, sfn, now)
+              for r in state.running]
+    return view_of(case, [next((h for h in handed if h.application_id == r.application_id), r)
+                          for r in records], caller)
