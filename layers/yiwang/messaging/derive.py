@@ -211,10 +211,10 @@ def _theme(case_id: str, detail: dict[str, Any]) -> Subject | None:
     if "amountFen" in detail:
         values["amountYuan"] = f"{int(detail['amountFen']) / 100:.2f}"
     if detail.get("orderId"):
-        from yiwang.themes.payments import pending
+        from yiwang.themes.payments import order_of
 
-        order = pending(case_id)
-        values["expiresAt"] = order["expiresAt"][:16].replace("T", " ") if order else None
+        order = order_of(case_id, str(detail["orderId"]))
+        values["expiresAt"] = _local(order.expires_at) if order else None
     return Subject(values, _applicant_recipients(first), first.application_id)
 
 

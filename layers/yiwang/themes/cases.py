@@ -274,10 +274,12 @@ class Standing:
     refused: list[ApplicationRecord]
 
 
-def standing(case: ThemeCaseRecord, records: list[ApplicationRecord]) -> Standing:
+def standing(case: ThemeCaseRecord, records: list[ApplicationRecord],
+             paying: bool = False) -> Standing:
     """The case's overall status: DRAFT until submitted; COMPLETED when every application is
-    concluded; AWAITING_PAYMENT or READY_FOR_PICKUP when every application still running is
-    there; IN_PROGRESS otherwise."""
+    concluded; READY_FOR_PICKUP when every application still running is there;
+    AWAITING_PAYMENT while the theme's one order is to be paid (`paying`); IN_PROGRESS
+    otherwise."""
     running = [r for r in records if r.status not in CONCLUDED]
     refused = [r for r in records if r.status in REFUSED]
     if case.status == DRAFT:
@@ -287,7 +289,7 @@ def standing(case: ThemeCaseRecord, records: list[ApplicationRecord]) -> Standin
     together = {r.status for r in running}
     if together == {Status.READY_FOR_PICKUP}:
         return Standing(Status.READY_FOR_PICKUP, running, refused)
-    if Status.AWAITING_PAYMENT in together:
+    if paying:
         return Standing(Status.AWAITING_PAYMENT, running, refused)
     return Standing("IN_PROGRESS", running, refused)
 
@@ -320,7 +322,7 @@ def view_of(case: ThemeCaseRecord, records: list[ApplicationRecord], caller: Cal
     """The case as its applicant reads it: each application's status (a refusal explained
     with the department's opinion), the overall status, the de-duplicated materials with the
     applications each is uploaded to, and the one payment pending."""
-    state = standing(case, records)
+    state = standing(case, records, paying=payment is not None)
     names = {entry["applicationId"]: entry["itemName"] for entry in case.applications}
     by_item = {r.item_code: r for r in records}
     from yiwang.catalogue.items import get_item

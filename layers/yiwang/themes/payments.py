@@ -173,7 +173,7 @@ def open_when_ready(case_id: str, provider: PaymentProvider,
     if not shares:
         return None
     order_id = new_order_id(case_id, [s.order_id for s in shares])
-    existing = _get(case_id, order_id)
+    existing = order_of(case_id, order_id)
     if existing is not None:
         return existing
     now = now or datetime.now(UTC)
@@ -195,12 +195,13 @@ def open_when_ready(case_id: str, provider: PaymentProvider,
             transaction.save(ordered)
 
     if not write_if(write):
-        return _get(case_id, order_id)  # opened at the same moment by another step
+        return order_of(case_id, order_id)  # opened at the same moment by another step
     metrics.add_metric(name="ThemePaymentOrdered", unit=MetricUnit.Count, value=1)
     return order
 
 
-def _get(case_id: str, order_id: str) -> ThemeOrderRecord | None:
+def order_of(case_id: str, order_id: str) -> ThemeOrderRecord | None:
+    """The theme's order `order_id`, else None."""
     try:
         return ThemeOrderRecord.get(ThemeCaseRecord.key(case_id),
                                     ThemeOrderRecord.sort_key(order_id), consistent_read=True)
@@ -223,7 +224,7 @@ def settle(event: Any, sfn: Any, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     order_id, txn, paid = event["orderId"], event["transactionId"], int(event["amountFen"])
     case_id = _case_of(order_id)
-    order = _get(case_id, order_id) if case_id else None
+    order = order_of(case_id, order_id) if case_id else None
     if order is None:
         raise NotFound(f"no payment order {order_id}")
     about = {"orderId": order_id, "transactionId": txn, "amountFen": paid}

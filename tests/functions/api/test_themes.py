@@ -93,7 +93,7 @@ def test_a_theme_whose_mapping_breaks_an_item_is_refused_with_the_paths(
     # An applicant may not define one at all; an administrator's sound definition is kept.
     sound = {**copy.deepcopy(broken), "fields": sample["fields"],
              "extraFields": sample["extraFields"]}
-    assert http.post("/themes", headers=token("theme-citizen", "applicant"),
+    assert http.post("/themes", headers=token("theme-citizen", "applicant", creditCode=RESTAURANT),
                      body=json.dumps(sound)).status_code == 403
     created = http.post("/themes", headers=admin, body=json.dumps(sound))
     assert created.status_code == 201, created.body
@@ -194,10 +194,16 @@ def test_a_three_item_theme_one_form_one_payment_one_refusal_one_pickup(
     def inbox() -> list[dict[str, Any]] | None:
         page = json.loads(http.get("/me/notices?limit=100", headers=citizen).body)["notices"]
         ours = [n for n in page if n["applicationId"] in mine]
+        seen.append(sorted(n["kind"] for n in ours))
         return ours if len(ours) >= len(THEME_STEPS) and \
             any(n["kind"] == "THEME_COMPLETED" for n in ours) else None
 
-    notices = eventually(inbox, timeout=60, what="the theme's notices")
+    seen: list[list[str]] = []
+    try:
+        notices = eventually(inbox, timeout=60, what="the theme's notices")
+    finally:
+        print("theme notices seen last:", seen[-1:])
+
     assert sorted(n["kind"] for n in notices) == sorted(THEME_STEPS), \
         [n["kind"] for n in notices]
     assert all(case_id in n["title"] for n in notices)
