@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from infra.providers import payment
-from tests.support.data import FOOD_LICENCE, RESTAURANT
+from tests.support.data import COMPANY, FOOD_LICENCE, RESTAURANT
 from tests.support.journeys import Flow
 from tests.support.polling import eventually
 
@@ -181,11 +181,11 @@ def test_a_three_item_theme_one_form_one_payment_one_refusal_one_pickup(
     statuses = {a["itemCode"]: a["status"] for a in view["applications"]}
     assert statuses == {LICENCE: "COMPLETED", SIGNBOARD: "COMPLETED", FOOD_LICENCE: "REJECTED"}
     refusal = next(a for a in view["applications"] if a["itemCode"] == FOOD_LICENCE)["refusal"]
-    assert refusal["reasons"] == [{"department": "GZ-SCJG", "departmentName": "广州市市场监督管理局",
-                                   "decision": "REJECT",
-                                   "opinion": "经营场所与污染源距离不足25米，不符合食品经营许可条件"}]
+    assert refusal["reasons"] == [{
+        "department": "GZ-SCJG", "departmentName": "广州市市场监督管理局", "decision": "REJECT",
+        "opinion": "经营场所与污染源距离不足25米，不符合食品经营许可条件"}]
     # Another company sees nothing of it (as for a case that does not exist).
-    other = token("theme-other", "applicant", creditCode="91440101MA5CXY8Q03")
+    other = token("theme-other", "applicant", creditCode=COMPANY)
     assert http.get(f"/theme-cases/{case_id}", headers=other).status_code == 404
 
     # One notice per step of the theme, none per application.
