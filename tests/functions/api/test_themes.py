@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from infra.providers import payment
-from tests.support.data import COMPANY, FOOD_LICENCE, RESTAURANT
+from tests.support.data import COMPANY, FOOD_LICENCE, RESTAURANT, theme_case_body
 from tests.support.journeys import Flow
 from tests.support.polling import eventually
 
@@ -25,7 +25,7 @@ LICENCE = "11440100MB2C98765R-XK-0001"
 """营业执照核发: 市场监管, fee 50.00 yuan."""
 SIGNBOARD = "11440100MB2E00317R-XK-0015"
 """户外招牌设置审批: 城管, fee 20.00 yuan."""
-ADDRESS = "广州市天河区天河路385号首层"
+ADDRESS = theme_case_body()["form"]["premisesAddress"]
 UPLOADS = {LICENCE: ["application-form", "representative-identity", "premises-proof"],
            FOOD_LICENCE: ["application-form", "layout", "representative-identity"],
            SIGNBOARD: ["signboard-design", "premises-proof"]}
@@ -36,20 +36,7 @@ THEME_STEPS = ["THEME_SUBMITTED", "THEME_ACCEPTED", "THEME_APPLICATION_REFUSED",
 
 def restaurant_case() -> dict[str, Any]:
     """One submission of 开办餐饮店: the merged form asks the shared fields once."""
-    return {
-        "applicant": {"kind": "LEGAL", "name": "广州市天河区粤味餐饮有限公司",
-                      "creditCode": RESTAURANT, "phone": "13812345678"},
-        "form": {"companyName": "广州市天河区粤味餐饮有限公司", "creditCode": RESTAURANT,
-                 "legalRepresentative": "王芳", "premisesAddress": ADDRESS,
-                 "phone": "13812345678"},
-        "itemForms": {
-            LICENCE: {"businessScope": "餐饮服务；食品销售", "registeredCapitalYuan": 500000},
-            FOOD_LICENCE: {"businessFormat": "餐饮服务经营者", "businessItems": ["热食类食品制售"],
-                           "foodSafetyManager": "李强", "premisesAreaM2": 120},
-            SIGNBOARD: {"signboardText": "粤味餐厅", "widthM": 6, "heightM": 1.2},
-        },
-        "delivery": {"method": "PICKUP"},
-    }
+    return theme_case_body()
 
 
 def member(http: Any, cloud: Any, citizen: dict[str, str], application_id: str) -> Flow:
