@@ -52,11 +52,24 @@ class Meter:
         self.by_thread: dict[int, int] = defaultdict(int)
         self._original = botocore.client.BaseClient._make_api_call
         self._lock = threading.Lock()
+        self._quiet = threading.local()
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Calls made on this thread meanwhile are not counted (a bench's own status polls,
+        which a portal would make as often as it likes)."""
+        self._quiet.on = True
+        try:
+            yield
+        finally:
+            self._quiet.on = False
 
     def __enter__(self) -> Meter:
         meter = self
 
         def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            if getattr(meter._quiet, "on", False):
+                return meter._original(client, operation, params)
             service = client.meta.service_model.service_name
             if service == "dynamodb" and operation in _CAPACITY_OPERATIONS:
                 params = {**params, "ReturnConsumedCapacity": "TOTAL"}
