@@ -78,11 +78,11 @@ def run(api: str) -> bool:
     case_id = case["id"]
     step(f"company fills one form: theme case {case_id} with "
          f"{len(case['applications'])} linked applications")
-    for material in case["materials"]:
-        for use in material["items"]:
-            if material["required"] and not use["stored"]:
-                upload(company, use["applicationId"], use["materialId"])
-        step(f"  uploaded {material['name']} for {len(material['items'])} item(s)")
+    for material in case["materials"]:  # once each: the case shares it on submission
+        if material["required"]:
+            first = material["items"][0]
+            upload(company, first["applicationId"], first["materialId"])
+            step(f"  uploaded {material['name']} once, for {len(material['items'])} item(s)")
     company.call("POST", f"/theme-cases/{case_id}/submit", expect=202)
     step("company submits once; each application starts its own lifecycle")
 

@@ -244,6 +244,8 @@ def submit(caller: Caller, case_id: str, sfn: Any, state_machine_arn: str,
     if case.status not in {DRAFT, SUBMITTED}:
         raise Conflict(f"theme case {case_id} is {case.status}")
     now = now or datetime.now(UTC)
+    if case.status == DRAFT:
+        share_materials(case, caller.sub, now)
     for application_id in case.application_ids:
         status = ApplicationRecord.load(application_id).status
         if status in {Status.DRAFT, Status.SUBMITTED}:
@@ -260,6 +262,64 @@ def submit(caller: Caller, case_id: str, sfn: Any, state_machine_arn: str,
 
         write_or_conflict(write, f"theme case {case_id} changed meanwhile")
     return case
+
+
+def share_materials(case: ThemeCaseRecord, actor: str, now: datetime) -> int:
+    """每份材料只交一次: a material the theme asks once (`merged_materials`), uploaded to one
+    of its applications, is stored for every other application of the case that needs it: an
+    attachment of its own pointing at the same checked file (never a second upload or copy),
+    the material among its stored materials, and a MATERIAL_SHARED audit record, together.
+    Returns how many were shared."""
+    from yiwang.applications.records import (
+        AttachmentRecord,
+        AttachmentStatus,
+        application_stub,
+        new_audit,
+    )
+    from yiwang.applications.uploads import attachments_of
+    from yiwang.catalogue.items import get_item
+
+    records = {r.item_code: r for r in members(case)}
+    items = [get_item(r.item_code, int(r.item_version)) for r in records.values()]
+    shared = 0
+    for material in merged_materials(items):
+        uses = [(records[u["itemCode"]], u["materialId"]) for u in material["items"]]
+        source = next(((r, a) for r, m in uses for a in attachments_of(r.application_id)
+                       if a.material_id == m and a.status == AttachmentStatus.STORED), None)
+        if source is None:
+            continue
+        origin, attachment = source
+        for record, material_id in uses:
+            if record.status != Status.DRAFT or material_id in (record.stored_materials or []):
+                continue
+            copy = AttachmentRecord(
+                record.pk, AttachmentRecord.sort_key(attachment.attachment_id),
+                attachment_id=attachment.attachment_id, material_id=material_id,
+                file_name=attachment.file_name, content_type=attachment.content_type,
+                size_bytes=attachment.size_bytes, sha256=attachment.sha256,
+                s3_key=attachment.s3_key, part_size_bytes=attachment.part_size_bytes,
+                status=AttachmentStatus.STORED, created_at=now)
+            told = new_audit(record.application_id, actor, "MATERIAL_SHARED", None, None,
+                             {"materialId": material_id, "themeCaseId": case.case_id,
+                              "fromApplication": origin.application_id,
+                              "attachmentId": attachment.attachment_id}, now)
+
+            def write(copy: AttachmentRecord = copy, told: AuditRecord = told,
+                      record: ApplicationRecord = record, material_id: str = material_id
+                      ) -> None:
+                with TransactWrite(connection=connection()) as transaction:
+                    transaction.save(copy, condition=AttachmentRecord.pk.does_not_exist())
+                    transaction.update(
+                        application_stub(record.application_id),
+                        actions=[ApplicationRecord.stored_materials.set(
+                            ApplicationRecord.stored_materials.append([material_id]))],
+                        condition=(ApplicationRecord.status == Status.DRAFT)
+                        & ~ApplicationRecord.stored_materials.contains({"S": material_id}),
+                        add_version_condition=False)
+                    transaction.save(told)
+
+            shared += write_if(write)
+    return shared
 
 
 # --- the combined status -----------------------------------------------------------------------

@@ -131,12 +131,22 @@ def test_a_three_item_theme_one_form_one_payment_one_refusal_one_pickup(
     assert {e["path"] for e in json.loads(refused.body)["errors"]} == {
         "form.premisesAddress", f"itemForms.{SIGNBOARD}.widthM"}
 
+    # Each material uploaded once, to the first application that needs it; on submission it
+    # is stored for every other application of the case that needs it.
     flows = {code: member(http, cloud, citizen, i) for code, i in ids.items()}
-    for code, materials in UPLOADS.items():
-        for material in materials:
-            flows[code].upload(material)
+    uploaded = 0
+    for material in case["materials"]:
+        if material["required"]:
+            first = material["items"][0]
+            flows[first["itemCode"]].upload(first["materialId"])
+            uploaded += 1
+    assert uploaded == 7  # nine required files across the three items, two of them shared
     submitted = http.post(f"/theme-cases/{case_id}/submit", headers=citizen)
     assert submitted.status_code == 202, submitted.body
+    for code, materials in UPLOADS.items():
+        record = json.loads(http.get(f"/applications/{ids[code]}", headers=citizen).body)
+        assert set(materials) <= {a["materialId"] for a in record["attachments"]
+                                  if a["status"] == "STORED"}, (code, record["attachments"])
 
     # Each application on its own lifecycle, the departments in parallel; the food licence
     # is refused.
