@@ -206,3 +206,36 @@ def test_a_three_item_theme_one_form_one_payment_one_refusal_one_pickup(
     assert all(case_id in n["title"] for n in notices)
     payment_notice = next(n for n in notices if n["kind"] == "THEME_PAYMENT_ORDERED")
     assert "70.00" in payment_notice["body"]
+
+
+def test_a_refusal_that_comes_last_drops_out_of_the_one_order(
+        http: Any, token: Any, cloud: Any) -> None:
+    citizen = token(f"restaurant-{uuid.uuid4().hex[:6]}", "applicant", creditCode=RESTAURANT)
+    window = token("theme-window", "window")
+    market = token("theme-reviewer-scjg", "reviewer", dept="GZ-SCJG")
+    city = token("theme-reviewer-cg", "reviewer", dept="GZ-CG")
+    created = http.post(f"/themes/{THEME}/applications", headers=citizen,
+                        body=json.dumps(restaurant_case(), ensure_ascii=False))
+    assert created.status_code == 201, created.body
+    case = json.loads(created.body)
+    ids = {a["itemCode"]: a["id"] for a in case["applications"]}
+    flows = {code: member(http, cloud, citizen, i) for code, i in ids.items()}
+    for material in case["materials"]:
+        if material["required"]:
+            first = material["items"][0]
+            flows[first["itemCode"]].upload(first["materialId"])
+    assert http.post(f"/theme-cases/{case['id']}/submit", headers=citizen).status_code == 202
+    for flow in flows.values():
+        assert flow.decide(window, "ACCEPT", "予以受理").status_code == 200
+    assert flows[LICENCE].decide(market, "APPROVE", "同意").status_code == 200
+    assert flows[FOOD_LICENCE].decide(market, "APPROVE", "同意").status_code == 200
+    # The licence waits for its fee; the signboard's fee may still come: no order yet.
+    eventually(lambda: flows[LICENCE].view()["status"] == "AWAITING_PAYMENT", timeout=60)
+    assert "pending" not in case_view(http, citizen, case["id"])
+    assert flows[SIGNBOARD].decide(city, "REJECT", "招牌尺寸超出街道设置规范").status_code == 200
+    view = case_is(http, citizen, case["id"], "AWAITING_PAYMENT")
+    order = view["pending"]["payment"]
+    assert order["amountFen"] == 5000
+    assert [a["applicationId"] for a in order["applications"]] == [ids[LICENCE]]
+    signboard = next(a for a in view["applications"] if a["itemCode"] == SIGNBOARD)
+    assert signboard["refusal"]["reasons"][0]["opinion"] == "招牌尺寸超出街道设置规范"
