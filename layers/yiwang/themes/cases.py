@@ -145,8 +145,8 @@ def load_for(caller: Caller, case_id: str, operation_id: str = "getThemeCase"
 # --- one submission ----------------------------------------------------------------------------
 
 
-def create(caller: Caller, code: str, payload: Any, present: Any = None,
-           idempotency_key: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+def create(caller: Caller, code: str, payload: Any, idempotency_key: str | None = None,
+           now: datetime | None = None) -> dict[str, Any]:
     """`POST /themes/{code}/applications`: the theme case and one draft per item, written
     together; answered as `view` shows it (with `Idempotency-Key`, the first answer again)."""
     policy.permit("createThemeCase", caller)
