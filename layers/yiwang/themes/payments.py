@@ -231,14 +231,23 @@ def settle(event: Any, sfn: Any, now: datetime | None = None) -> dict[str, Any]:
     if event["status"] == "FAILED":
         audit(order.case_id, ACTOR, "THEME_PAYMENT_FAILED", about, now).save()
         return _answer(order)
-    if not event.get("paidAt"):
-        raise ValidationFailed([FieldError("paidAt", "a successful payment says when")])
+    try:
+        paid_at = datetime.fromisoformat(str(event.get("paidAt")))
+        if paid_at.tzinfo is None:
+            raise ValueError("no offset")
+        paid_at = paid_at.astimezone(UTC)
+    except ValueError as bad:
+        raise ValidationFailed([FieldError("paidAt", "a successful payment says when, as an "
+                                                     "ISO 8601 time with an offset")]) from bad
     if order.status == PAID and order.transaction_id != txn or \
             order.status == PENDING and paid != int(order.amount_fen):
         return _flag(order, f"{'AMOUNT_MISMATCH' if order.status == PENDING else 'NOT_PAYABLE'}"
                             f" paid {paid} owed {int(order.amount_fen)} (txn {txn})", about, now)
+    if order.status == PENDING and paid_at > order.expires_at:
+        return _flag(order, f"PAID_AFTER_EXPIRY paid {paid_at.isoformat()} expired "
+                            f"{order.expires_at.isoformat()} (txn {txn})", about, now)
     if order.status == PENDING:
-        _mark_paid(order, txn, datetime.fromisoformat(event["paidAt"]).astimezone(UTC), now)
+        _mark_paid(order, txn, paid_at, now)
     flags = []
     for share in order.shares:
         outcome = payments.settle({"orderId": share["orderId"],
@@ -274,7 +283,8 @@ def _flag(order: ThemeOrderRecord, flag: str, about: dict[str, Any],
 
     def write() -> None:
         with TransactWrite(connection=connection()) as transaction:
-            transaction.update(order, actions=[ThemeOrderRecord.flags.append([flag])])
+            transaction.update(order, actions=[ThemeOrderRecord.flags.set(
+                ThemeOrderRecord.flags.append([flag]))])
             transaction.save(flagged)
 
     write_if(write)

@@ -239,3 +239,8 @@ def test_a_refusal_that_comes_last_drops_out_of_the_one_order(
     assert [a["applicationId"] for a in order["applications"]] == [ids[LICENCE]]
     signboard = next(a for a in view["applications"] if a["itemCode"] == SIGNBOARD)
     assert signboard["refusal"]["reasons"][0]["opinion"] == "招牌尺寸超出街道设置规范"
+    # Paying less than the theme's order is flagged, never taken as paid.
+    body, headers = payment.callback(order["orderId"], 2000, secret=payment.LOCAL_SECRET)
+    short = json.loads(http.post("/webhooks/payment", headers=headers, body=body).body)
+    assert short["status"] == "PENDING" and short["flags"][0].startswith("AMOUNT_MISMATCH")
+    assert flows[LICENCE].view()["status"] == "AWAITING_PAYMENT"
