@@ -40,12 +40,13 @@ def apply_stream_record(record: dict[str, Any]) -> Tally:
     audit = audit_of(record)
     if audit is None:
         return tally
-    if audit.pk.startswith(ApplicationRecord.PARTITION_PREFIX) and audit.to_status and \
+    if audit.pk.startswith(ApplicationRecord.PARTITION_PREFIX) and \
             audit.to_status != audit.from_status:
         # 一件事一次办: a move of an application of a theme may be a step of the theme.
         from yiwang.themes import progress
 
-        progress.on_application_audit(audit.pk[len(ApplicationRecord.PARTITION_PREFIX):])
+        progress.on_application_audit(audit.pk[len(ApplicationRecord.PARTITION_PREFIX):],
+                                      audit.to_status)
     for delivery in derive.deliveries_for(audit):
         if delivery.channel == INBOX:
             done = file_in_inbox(delivery.notice)

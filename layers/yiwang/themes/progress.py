@@ -41,6 +41,11 @@ from yiwang.themes.cases import (
 UNDECIDED = frozenset({Status.DRAFT, Status.SUBMITTED, Status.NEEDS_SUPPLEMENT})
 """Not yet accepted nor refused at the window."""
 ACCEPTED, READY, DONE = "THEME_ACCEPTED", "THEME_READY_FOR_PICKUP", "THEME_COMPLETED"
+STEP_MOVES = frozenset({Status.ACCEPTED, Status.NOT_ACCEPTED, Status.REJECTED,
+                        Status.READY_FOR_PICKUP, Status.COMPLETED, Status.CANCELLED})
+"""The moves of an application that can take its theme a step (decided at the window, refused,
+waiting at the window, concluded); no other move is looked at, so an application outside a
+theme costs its notices function nothing more than one read at these moves."""
 REFUSED_PREFIX = "THEME_APPLICATION_REFUSED"
 
 
@@ -121,8 +126,11 @@ def _open_payment_if_ready(case_id: str) -> None:
         logger.info("theme payment order open", extra={"orderId": order.order_id})
 
 
-def on_application_audit(application_id: str) -> list[str]:
-    """`advance` the theme case of the application an audit record belongs to (nothing for
-    an application not in a theme)."""
+def on_application_audit(application_id: str, to_status: str | None) -> list[str]:
+    """`advance` the theme case of the application an audit record belongs to, when the move
+    it records can be a step of a theme (`STEP_MOVES`; nothing for an application not in a
+    theme)."""
+    if to_status not in STEP_MOVES:
+        return []
     case_id = case_of(application_id)
     return advance(case_id) if case_id else []
