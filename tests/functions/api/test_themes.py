@@ -85,6 +85,15 @@ def test_a_theme_whose_mapping_breaks_an_item_is_refused_with_the_paths(
     created = http.post("/themes", headers=admin, body=json.dumps(sound))
     assert created.status_code == 201, created.body
     assert broken["code"] in {t["code"] for t in json.loads(http.get("/themes").body)["themes"]}
+    # Replaced as a whole, checked again; the path names the theme.
+    renamed = http.put(f"/themes/{broken['code']}", headers=admin,
+                       body=json.dumps({**sound, "name": "开办小吃店"}, ensure_ascii=False))
+    assert renamed.status_code == 200, renamed.body
+    assert json.loads(http.get(f"/themes/{broken['code']}").body)["name"] == "开办小吃店"
+    assert http.put(f"/themes/{broken['code']}", headers=admin,
+                    body=json.dumps(broken)).status_code == 422
+    assert http.put(f"/themes/{THEME}", headers=admin,
+                    body=json.dumps(sound)).status_code == 400  # another theme's code
     # The material list is de-duplicated: 法定代表人身份证明 and 经营场所使用证明 once each.
     materials = json.loads(created.body)["materials"]
     shared = {m["id"]: [use["itemCode"] for use in m["items"]] for m in materials
@@ -239,6 +248,10 @@ def test_a_refusal_that_comes_last_drops_out_of_the_one_order(
     assert [a["applicationId"] for a in order["applications"]] == [ids[LICENCE]]
     signboard = next(a for a in view["applications"] if a["itemCode"] == SIGNBOARD)
     assert signboard["refusal"]["reasons"][0]["opinion"] == "招牌尺寸超出街道设置规范"
+    # Nothing to hand over yet.
+    early = http.post(f"/theme-cases/{case['id']}/pickup", headers=window,
+                      body=json.dumps({"collectedBy": "王芳"}, ensure_ascii=False))
+    assert early.status_code == 409, early.body
     # Paying less than the theme's order is flagged, never taken as paid.
     body, headers = payment.callback(order["orderId"], 2000, secret=payment.LOCAL_SECRET)
     short = json.loads(http.post("/webhooks/payment", headers=headers, body=body).body)
