@@ -129,6 +129,8 @@ def test_a_three_item_theme_one_form_one_payment_one_refusal_one_pickup(
     assert forms[FOOD_LICENCE]["businessPremises"] == forms[FOOD_LICENCE]["residence"] == ADDRESS
     assert forms[SIGNBOARD]["signboardAddress"] == ADDRESS
     assert forms[SIGNBOARD]["unitName"] == forms[FOOD_LICENCE]["operatorName"]
+    assert {json.loads(http.get(f"/applications/{i}", headers=citizen).body)["themeCaseId"]
+            for i in ids.values()} == {case_id}
 
     # A field that breaks one item's schema is reported where the applicant filled it.
     wrong = restaurant_case()
