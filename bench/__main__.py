@@ -93,7 +93,7 @@ def time_to_ready() -> float:
 
 
 COMMANDS = {"heat": "bench.heat", "load": "bench.load", "sweep": "bench.sweep",
-            "lifecycle": "bench.lifecycle", "scale": "bench.capacity"}
+            "lifecycle": "bench.lifecycle", "scale": "bench.capacity", "themes": "bench.themes"}
 """`python -m bench <command> [options]`: one bench of its own (`--help` for its options)."""
 
 
@@ -111,9 +111,10 @@ def main() -> int:
     ready = time_to_ready()
     print(f"\nlocal cloud: ready (template deployed) {ready:.1f}s after launch; target 15 s")
     sys.path[:0] = [str(REPO_ROOT / "layers"), str(REPO_ROOT / "functions" / "api")]
-    from bench import lifecycle, timeout
+    from bench import lifecycle, themes, timeout
 
     lifecycle.main()
+    themes.main()  # 一件事一次办: a three-item theme against three applications
     timeout.main()
     return 0
 

@@ -12,12 +12,14 @@ on the API's own thread.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -50,11 +52,24 @@ class Meter:
         self.by_thread: dict[int, int] = defaultdict(int)
         self._original = botocore.client.BaseClient._make_api_call
         self._lock = threading.Lock()
+        self._quiet = threading.local()
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Calls made on this thread meanwhile are not counted (a bench's own status polls,
+        which a portal would make as often as it likes)."""
+        self._quiet.on = True
+        try:
+            yield
+        finally:
+            self._quiet.on = False
 
     def __enter__(self) -> Meter:
         meter = self
 
         def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            if getattr(meter._quiet, "on", False):
+                return meter._original(client, operation, params)
             service = client.meta.service_model.service_name
             if service == "dynamodb" and operation in _CAPACITY_OPERATIONS:
                 params = {**params, "ReturnConsumedCapacity": "TOTAL"}
@@ -247,10 +262,11 @@ def price(result: dict[str, Any], meter: Meter, billed: list[tuple[str, int, flo
         print(f"  {route:34} max {max(counts):2}  (over {len(counts)} requests){flag}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start a local cloud in this process, seed it, and measure one application;
-    `--profile PATH` also writes its counts for the capacity model (`make scale`)."""
-    import argparse
+@contextlib.contextmanager
+def local_stack(callers: dict[str, dict[str, str]]) -> Iterator[tuple[Any, Any, Any, dict]]:
+    """A local cloud started in this process, deployed and seeded, with the API's test client:
+    (cloud, http, server, tokens), `tokens` holding each of `callers` signed in (name → claims
+    with their role)."""
     import importlib
     import socket
     import tempfile
@@ -263,9 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     from infra.localcloud.seed import seed
     from infra.localcloud.server import LocalCloud
 
-    parser = argparse.ArgumentParser(prog="python -m bench lifecycle")
-    parser.add_argument("--profile", type=Path, help="write the measured counts here (JSON)")
-    args = parser.parse_args(argv or [])
     warnings.filterwarnings("ignore")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "yiwang")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Yiwang")
@@ -278,41 +291,57 @@ def main(argv: list[str] | None = None) -> int:
     outputs = deploy.deploy(server.endpoint, simulators=server.simulators.urls,
                             outputs_dir=outputs_dir, progress=lambda _: None)
     env = {**deploy.environment(deploy.read_outputs(outputs_dir), outputs_dir), "STAGE": "local"}
-    with mock.patch.dict(os.environ, env):
-        seed({**outputs, "Endpoint": server.endpoint}, progress=lambda _: None)
-        from yiwang.platform.config import settings
+    try:
+        with mock.patch.dict(os.environ, env):
+            seed({**outputs, "Endpoint": server.endpoint}, progress=lambda _: None)
+            from yiwang.platform.config import settings
 
-        settings.cache_clear()
-        api = importlib.import_module("app")
+            settings.cache_clear()
+            api = importlib.import_module("app")
 
-        class Cloud:
-            def __init__(self) -> None:
-                self.outputs = outputs
+            class Cloud:
+                def __init__(self) -> None:
+                    self.outputs = outputs
 
-            def client(self, service: str) -> Any:
-                return deploy.client(service, server.endpoint)
+                def client(self, service: str) -> Any:
+                    return deploy.client(service, server.endpoint)
 
-        with Client(api.app) as client:
-            tokens = {}
-            for who, claims in {
-                "citizen": {"role": "applicant", "idNumber": "11010519491231002X"},
-                "window": {"role": "window"},
-                "GZ-ZRZY": {"role": "reviewer", "dept": "GZ-ZRZY"},
-                "GZ-ZJ": {"role": "reviewer", "dept": "GZ-ZJ"},
-                "GZ-XF": {"role": "reviewer", "dept": "GZ-XF"},
-            }.items():
-                answer = client.http.post("/dev/token", headers={
-                    "Content-Type": "application/json"}, body=json.dumps({"sub": who, **claims}))
-                tokens[who] = {"Authorization": f"Bearer {json.loads(answer.body)['token']}",
-                               "Content-Type": "application/json"}
-            before = len(server.runtime.billed)
-            with Meter() as meter:
-                result = run(Cloud(), client.http, tokens, meter)
-            billed = server.runtime.billed[before:]
-            price(result, meter, billed)
-            if args.profile:
-                measured = profile(result, meter, billed)
-                args.profile.write_text(json.dumps(measured, indent=1) + "\n", encoding="utf-8")
-                print(f"\nprofile written to {args.profile}")
-    server.stop()
+            with Client(api.app) as client:
+                tokens = {}
+                for who, claims in callers.items():
+                    answer = client.http.post("/dev/token", headers={
+                        "Content-Type": "application/json"}, body=json.dumps(
+                        {"sub": who, **claims}))
+                    tokens[who] = {
+                        "Authorization": f"Bearer {json.loads(answer.body)['token']}",
+                        "Content-Type": "application/json"}
+                yield Cloud(), client.http, server, tokens
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start a local cloud in this process, seed it, and measure one application;
+    `--profile PATH` also writes its counts for the capacity model (`make scale`)."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m bench lifecycle")
+    parser.add_argument("--profile", type=Path, help="write the measured counts here (JSON)")
+    args = parser.parse_args(argv or [])
+    callers = {"citizen": {"role": "applicant", "idNumber": "11010519491231002X"},
+               "window": {"role": "window"},
+               "GZ-ZRZY": {"role": "reviewer", "dept": "GZ-ZRZY"},
+               "GZ-ZJ": {"role": "reviewer", "dept": "GZ-ZJ"},
+               "GZ-XF": {"role": "reviewer", "dept": "GZ-XF"}}
+    with local_stack(callers) as (cloud, http, server, tokens):
+        before = len(server.runtime.billed)
+        with Meter() as meter:
+            result = run(cloud, http, tokens, meter)
+        billed = server.runtime.billed[before:]
+        price(result, meter, billed)
+        if args.profile:
+            measured = profile(result, meter, billed)
+            args.profile.write_text(json.dumps(measured, indent=1) + "\n", encoding="utf-8")
+            print(f"\nprofile written to {args.profile}")
     return 0

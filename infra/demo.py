@@ -5,7 +5,8 @@ courier over HTTP, printing each step, until the certificate is verified. Then w
 completion: the citizen rates the service (好差评), a supervisor looks at the cards and the
 statistics by department, and a complaint about the application is routed to its lead
 department, accepted, resolved and revisited (satisfied). Last, the citizen's inbox: the
-notices every step sent (告知).
+notices every step sent (告知). Then the theme path (一件事一次办, `infra.demo_themes`):
+opening a restaurant, three items on one form, one payment, one pickup.
 Usage: `python -m infra.demo [--api http://127.0.0.1:8000]`.
 """
 
@@ -254,8 +255,11 @@ def main(argv: list[str] | None = None) -> int:
 
     before, after = demo_sharing.run(api)
     agency_held = demo_sharing.agent_path(api)  # 授权代办: an agent applies for the citizen
+    from infra import demo_themes  # 一件事一次办: opening a restaurant, three items at once
+
+    theme_done = demo_themes.run(api)
     return 0 if (verdict.get("valid") and not tampered.get("valid") and closed
-                 and told and after < before and agency_held) else 1
+                 and told and after < before and agency_held and theme_done) else 1
 
 
 if __name__ == "__main__":

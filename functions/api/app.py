@@ -39,6 +39,7 @@ from chalicelib.routes import (
     stats,
     supervision,
     tasks,
+    themes,
 )
 from yiwang.people import policy
 from yiwang.platform.errors import DomainError
@@ -64,6 +65,7 @@ app.register_blueprint(notices.routes)  # 告知: /me/notices, POST /webhooks/sm
 app.register_blueprint(registers.routes)  # 人口库、法人库 via the exchange: GET /me/register
 app.register_blueprint(library.routes)  # 证照库: /me/certificates, standing, a case's holder's
 app.register_blueprint(agency.routes)  # 授权代办: /me/agents
+app.register_blueprint(themes.routes)  # 一件事一次办: /themes..., /theme-cases...
 app.api.binary_types.append(stats.XLSX_TYPE)  # the spreadsheet download is bytes
 # Read at import: POST /dev/token exists in the local stage only (openapi.yaml, tag identity).
 if os.environ.get("STAGE") == "local":

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from yiwang.fulfilment import payment_provider, payments
+from yiwang.fulfilment import payment_provider
 from yiwang.platform.config import settings
 from yiwang.platform.observability import MetricUnit, lambda_entry, logger, metrics
+from yiwang.themes import payments as theme_payments
 
 
 @lambda_entry
@@ -20,7 +21,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     `payUrl`, `expiresAt`, `status`); the execution itself waits for the callback."""
     logger.set_correlation_id(event["applicationId"])
     provider = payment_provider.provider_for(settings())
-    order = payments.open_order(event["applicationId"], event["taskToken"], provider)
+    # An application of a theme (一件事一次办) holds its share; the theme's one order opens
+    # with the provider once every share is there.
+    order = theme_payments.open_order(event["applicationId"], event["taskToken"], provider)
     metrics.add_metric(name="PaymentOrdered", unit=MetricUnit.Count, value=1)
     logger.info("payment order open", extra={"orderId": order.order_id,
                                               "amountFen": int(order.amount_fen)})

@@ -95,5 +95,18 @@ def load_sample_items(outputs: dict[str, str]) -> int:
     return len(items)
 
 
+def load_sample_themes(outputs: dict[str, str]) -> int:
+    """Define the sample themes (一件事一次办, `layers/yiwang/data/themes.json`) from the
+    published sample items; idempotent. Returns how many sample themes there are."""
+    bind_environment(outputs)
+    from yiwang.themes import definitions
+
+    themes = definitions.sample_themes()
+    for payload in themes:
+        definitions.ensure_defined(payload, SEED_ACTOR)
+    return len(themes)
+
+
 LOADERS.append(("departments", load_sample_departments))
 LOADERS.append(("service items", load_sample_items))
+LOADERS.append(("themes", load_sample_themes))

@@ -70,3 +70,10 @@ def permit_body(**changes: Any) -> dict[str, Any]:
     body = copy.deepcopy(APPLICATION)
     body.update(changes)
     return body
+
+
+def theme_case_body() -> dict[str, Any]:
+    """One submission of the sample theme 开办餐饮店 (the demo's)."""
+    from infra.demo_themes import THEME_CASE
+
+    return copy.deepcopy(THEME_CASE)

@@ -15,6 +15,7 @@ from chalice import Response
 from yiwang.platform.errors import (
     Conflict,
     DomainError,
+    FieldsUnprocessable,
     Forbidden,
     NotFound,
     PayloadTooLarge,
@@ -26,6 +27,7 @@ from yiwang.platform.errors import (
 
 PROBLEM_TYPE = "application/problem+json"
 _STATUS: list[tuple[type[DomainError], int]] = [
+    (FieldsUnprocessable, 422),  # before its base class, ValidationFailed
     (ValidationFailed, 400),
     (Unauthenticated, 401),
     (Forbidden, 403),

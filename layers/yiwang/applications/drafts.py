@@ -144,6 +144,14 @@ def create_draft(caller: Caller, payload: Any, now: datetime | None = None) -> A
     return record
 
 
+def new_draft(caller: Caller, payload: Any, now: datetime | None = None
+              ) -> tuple[ApplicationRecord, AuditRecord, list[Any]]:
+    """A draft not written yet: the record, its audit record and what must be written with
+    them (register lookups' access records, a principal's notice), for a caller that writes
+    several drafts in one transaction of its own (a theme's: `yiwang.themes.cases`)."""
+    return _new_draft(caller, payload, now)
+
+
 def create_draft_answer(caller: Caller, payload: Any, present: Presenter,
                         idempotency_key: str | None = None,
                         now: datetime | None = None) -> dict[str, Any]:

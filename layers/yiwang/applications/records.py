@@ -88,6 +88,8 @@ class ApplicationRecord(Model):
     escalation = JSONAttribute(null=True)
     """上报件: the accepting and handled regions, their levels and the hops up and down
     (`yiwang.applications.escalation`); null for every other case."""
+    theme_case_id = UnicodeAttribute(null=True, attr_name="themeCaseId")
+    """一件事一次办: the theme case (`yiwang.themes.cases`) it was made in, else null."""
     submitted_at = UTCDateTimeAttribute(attr_name="submittedAt", null=True)
     execution_arn = UnicodeAttribute(attr_name="executionArn", null=True)
     required_materials = ListAttribute(

@@ -21,9 +21,10 @@ from yiwang.platform.validation import errors as schema_errors
 
 CATALOGUE_FILE = Path(__file__).parents[1] / "data" / "notices.json"
 INBOX, SMS = "inbox", "sms"
-SUBJECTS = ("application", "complaint", "rating")
+SUBJECTS = ("application", "complaint", "rating", "theme")
 """The kinds of records whose audit trail sends notices, by partition prefix below."""
-PARTITION_PREFIXES = {"APP#": "application", "COMPLAINT#": "complaint", "RATING#": "rating"}
+PARTITION_PREFIXES = {"APP#": "application", "COMPLAINT#": "complaint", "RATING#": "rating",
+                      "THEMECASE#": "theme"}
 
 _NAME = {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$", "maxLength": 64}
 _SCHEMA: dict[str, Any] = {
@@ -153,7 +154,8 @@ def catalogue() -> Catalogue:
 
 
 def subject_of(partition_key: str) -> tuple[str, str] | None:
-    """(`application`|`complaint`|`rating`, id) of an audit record's partition, else None."""
+    """(`application`|`complaint`|`rating`|`theme`, id) of an audit record's partition, else
+    None."""
     for prefix, subject in PARTITION_PREFIXES.items():
         if partition_key.startswith(prefix):
             return subject, partition_key[len(prefix):]

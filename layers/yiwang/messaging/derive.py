@@ -162,14 +162,11 @@ def _application(application_id: str, detail: dict[str, Any]) -> Subject | None:
     except NotFound:  # gone (or never was): nobody to tell
         return None
     item = get_item(record.item_code, int(record.item_version))
-    applicant = record.applicant or {}
-    code = applicant.get("idNumber") or applicant.get("creditCode")
-    recipients = [Recipient(f"APPLICANT#{code}" if code else record.owner_sub,
-                            _mobile(applicant.get("phone")), "applicant")]
-    agent_code, agent_phone = applicant.get("agentIdNumber"), _mobile(applicant.get("agentPhone"))
-    if agent_code or agent_phone:
-        recipients.append(Recipient(f"APPLICANT#{agent_code}" if agent_code else None,
-                                    agent_phone, "agent"))
+    recipients = _applicant_recipients(record)
+    if record.theme_case_id and detail.get("missing") is None:
+        # 一件事一次办: the theme tells its steps once for all its applications (`_theme`);
+        # only what the applicant must do for one application (补正) is told of it alone.
+        recipients = []
     values: dict[str, Any] = {"applicationId": application_id, "itemName": item.name}
     if detail.get("department"):
         values["department"] = _department_name(detail["department"])
@@ -185,6 +182,40 @@ def _application(application_id: str, detail: dict[str, Any]) -> Subject | None:
     if detail.get("orderId"):
         values["expiresAt"] = _order_expiry(application_id, str(detail["orderId"]))
     return Subject(values, recipients, application_id)
+
+
+def _applicant_recipients(record: ApplicationRecord) -> list[Recipient]:
+    """An application's applicant and, when it names one, their agent."""
+    applicant = record.applicant or {}
+    code = applicant.get("idNumber") or applicant.get("creditCode")
+    recipients = [Recipient(f"APPLICANT#{code}" if code else record.owner_sub,
+                            _mobile(applicant.get("phone")), "applicant")]
+    agent_code, agent_phone = applicant.get("agentIdNumber"), _mobile(applicant.get("agentPhone"))
+    if agent_code or agent_phone:
+        recipients.append(Recipient(f"APPLICANT#{agent_code}" if agent_code else None,
+                                    agent_phone, "agent"))
+    return recipients
+
+
+def _theme(case_id: str, detail: dict[str, Any]) -> Subject | None:
+    """A theme case's step (一件事一次办): told to the applicant of its applications."""
+    from yiwang.themes.cases import ThemeCaseRecord
+
+    try:
+        case = ThemeCaseRecord.load(case_id)
+        first = ApplicationRecord.load(case.application_ids[0])
+    except NotFound:
+        return None
+    values: dict[str, Any] = {"caseId": case_id, "themeName": case.theme_name,
+                              "count": len(case.applications)}
+    if "amountFen" in detail:
+        values["amountYuan"] = f"{int(detail['amountFen']) / 100:.2f}"
+    if detail.get("orderId"):
+        from yiwang.themes.payments import order_of
+
+        order = order_of(case_id, str(detail["orderId"]))
+        values["expiresAt"] = _local(order.expires_at) if order else None
+    return Subject(values, _applicant_recipients(first), first.application_id)
 
 
 def _missing(entry: Any, names: dict[str, str]) -> str:
@@ -230,4 +261,5 @@ def _rating(rating_id: str, detail: dict[str, Any]) -> Subject | None:
     return Subject(values, [Recipient(record.rater_sub, phone, "rater")], record.application_id)
 
 
-_LOADERS = {"application": _application, "complaint": _complaint, "rating": _rating}
+_LOADERS = {"application": _application, "complaint": _complaint, "rating": _rating,
+            "theme": _theme}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from yiwang.applications.records import ApplicationRecord
 from yiwang.messaging import derive
 from yiwang.messaging.catalogue import INBOX, SMS
 from yiwang.people.notices import file_in_inbox
@@ -39,6 +40,13 @@ def apply_stream_record(record: dict[str, Any]) -> Tally:
     audit = audit_of(record)
     if audit is None:
         return tally
+    if audit.pk.startswith(ApplicationRecord.PARTITION_PREFIX) and \
+            audit.to_status != audit.from_status:
+        # 一件事一次办: a move of an application of a theme may be a step of the theme.
+        from yiwang.themes import progress
+
+        progress.on_application_audit(audit.pk[len(ApplicationRecord.PARTITION_PREFIX):],
+                                      audit.to_status)
     for delivery in derive.deliveries_for(audit):
         if delivery.channel == INBOX:
             done = file_in_inbox(delivery.notice)

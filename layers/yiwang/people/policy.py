@@ -199,6 +199,19 @@ POLICY: dict[str, Rule] = {
     "authoriseAgent": Rule("POST", "/me/agents", _roles(APPLICANT)),
     "listAgents": Rule("GET", "/me/agents", _roles(APPLICANT)),
     "revokeAgent": Rule("POST", "/me/agents/{authorisationId}/revoke", _roles(APPLICANT)),
+    # 一件事一次办: themes are public reads, defined by administrators; a theme case is read
+    # as its applications are (its applicant, the window that entered it, and overseers once
+    # submitted) and handed over by the window at once.
+    "listThemes": Rule("GET", "/themes", public=True),
+    "createTheme": Rule("POST", "/themes", _roles(ADMIN)),
+    "getTheme": Rule("GET", "/themes/{code}", public=True),
+    "putTheme": Rule("PUT", "/themes/{code}", _roles(ADMIN)),
+    "createThemeCase": Rule("POST", "/themes/{code}/applications", _roles(APPLICANT, WINDOW)),
+    "getThemeCase": Rule("GET", "/theme-cases/{id}",
+                         {APPLICANT: _OWN, WINDOW: _ENTERED | _STAFF,
+                          SUPERVISOR: _REGION, ADMIN: _STAFF}),
+    "submitThemeCase": Rule("POST", "/theme-cases/{id}/submit", _APPLICANT_ACTS),
+    "recordThemePickup": Rule("POST", "/theme-cases/{id}/pickup", {WINDOW: _STAFF}),
     "dueDate": Rule("GET", "/calendar/due", public=True),
     "getCalendarYear": Rule("GET", "/calendar/{year}", public=True),
     "putCalendarYear": Rule("PUT", "/calendar/{year}", _roles(ADMIN)),

@@ -65,6 +65,14 @@ class ValidationFailed(DomainError):
         super().__init__(detail or f"{len(errors)} validation error(s)")
 
 
+class FieldsUnprocessable(ValidationFailed):
+    """Well-formed input that breaks a rule at named paths (a theme's field mapping that does
+    not fit an item's form schema): 422, every error listed with its path."""
+
+    code = "FIELDS_UNPROCESSABLE"
+    title = "The request breaks a rule"
+
+
 class PayloadTooLarge(DomainError):
     """The request body is larger than the API reads; nothing was read or changed."""
 

@@ -147,6 +147,8 @@ def present(record: ApplicationRecord, caller: Caller,
                       else identity.mask_identifier(str(record.agent.get("idNumber")))}}
            if record.agent else {}),
         **({"assistedBy": record.assisted_by} if record.assisted_by else {}),
+        # 一件事一次办: the theme case it was made in (`GET /theme-cases/{id}`).
+        **({"themeCaseId": record.theme_case_id} if record.theme_case_id else {}),
     }
 
 

@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.data import CITIZEN_ID, DEPARTMENTS, OTHER_ID, PERMIT
+from tests.support.data import (
+    CITIZEN_ID,
+    DEPARTMENTS,
+    OTHER_ID,
+    PERMIT,
+    RESTAURANT,
+    theme_case_body,
+)
 from tests.support.handlers import Department
 from tests.support.journeys import Flow, complete
 from tests.support.polling import eventually
@@ -50,7 +57,8 @@ UNKNOWN = {"application": "YW2026010100000000", "draft": "YW2026010100000000",
            "certificate": "YW-NO-SUCH-CERTIFICATE", "task": "YW2026010100000000.REVIEW.1.GZ-GA",
            "handled task": "YW2026010100000000.REVIEW.1.GZ-GA",
            "attachment": "0" * 32, "urging": "DB2026010100000000",
-           "appeal": "SS0000000000000000", "item": "NO-SUCH-ITEM-0001"}
+           "appeal": "SS0000000000000000", "item": "NO-SUCH-ITEM-0001",
+           "theme case": "TH2026010100000000"}
 
 # The resource each operation's path names (the expected answers come from the policy).
 RESOURCE = {
@@ -72,9 +80,11 @@ RESOURCE = {
     **{op: ("item",) for op in ("draftItemVersion", "getItemVersion", "submitItemVersion",
                                 "publishItemVersion", "returnItemVersion",
                                 "changeItemStanding", "itemAudit")},
+    **{op: ("theme case",) for op in ("getThemeCase", "submitThemeCase", "recordThemePickup")},
 }
 FIXED = {"/items/{code}": f"/items/{PERMIT}", "/departments/{code}": f"/departments/{HANDLING}",
-         "/regions/{code}": "/regions/440106", "{year}": "2026", "{version}": "1"}
+         "/regions/{code}": "/regions/440106", "{year}": "2026", "{version}": "1",
+         "/themes/{code}": "/themes/KB-CANYIN"}
 QUERY = {"listApplications": "?status=COMPLETED", "listComplaints": f"?department={HANDLING}",
          "dueDate": "?from=2026-03-02T09:00:00%2B08:00&workingDays=3",
          "accessLog": f"?subject={CITIZEN_ID}", "listUrgings": f"?department={HANDLING}"}
@@ -186,6 +196,11 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
         {"month": parse_month(None), "itemId": f"BAD_REVIEW#{flow.id}", "reason": "误评"},
         ensure_ascii=False))
     assert appeal.status_code == 201, appeal.body
+    # 一件事一次办: a company's theme case, a draft (its applicant is neither A nor B).
+    theme_case = http.post("/themes/KB-CANYIN/applications", headers=token(
+        "matrix-company", APPLICANT, creditCode=RESTAURANT), body=json.dumps(
+        theme_case_body(), ensure_ascii=False))
+    assert theme_case.status_code == 201, theme_case.body
     mine = {"owner_subs": frozenset({sub_a}), "owner_codes": frozenset({CITIZEN_ID})}
     submitted = policy.Facts(**mine, entered_by=sub_a, departments=frozenset(DEPARTMENTS),
                              regions=HERE)
@@ -215,6 +230,9 @@ def world(http: Any, token: Any, cloud: Any) -> dict[str, Any]:
                            policy.Facts(departments=frozenset({HANDLING}))),
         # The permit's item: its lead department (规划) governs it with the reform office.
         "item": Resource({"{code}": PERMIT}, policy.Facts(departments=frozenset({HANDLING}))),
+        "theme case": Resource({"{id}": json.loads(theme_case.body)["id"]}, policy.Facts(
+            owner_subs=frozenset({"matrix-company"}), owner_codes=frozenset({RESTAURANT}),
+            with_staff=False, regions=HERE)),
     }
     return {"people": people, "resources": resources, "sub_a": sub_a}
 

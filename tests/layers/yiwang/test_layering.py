@@ -19,6 +19,7 @@ LEVELS: list[set[str]] = [
     {"deadlines", "performance"},
     {"applications"},
     {"fulfilment", "complaints", "ratings"},
+    {"themes"},  # 一件事一次办: makes applications, joins their payments and pickups
     {"views", "supervision", "stats", "messaging"},
 ]
 LEVEL = {package: level for level, packages in enumerate(LEVELS) for package in packages}

@@ -23,6 +23,7 @@ from yiwang.platform.observability import metrics
 payment_provider = lazy("yiwang.fulfilment.payment_provider")
 payments = lazy("yiwang.fulfilment.payments")
 signatures = lazy("yiwang.platform.signatures")
+theme_payments = lazy("yiwang.themes.payments")
 
 routes = Blueprint(__name__)
 
@@ -36,8 +37,11 @@ def payment_webhook() -> dict:
     payment_provider.verify_signature(
         payment_provider.webhook_secret(settings()), header(request, signatures.TIMESTAMP_HEADER),
         request.raw_body, header(request, signatures.SIGNATURE_HEADER), now)
+    body = json_body(request)
     try:
-        outcome = payments.settle(json_body(request), aws("stepfunctions"), now)
+        if isinstance(body, dict) and theme_payments.is_theme_order(str(body.get("orderId"))):
+            return theme_payments.settle(body, aws("stepfunctions"), now)  # 一次缴费
+        outcome = payments.settle(body, aws("stepfunctions"), now)
     finally:
         _flush_metrics()
     return outcome.to_api()
