@@ -80,8 +80,10 @@ def eventually(probe: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     raise SystemExit(f"gave up waiting for {what}")
 
 
-def upload(citizen: Portal, application_id: str, material: str) -> None:
-    content = b"%PDF-1.7\n" + f"{material} 建设工程规划许可证申请材料".encode() * 200
+def upload(citizen: Portal, application_id: str, material: str,
+           about: str = "建设工程规划许可证申请材料") -> None:
+    """One material, uploaded straight to S3 through its presigned part, then completed."""
+    content = b"%PDF-1.7\n" + f"{material} {about}".encode() * 200
     plan = citizen.call("POST", f"/applications/{application_id}/attachments", {
         "materialId": material, "fileName": f"{material}.pdf", "contentType": "application/pdf",
         "sizeBytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}, expect=201)

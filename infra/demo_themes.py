@@ -11,12 +11,11 @@ theme's notices at the end.
 from __future__ import annotations
 
 import copy
-import hashlib
 from typing import Any
 
 import requests
 
-from infra.demo import Portal, decide, eventually, step
+from infra.demo import Portal, decide, eventually, step, upload
 from infra.providers import payment
 
 THEME = "KB-CANYIN"
@@ -39,19 +38,6 @@ THEME_CASE: dict[str, Any] = {
     "delivery": {"method": "PICKUP"},
 }
 """One submission of 开办餐饮店 (the tests' too: `tests.support.data.theme_case_body`)."""
-
-
-def upload(company: Portal, application_id: str, material: str) -> None:
-    content = b"%PDF-1.7\n" + f"{material} 开办餐饮店".encode() * 100
-    plan = company.call("POST", f"/applications/{application_id}/attachments", {
-        "materialId": material, "fileName": f"{material}.pdf", "contentType": "application/pdf",
-        "sizeBytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}, expect=201)
-    put = requests.put(plan["parts"][0]["url"], data=content,
-                       headers={"Content-Type": "application/pdf"}, timeout=30)
-    put.raise_for_status()
-    company.call("POST", f"/applications/{application_id}/attachments/"
-                 f"{plan['attachmentId']}/complete",
-                 {"parts": [{"partNumber": 1, "etag": put.headers["ETag"]}]})
 
 
 def case_in(company: Portal, case_id: str, status: str) -> dict[str, Any]:
@@ -81,7 +67,7 @@ def run(api: str) -> bool:
     for material in case["materials"]:  # once each: the case shares it on submission
         if material["required"]:
             first = material["items"][0]
-            upload(company, first["applicationId"], first["materialId"])
+            upload(company, first["applicationId"], first["materialId"], "开办餐饮店")
             step(f"  uploaded {material['name']} once, for {len(material['items'])} item(s)")
     company.call("POST", f"/theme-cases/{case_id}/submit", expect=202)
     step("company submits once; each application starts its own lifecycle")
