@@ -73,7 +73,10 @@ def steps_reached(case: ThemeCaseRecord, records: list[ApplicationRecord]
                         {"applicationId": record.application_id,
                          "itemName": names.get(record.application_id, record.item_code)}))
     state = standing(case, records)
-    if state.status == Status.READY_FOR_PICKUP:
+    # A completed application was handed over at the window, which waits for every one of the
+    # case's to be there: the case passed READY even when the stream delivers after the pickup.
+    if state.status == Status.READY_FOR_PICKUP or (
+            state.status == COMPLETED and any(r.status == Status.COMPLETED for r in records)):
         reached.append((READY, {"count": len(state.running)}))
     if state.status == COMPLETED:
         reached.append((DONE, {"completed": sum(r.status == Status.COMPLETED
