@@ -85,12 +85,15 @@ PROVIDER_ACTOR = "payment-provider"
 
 MAX_AMOUNT_FEN = 10**12
 """The largest amount a callback may report (10 billion yuan, in fen)."""
+TRANSACTION_ID_MAX = 128
+"""The longest transaction id a callback may report."""
 _CALLBACK: dict[str, Any] = {
     "type": "object",
     "required": ["orderId", "transactionId", "amountFen", "status"],
     "properties": {
         "orderId": {"type": "string", "minLength": 1, "maxLength": 64},
-        "transactionId": {"type": "string", "minLength": 1, "maxLength": 128},
+        "transactionId": {"type": "string", "minLength": 1,
+                          "maxLength": TRANSACTION_ID_MAX},
         "amountFen": {"type": "integer", "minimum": 0, "maximum": MAX_AMOUNT_FEN},
         "status": {"enum": ["SUCCESS", "FAILED"]},
         "paidAt": {"type": ["string", "null"], "maxLength": 64},
@@ -284,7 +287,9 @@ class SettleOutcome:
                 **({"flags": list(self.flags)} if self.flags else {})}
 
 
-def _validated(event: Any) -> dict[str, Any]:
+def validated_callback(event: Any) -> dict[str, Any]:
+    """The provider's callback, checked against its one contract (a successful payment says
+    when, with an offset); `ValidationFailed` with every error otherwise."""
     if not isinstance(event, dict):
         raise ValidationFailed([FieldError("$", "the callback must be a JSON object")])
     errors = validation.errors(_CALLBACK, event)
@@ -356,7 +361,7 @@ def settle(event: Any, sfn: Any, now: datetime | None = None) -> SettleOutcome:
     application, payment clock, receipt), one transaction (order, application, audit, clock,
     receipt), the task success.
     """
-    body = _validated(event)
+    body = validated_callback(event)
     now = now or datetime.now(UTC)
     return _settle(body, sfn, now, Receipt(WEBHOOK_SCOPE, body["transactionId"], body))
 

@@ -38,7 +38,6 @@ from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.fulfilment import payments
 from yiwang.fulfilment.payment_provider import PaymentProvider
-from yiwang.platform import validation
 from yiwang.platform.errors import FieldError, NotFound, ValidationFailed
 from yiwang.platform.observability import MetricUnit, metrics
 from yiwang.table.records import TableMeta, connection
@@ -47,18 +46,9 @@ from yiwang.themes.cases import CONCLUDED, ThemeCaseRecord, audit, members
 
 PENDING, PAID = "PENDING", "PAID"
 ACTOR = payments.PROVIDER_ACTOR
-_CALLBACK: dict[str, Any] = {
-    "type": "object",
-    "required": ["orderId", "transactionId", "amountFen", "status"],
-    "properties": {
-        "orderId": {"type": "string", "minLength": 1, "maxLength": 64},
-        "transactionId": {"type": "string", "minLength": 1, "maxLength": 100},
-        "amountFen": {"type": "integer", "minimum": 0, "maximum": payments.MAX_AMOUNT_FEN},
-        "status": {"enum": ["SUCCESS", "FAILED"]},
-        "paidAt": {"type": ["string", "null"], "maxLength": 64},
-    },
-    "maxProperties": 16,
-}
+SHARE_ROOM = 28
+"""Each share is settled with the theme transaction id, `#` and its application id; the
+provider's id may use the callback's 128 characters less this room."""
 
 
 class ThemeOrderRecord(Model):
@@ -218,9 +208,11 @@ def settle(event: Any, sfn: Any, now: datetime | None = None) -> dict[str, Any]:
     would (each application PAID, each execution resumed, each once); a wrong amount is a flag
     on the order, never a payment; a failure is audited and the order stays payable. The
     answer is the webhook's: `{"orderId","status","flags"?}`."""
-    errors = validation.errors(_CALLBACK, event)
-    if errors:
-        raise ValidationFailed(errors)
+    body = payments.validated_callback(event)
+    if len(body["transactionId"]) > payments.TRANSACTION_ID_MAX - SHARE_ROOM:
+        raise ValidationFailed([FieldError("transactionId", "a theme order's transaction id is "
+                                           f"at most {payments.TRANSACTION_ID_MAX - SHARE_ROOM}"
+                                           " characters")])
     now = now or datetime.now(UTC)
     order_id, txn, paid = event["orderId"], event["transactionId"], int(event["amountFen"])
     case_id = _case_of(order_id)
@@ -231,14 +223,7 @@ def settle(event: Any, sfn: Any, now: datetime | None = None) -> dict[str, Any]:
     if event["status"] == "FAILED":
         audit(order.case_id, ACTOR, "THEME_PAYMENT_FAILED", about, now).save()
         return _answer(order)
-    try:
-        paid_at = datetime.fromisoformat(str(event.get("paidAt")))
-        if paid_at.tzinfo is None:
-            raise ValueError("no offset")
-        paid_at = paid_at.astimezone(UTC)
-    except ValueError as bad:
-        raise ValidationFailed([FieldError("paidAt", "a successful payment says when, as an "
-                                                     "ISO 8601 time with an offset")]) from bad
+    paid_at = datetime.fromisoformat(body["paidAt"]).astimezone(UTC)
     if order.status == PAID and order.transaction_id != txn or \
             order.status == PENDING and paid != int(order.amount_fen):
         return _flag(order, f"{'AMOUNT_MISMATCH' if order.status == PENDING else 'NOT_PAYABLE'}"
