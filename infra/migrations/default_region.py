@@ -69,22 +69,15 @@ def run(page_size: int = DEFAULT_PAGE_SIZE, progress: Callable[[str], None] = pr
 
 
 def _model() -> Any:
-    """A projection of any record: key, region and level (defined on first use, once the
-    table's settings are bound)."""
+    """A projection of any record: key, region and (a department's) level; defined on first
+    use, once `yiwang` is on the path."""
     from pynamodb.attributes import UnicodeAttribute
-    from pynamodb.models import Model
 
-    from yiwang.table.records import TableMeta
+    from yiwang.regions.placement import PlacedRecord
 
     global _Placeable
     if _Placeable is None:
-        class Placeable(Model):
-            class Meta(TableMeta):
-                pass
-
-            pk = UnicodeAttribute(hash_key=True)
-            sk = UnicodeAttribute(range_key=True)
-            region = UnicodeAttribute(null=True)
+        class Placeable(PlacedRecord):
             level = UnicodeAttribute(null=True)
 
         _Placeable = Placeable

@@ -18,7 +18,7 @@ from yiwang.regions import tree
 from yiwang.table.records import TableMeta
 
 
-class _Placed(Model):
+class PlacedRecord(Model):
     """Any record's key and region (a projection: nothing else is read)."""
 
     class Meta(TableMeta):
@@ -34,7 +34,7 @@ def regions_of(partitions: Iterable[str]) -> dict[str, str]:
     wanted = list(dict.fromkeys(partitions))
     found = dict.fromkeys(wanted, tree.default_region())
     if wanted:
-        for record in _Placed.batch_get([(pk, "META") for pk in wanted],
+        for record in PlacedRecord.batch_get([(pk, "META") for pk in wanted],
                                         attributes_to_get=["pk", "sk", "region"]):
             found[record.pk] = record.region or tree.default_region()
     return found
