@@ -39,6 +39,11 @@ def cards(flow: Flow, headers: dict[str, str], level: str = "") -> list[dict[str
     return [c for c in json.loads(answer.body)["cards"] if c["subject"] == flow.id]
 
 
+AFTER_A_SWEEP = 90
+"""Seconds to wait for a notice of a sweep run days ahead: that sweep acts on every case of the
+session due by then, and on LocalStack the stream files all their notices before this one."""
+
+
 def inbox(recipient: str, application_id: str, kind: str) -> list[Any]:
     from yiwang.people import notices
 
@@ -69,8 +74,8 @@ def test_an_undecided_acceptance_is_carded_then_accepted_by_law(flow: Flow, toke
     assert flow.http.get("/supervision/cards?level=GREEN", headers=supervisor
                          ).status_code == 400
     # 催办: the window and the supervisors are told (SNS → SQS → notify → inbox).
-    eventually(lambda: inbox("DEPT#WINDOW", flow.id, "URGE_YELLOW"))
-    eventually(lambda: inbox("SUPERVISION", flow.id, "URGE_YELLOW"))
+    eventually(lambda: inbox("DEPT#WINDOW", flow.id, "URGE_YELLOW"), timeout=AFTER_A_SWEEP)
+    eventually(lambda: inbox("SUPERVISION", flow.id, "URGE_YELLOW"), timeout=AFTER_A_SWEEP)
 
     overdue = timeout_check(flow.cloud, acceptance.deadline + SECOND)
     assert f"{flow.id}:ACCEPTANCE" in overdue["red"]
@@ -130,7 +135,8 @@ def test_an_unpaid_order_expires_and_cancels_the_application(flow: Flow) -> None
     assert view["status"] == "CANCELLED"
     assert any(e["event"] == "PAYMENT_EXPIRED" for e in view["timeline"])
     assert clock(flow, "CERTIFICATE").status == "STOPPED"  # nothing is owed any more
-    notice = eventually(lambda: inbox(flow.citizen_sub, flow.id, "PAYMENT_EXPIRED"))
+    notice = eventually(lambda: inbox(flow.citizen_sub, flow.id, "PAYMENT_EXPIRED"),
+                        timeout=AFTER_A_SWEEP)
     assert "缴费期限已过" in notice[0].title
     # Money that arrives after the window closed is flagged, never taken as paid.
     body, headers = payment.callback(order["orderId"], order["amountFen"],
