@@ -48,8 +48,11 @@ test: venv
 	else echo "LocalStack half skipped: $(LOCALSTACK_MISSING)"; fi; \
 	exit $$status
 
+# Each worker process starts its own embedded cloud and takes whole files (`loadfile`, so a
+# module's fixtures stay in one process); TEST_WORKERS=0 runs the suite in this one process.
+TEST_WORKERS ?= 2
 test-embedded: venv
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -116,9 +116,10 @@ def awaiting_payment(api: Any, cloud: Any, machine: str, sub: str) -> tuple[str,
     answer = api.post("/applications", headers=citizen, body=json.dumps(permit_body()))
     assert answer.status_code == 201, answer.body
     application_id = json.loads(answer.body)["id"]
-    # Set, not moved: the status table has no short cut from DRAFT (the steps are skipped).
+    # Set, not moved: the status table has no short cut from DRAFT (the steps are skipped);
+    # its list shard with it, so the supervisors' lists stay true.
     ApplicationRecord.load(application_id).update(
-        actions=[ApplicationRecord.status.set("IN_REVIEW")])
+        actions=ApplicationRecord.moved_to("IN_REVIEW", application_id))
     execution = cloud.client("stepfunctions").start_execution(
         stateMachineArn=machine, name=application_id,
         input=json.dumps({"applicationId": application_id}))
