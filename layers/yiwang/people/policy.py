@@ -255,7 +255,7 @@ POLICY: dict[str, Rule] = {
     # (The finding is named in the body: the domain checks it is the caller's department's.)
     "appealScore": Rule("POST", "/supervision/scores/appeals", _roles(REVIEWER)),
     "decideScoreAppeal": Rule("POST", "/supervision/scores/appeals/{id}/decision",
-                              {SUPERVISOR: _STAFF}),
+                              _SUPERVISORS),
     "applicationStats": Rule("GET", "/stats/applications",
                              _roles(WINDOW, REVIEWER, SUPERVISOR, ADMIN)),
     "listRatings": Rule("GET", "/ratings", _roles(REVIEWER, SUPERVISOR, ADMIN)),

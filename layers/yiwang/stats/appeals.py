@@ -28,6 +28,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from yiwang.calendar.workdays import local_time
+from yiwang.catalogue import departments
 from yiwang.people import policy
 from yiwang.people.access import Caller
 from yiwang.platform import validation
@@ -103,7 +104,13 @@ def _valid(schema: dict[str, Any], payload: Any) -> dict[str, Any]:
 
 
 def facts_of(department: str) -> policy.Facts:
-    return policy.Facts(departments=frozenset({department}))
+    """An appeal is its department's and lies in the department's region, so a supervisor
+    decides the appeals of their region's departments only (the scores they see)."""
+    try:
+        regions = frozenset({departments.region_of(departments.get(department))})
+    except NotFound:
+        regions = frozenset()  # a department the registry lacks: the default region
+    return policy.Facts(departments=frozenset({department}), regions=regions)
 
 
 def appeal(caller: Caller, payload: Any, now: datetime | None = None) -> AppealRecord:
@@ -151,10 +158,10 @@ def decide(caller: Caller, appeal_id: str, payload: Any,
     """A supervisor upholds the appeal (the finding no longer counts) or dismisses it; once
     (a second decision is `Conflict`)."""
     policy.permit("decideScoreAppeal", caller)
-    body = _valid(_DECIDE, payload)
     record = load(appeal_id)
     policy.check("decideScoreAppeal", caller, facts_of(record.department),
                  NotFound(f"no appeal {appeal_id}"))
+    body = _valid(_DECIDE, payload)
     now = now or datetime.now(UTC)
     to = MOVES.check_move(record.status, AppealStatus.UPHELD if body["uphold"]
                           else AppealStatus.DISMISSED).value

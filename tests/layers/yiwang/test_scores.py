@@ -209,6 +209,9 @@ def test_a_month_scored_from_known_findings_and_an_upheld_appeal(table: None) ->
         appeals.appeal(FIRE_REVIEWER, body)
     with pytest.raises(Forbidden):
         appeals.decide(FIRE_REVIEWER, appealed.appeal_id, {"uphold": True})
+    with pytest.raises(NotFound):  # a county's supervisor: not a city department's appeal
+        appeals.decide(Caller("supervisor-tianhe", "supervisor", region="440106"),
+                       appealed.appeal_id, {"uphold": True})
     upheld = appeals.decide(SUPERVISOR, appealed.appeal_id, {"uphold": True, "note": "属实"})
     assert upheld.status == "UPHELD"
     with pytest.raises(Conflict):
