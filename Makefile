@@ -48,11 +48,13 @@ test: venv
 	else echo "LocalStack half skipped: $(LOCALSTACK_MISSING)"; fi; \
 	exit $$status
 
-# Each worker process starts its own embedded cloud and takes whole files (`loadfile`, so a
-# module's fixtures stay in one process); TEST_WORKERS=0 runs the suite in this one process.
+# Each worker process starts its own cloud (embedded, or a LocalStack of its own) and takes
+# whole files (`loadfile`, so a module's fixtures stay in one process); TEST_WORKERS=0 runs a
+# half in this one process.
 TEST_WORKERS ?= 2
+WORKERS = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test-embedded: venv
-	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+	$(BIN)/pytest $(WORKERS)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -121,7 +123,7 @@ LOCALSTACK_QUICK ?= tests/functions/api tests/layers/yiwang/test_delivery.py \
 test-localstack: venv localstack-env
 	cd infra/localstack_plugins && YIWANG_LAMBDA_PYTHON312=$(abspath $(FN_VENV))/bin/python \
 	  ../../$(LS_VENV)/bin/python -m pytest tests
-	YIWANG_TEST_TARGET=localstack $(BIN)/pytest -m integration $(LOCALSTACK_TESTS)
+	YIWANG_TEST_TARGET=localstack $(BIN)/pytest $(WORKERS) -m integration $(LOCALSTACK_TESTS)
 
 bench: venv
 	$(BIN)/python -m bench

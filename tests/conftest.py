@@ -91,9 +91,21 @@ _FIGURES: list[str] = []
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The LocalStack target's figures, after the results."""
+    """The LocalStack target's figures, after the results (each worker's, under xdist)."""
     for line in _FIGURES:
         terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker process (pytest-xdist) hands its figures to the controlling process."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["figures"] = list(_FIGURES)
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controlling process collects a finished worker's figures."""
+    _FIGURES.extend(getattr(node, "workeroutput", {}).get("figures", []))
 
 
 @pytest.fixture(scope="session")
