@@ -107,6 +107,9 @@ def _head(record: ApplicationRecord, caller: Caller) -> dict[str, Any]:
         "createdAt": local_time(record.created_at),
         "submittedAt": local_time(record.submitted_at),
         "region": record.region or default_region(),
+        # 一件事一次办: the theme case it was made in (`GET /theme-cases/{id}`), so a list
+        # leads the applicant to their theme cases.
+        **({"themeCaseId": record.theme_case_id} if record.theme_case_id else {}),
     }
 
 
@@ -147,8 +150,6 @@ def present(record: ApplicationRecord, caller: Caller,
                       else identity.mask_identifier(str(record.agent.get("idNumber")))}}
            if record.agent else {}),
         **({"assistedBy": record.assisted_by} if record.assisted_by else {}),
-        # 一件事一次办: the theme case it was made in (`GET /theme-cases/{id}`).
-        **({"themeCaseId": record.theme_case_id} if record.theme_case_id else {}),
     }
 
 
@@ -247,7 +248,8 @@ def _deadlines(own: list[TaskRecord], pre_review: str, review: str) -> dict[str,
 def row(record: ApplicationRecord, caller: Caller,
         task: TaskRecord | None = None) -> dict[str, Any]:
     """One row of `GET /applications`: `id`, `itemCode`, `itemVersion`, `status`,
-    `applicant` (masked as in the detail), `createdAt`, `submittedAt`, and in a department's
+    `applicant` (masked as in the detail), `createdAt`, `submittedAt`, `region`, `themeCaseId`
+    (of an application made in a theme case), and in a department's
     list the `deadlines` of the task that listed it (`acceptBy` for the window, `decideBy` of
     the department for reviewers). Made from what the list read; no call."""
     shown = _head(record, caller)

@@ -131,6 +131,10 @@ def test_a_three_item_theme_one_form_one_payment_one_refusal_one_pickup(
     assert forms[SIGNBOARD]["unitName"] == forms[FOOD_LICENCE]["operatorName"]
     assert {json.loads(http.get(f"/applications/{i}", headers=citizen).body)["themeCaseId"]
             for i in ids.values()} == {case_id}
+    # The applicant's list leads to the case: each of its rows names it.
+    listed = json.loads(http.get("/applications?limit=100", headers=citizen).body)
+    assert {a["id"]: a.get("themeCaseId") for a in listed["applications"]
+            if a["id"] in ids.values()} == {i: case_id for i in ids.values()}
 
     # A field that breaks one item's schema is reported where the applicant filled it.
     wrong = restaurant_case()
