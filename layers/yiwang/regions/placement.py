@@ -35,6 +35,6 @@ def regions_of(partitions: Iterable[str]) -> dict[str, str]:
     found = dict.fromkeys(wanted, tree.default_region())
     if wanted:
         for record in PlacedRecord.batch_get([(pk, "META") for pk in wanted],
-                                        attributes_to_get=["pk", "sk", "region"]):
+                                             attributes_to_get=["pk", "sk", "region"]):
             found[record.pk] = record.region or tree.default_region()
     return found

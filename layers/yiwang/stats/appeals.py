@@ -28,12 +28,13 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from yiwang.calendar.workdays import local_time
-from yiwang.catalogue import departments
+from yiwang.catalogue.departments import DepartmentRecord
 from yiwang.people import policy
 from yiwang.people.access import Caller
 from yiwang.platform import validation
 from yiwang.platform.errors import NotFound, ValidationFailed
 from yiwang.platform.statuses import Moves
+from yiwang.regions import placement
 from yiwang.stats import scores
 from yiwang.table.records import AuditRecord, ListIndex, TableMeta, connection, new_audit_for
 from yiwang.table.writes import write_or_conflict
@@ -104,13 +105,12 @@ def _valid(schema: dict[str, Any], payload: Any) -> dict[str, Any]:
 
 
 def facts_of(department: str) -> policy.Facts:
-    """An appeal is its department's and lies in the department's region, so a supervisor
-    decides the appeals of their region's departments only (the scores they see)."""
-    try:
-        regions = frozenset({departments.region_of(departments.get(department))})
-    except NotFound:
-        regions = frozenset()  # a department the registry lacks: the default region
-    return policy.Facts(departments=frozenset({department}), regions=regions)
+    """An appeal is its department's and lies in the department's region (the default one
+    for a department the registry lacks), so a supervisor decides the appeals of their
+    region's departments only (the scores they see)."""
+    key = DepartmentRecord.key(department)
+    return policy.Facts(departments=frozenset({department}),
+                        regions=frozenset({placement.regions_of([key])[key]}))
 
 
 def appeal(caller: Caller, payload: Any, now: datetime | None = None) -> AppealRecord:

@@ -209,18 +209,18 @@ def settle(event: Any, sfn: Any, now: datetime | None = None) -> dict[str, Any]:
     on the order, never a payment; a failure is audited and the order stays payable. The
     answer is the webhook's: `{"orderId","status","flags"?}`."""
     body = payments.validated_callback(event)
-    if len(body["transactionId"]) > payments.TRANSACTION_ID_MAX - SHARE_ROOM:
+    longest = payments.TRANSACTION_ID_MAX - SHARE_ROOM
+    if len(body["transactionId"]) > longest:
         raise ValidationFailed([FieldError("transactionId", "a theme order's transaction id is "
-                                           f"at most {payments.TRANSACTION_ID_MAX - SHARE_ROOM}"
-                                           " characters")])
+                                                            f"at most {longest} characters")])
     now = now or datetime.now(UTC)
-    order_id, txn, paid = event["orderId"], event["transactionId"], int(event["amountFen"])
+    order_id, txn, paid = body["orderId"], body["transactionId"], int(body["amountFen"])
     case_id = _case_of(order_id)
     order = order_of(case_id, order_id) if case_id else None
     if order is None:
         raise NotFound(f"no payment order {order_id}")
     about = {"orderId": order_id, "transactionId": txn, "amountFen": paid}
-    if event["status"] == "FAILED":
+    if body["status"] == "FAILED":
         audit(order.case_id, ACTOR, "THEME_PAYMENT_FAILED", about, now).save()
         return _answer(order)
     paid_at = datetime.fromisoformat(body["paidAt"]).astimezone(UTC)
@@ -238,7 +238,7 @@ def settle(event: Any, sfn: Any, now: datetime | None = None) -> dict[str, Any]:
         outcome = payments.settle({"orderId": share["orderId"],
                                    "transactionId": f"{txn}#{share['applicationId']}",
                                    "amountFen": share["amountFen"], "status": "SUCCESS",
-                                   "paidAt": event["paidAt"]}, sfn, now)
+                                   "paidAt": body["paidAt"]}, sfn, now)
         flags += [f"{share['applicationId']}: {flag}" for flag in outcome.flags]
     return {**_answer(order), **({"flags": flags} if flags else {})}
 
