@@ -49,12 +49,15 @@ test: venv
 	exit $$status
 
 # Each worker process starts its own cloud (embedded, or a LocalStack of its own) and takes
-# whole files (`loadfile`, so a module's fixtures stay in one process); TEST_WORKERS=0 runs a
-# half in this one process.
+# whole files (`loadfile`, so a module's fixtures stay in one process); 0 runs a half in this
+# one process. The embedded half runs in one by default: its cloud runs the functions in the
+# test process, sharing process-wide state (Powertools' metric buffer) with the tests, and a
+# worker's earlier files leave their stream work running into later ones.
 TEST_WORKERS ?= 2
-WORKERS = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+EMBEDDED_WORKERS ?= 0
+workers = $(if $(filter 0,$(1)),,-n $(1) --dist loadfile)
 test-embedded: venv
-	$(BIN)/pytest $(WORKERS)
+	$(BIN)/pytest $(call workers,$(EMBEDDED_WORKERS))
 
 lint: venv
 	$(BIN)/ruff check .
@@ -123,7 +126,7 @@ LOCALSTACK_QUICK ?= tests/functions/api tests/layers/yiwang/test_delivery.py \
 test-localstack: venv localstack-env
 	cd infra/localstack_plugins && YIWANG_LAMBDA_PYTHON312=$(abspath $(FN_VENV))/bin/python \
 	  ../../$(LS_VENV)/bin/python -m pytest tests
-	YIWANG_TEST_TARGET=localstack $(BIN)/pytest $(WORKERS) -m integration $(LOCALSTACK_TESTS)
+	YIWANG_TEST_TARGET=localstack $(BIN)/pytest $(call workers,$(TEST_WORKERS)) -m integration $(LOCALSTACK_TESTS)
 
 bench: venv
 	$(BIN)/python -m bench
