@@ -13,6 +13,9 @@ same time in different threads without seeing each other's values.
 
 Output is per invocation too: what a function prints still reaches this process's stdout, and
 is also kept aside for the invocation printing it (`print` consults a context variable).
+So are Powertools' metric buffers: on Lambda each execution environment is a process of its
+own, while here every function shares the layer's one `Metrics` object, whose buffer would
+otherwise collect two concurrent invocations' metrics and flush them in whichever ends first.
 After the call, the EMF documents among those lines become metrics, as CloudWatch Logs makes
 them on AWS, and the invocation adds Lambda's own `AWS/Lambda` Invocations, Errors and
 Duration; both go to the `metrics` publisher the local cloud gives (its CloudWatch).
@@ -202,6 +205,58 @@ def _printing(*values: object, sep: str | None = " ", end: str | None = "\n",
     _print(*values, sep=sep, end=end, file=file, flush=flush)
 
 
+class _InvocationMetricBuffers:
+    """Powertools' metric buffers, kept per invocation (a context variable).
+
+    `Metrics` instances share class-level dicts (one buffer per process, as one execution
+    environment has); the EMF provider holds them as `metric_set`, `dimension_set`,
+    `metadata_set` and `dimension_sets`. Each becomes a property that, inside an invocation,
+    answers that invocation's own empty buffer (shared by the providers that share the
+    process's buffer, as on Lambda), and outside one the process's, as before.
+    """
+
+    _buffers: contextvars.ContextVar[dict[tuple[str, int], Any] | None] = \
+        contextvars.ContextVar("lambda_metric_buffers", default=None)
+    EMPTY: dict[str, Callable[[], Any]] = {
+        "metric_set": dict, "dimension_set": dict, "metadata_set": dict, "dimension_sets": list}
+
+    @classmethod
+    def install(cls) -> None:
+        try:
+            from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+                AmazonCloudWatchEMFProvider,
+            )
+        except ImportError:  # no Powertools in this process: no buffer to keep apart
+            return
+        for name, empty in cls.EMPTY.items():
+            replace(AmazonCloudWatchEMFProvider, name,
+                    lambda _missing, name=name, empty=empty: cls._per_invocation(name, empty),
+                    adds=True)
+
+    @classmethod
+    def _per_invocation(cls, name: str, empty: Callable[[], Any]) -> property:
+        def get(provider: Any) -> Any:
+            process = provider.__dict__.setdefault(name, empty())
+            buffers = cls._buffers.get()
+            if buffers is None:
+                return process
+            return buffers.setdefault((name, id(process)), empty())
+
+        def put(provider: Any, value: Any) -> None:
+            provider.__dict__[name] = value
+
+        return property(get, put)
+
+    @classmethod
+    def fresh(cls) -> contextvars.Token:
+        """Start this context's invocation with empty buffers."""
+        return cls._buffers.set({})
+
+    @classmethod
+    def release(cls, token: contextvars.Token) -> None:
+        cls._buffers.reset(token)
+
+
 MetricsPublisher = Callable[[FunctionSpec, str, emf.MetricData], None]
 """Records metric entries (namespace, PutMetricData entries) for a function's account/region."""
 
@@ -257,6 +312,7 @@ class LocalRuntime:
         """Where the functions' EMF metrics and the AWS/Lambda metrics go (none: dropped)."""
         self._environ = _install_environ()
         _InvocationOutput.install()
+        _InvocationMetricBuffers.install()
         self._handlers: dict[tuple[str, Path, str], Callable[[Any, Any], Any]] = {}
         self._lock = threading.Lock()
         self.invocations: list[tuple[str, str | None]] = []
@@ -279,11 +335,13 @@ class LocalRuntime:
         def run() -> None:
             token = self._environ.applied(variables)
             printed = _InvocationOutput.capturing()
+            buffers = _InvocationMetricBuffers.fresh()
             lines: list[str] = []
             try:
                 outcome["result"] = self._call(spec, event, context)
             finally:
                 self._environ.reset(token)
+                _InvocationMetricBuffers.release(buffers)
                 lines = _InvocationOutput.release(printed)
                 self._publish_emf(spec, lines)
             outcome["result"] = dataclasses.replace(outcome["result"],

@@ -74,6 +74,20 @@ class Flow:
             ":stateMachine:", ":execution:") + f":{self.id}"
         return sfn.describe_execution(executionArn=arn)
 
+    def whereabouts(self) -> str:
+        """Where the lifecycle execution is: its status, last state entered and any error."""
+        try:
+            execution = self.execution()
+        except Exception as error:  # noqa: BLE001 - a diagnosis must not hide the failure
+            return f"its execution unreadable ({error})"
+        history = self.cloud.client("stepfunctions").get_execution_history(
+            executionArn=execution["executionArn"])["events"][::-1]
+        entered = next((e["stateEnteredEventDetails"]["name"] for e in history
+                        if e["type"].endswith("StateEntered")), None)
+        failed = next((e for e in history if e["type"].endswith("Failed")), None)
+        return (f"its execution {execution['status']} in {entered}"
+                + (f", after {failed['type']}: {json.dumps(failed)[:400]}" if failed else ""))
+
     def ended_at(self) -> str:
         execution = eventually(lambda: (e := self.execution())["status"] != "RUNNING" and e)
         sfn = self.cloud.client("stepfunctions")
@@ -102,8 +116,19 @@ class ItemFlow(Flow):
 
 
 def status_is(flow: Flow, *statuses: str) -> dict[str, Any]:
-    """The application's view once it is in one of `statuses`."""
-    return eventually(lambda: (view := flow.view())["status"] in statuses and view)
+    """The application's view once it is in one of `statuses`; if it never gets there, the
+    failure says where the application and its execution were instead."""
+    last: dict[str, Any] = {}
+
+    def reached() -> dict[str, Any] | bool:
+        last.update(flow.view())
+        return last["status"] in statuses and dict(last)
+
+    try:
+        return eventually(reached, what=f"status {' or '.join(statuses)}")  # type: ignore[return-value]
+    except AssertionError as gave_up:
+        raise AssertionError(f"{gave_up}; the application is {last.get('status')}, "
+                             f"{flow.whereabouts()}") from None
 
 
 def complete(flow: Flow) -> dict[str, Any]:

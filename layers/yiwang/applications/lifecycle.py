@@ -88,11 +88,30 @@ def transition(application_id: str, to_status: Status, actor: str, event: str, *
 
     `updates` sets other attributes of the record in the same write (attribute name → value).
     A transition to the status the application already has is a no-op (a repeated step).
+    A write elsewhere on the record meanwhile (its version moved, its status did not) is read
+    again and the move retried, so an unrelated update never fails a lifecycle step.
     """
-    record = ApplicationRecord.load(application_id)
-    if record.status == to_status:
-        return record
-    from_status = record.status
+    for _attempt in range(MOVE_ATTEMPTS):
+        record = ApplicationRecord.load(application_id)
+        if record.status == to_status:
+            return record  # a repeated step, or a concurrent one made the same move
+        moved = _move(record, to_status, actor, event, detail, updates)
+        if moved is not None:
+            return moved
+    raise Conflict(f"application {application_id} changed meanwhile")
+
+
+MOVE_ATTEMPTS = 3
+"""Reads and conditional writes `transition` makes while other writes keep moving the record's
+version under it (its status unchanged), before it gives up with `Conflict`."""
+
+
+def _move(record: ApplicationRecord, to_status: Status, actor: str, event: str,
+          detail: dict[str, Any] | None, updates: dict[str, Any] | None
+          ) -> ApplicationRecord | None:
+    """One conditional attempt of `transition`: the moved record; None when only the version
+    changed meanwhile (try again); `Conflict` when the status did."""
+    application_id, from_status = record.application_id, record.status
     check_move(from_status, to_status)
     record.status = to_status
     for name, value in (updates or {}).items():
@@ -104,11 +123,14 @@ def transition(application_id: str, to_status: Status, actor: str, event: str, *
             transaction.save(record, condition=ApplicationRecord.status == from_status)
             transaction.save(audit)
 
-    if not write_if(write):
-        if ApplicationRecord.load(application_id).status == to_status:
-            return record  # a concurrent step made the same move (e.g. parallel reviews)
+    if write_if(write):
+        return record
+    now = ApplicationRecord.load(application_id).status
+    if now == to_status:
+        return record  # a concurrent step made the same move (e.g. parallel reviews)
+    if now != from_status:
         raise Conflict(f"application {application_id} changed meanwhile")
-    return record
+    return None
 
 
 def transition_in(transaction: TransactWrite, application_id: str, from_status: Status,

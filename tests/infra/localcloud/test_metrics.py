@@ -3,6 +3,7 @@ invocation adds Lambda's own AWS/Lambda metrics."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import textwrap
@@ -123,6 +124,46 @@ def test_concurrent_invocations_publish_their_own_metrics_once(tmp_path: Path) -
     for thread in threads:
         thread.join()
     assert sorted(recorder.of("Yiwang")) == [(f"emitter{i}", f"M{i}", [1.0]) for i in range(4)]
+
+
+SHARED_METRICS = """
+    from aws_lambda_powertools import Metrics
+
+    metrics = Metrics(namespace="Yiwang", service="yiwang")
+"""
+
+POWERTOOLS_EMITTER = """
+    import time
+
+    from shared_metrics import metrics
+
+    @metrics.log_metrics
+    def handler(event, context):
+        metrics.add_metric(name=event["metric"], unit="Count", value=1)
+        time.sleep(event["sleep"])  # the others add theirs meanwhile
+        return {}
+"""
+
+
+def test_functions_sharing_a_layers_metrics_object_flush_only_their_own(
+        tmp_path: Path) -> None:
+    # On Lambda each function has a process (and a Powertools buffer) of its own; here they
+    # share the layer's `metrics`, so the first to finish must not flush the others' metrics.
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    (layer / "shared_metrics.py").write_text(textwrap.dedent(SHARED_METRICS))
+    recorder = Recorder()
+    runtime = LocalRuntime(endpoint="http://127.0.0.1:1", metrics=recorder)
+    specs = [dataclasses.replace(make_function(tmp_path, POWERTOOLS_EMITTER, f"shared{i}"),
+                                 layer_dirs=(layer,)) for i in range(3)]
+    threads = [threading.Thread(target=runtime.invoke,
+                                args=(spec, {"metric": f"S{i}", "sleep": 0.3 - 0.1 * i}))
+               for i, spec in enumerate(specs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(recorder.of("Yiwang")) == [(f"shared{i}", f"S{i}", [1.0]) for i in range(3)]
 
 
 def test_a_failed_invocation_still_publishes_and_counts_an_error(tmp_path: Path) -> None:

@@ -59,6 +59,11 @@ EXPECTED: dict[str, list[str] | str | None] = {
     "ECDSAPrivateKey._ECDSAPrivateKey__hash_algorithm": ["self", "signing_algorithm"],
     "RSAPrivateKey._RSAPrivateKey__padding_and_hash_algorithm": ["self", "signing_algorithm"],
     "BaseClient._patched_env_vars": ["self", "environment_variables"],
+    # Powertools' metric buffers, one per invocation (runtime.py).
+    "AmazonCloudWatchEMFProvider.metric_set": None,
+    "AmazonCloudWatchEMFProvider.dimension_set": None,
+    "AmazonCloudWatchEMFProvider.metadata_set": None,
+    "AmazonCloudWatchEMFProvider.dimension_sets": None,
     "LocalGateway.handle_request": ["self", "method", "path", "headers", "body"],
     "DynamoHandler.call_action": ["self"],
     "SQSBackend.send_message": [

@@ -74,3 +74,58 @@ def test_a_transition_the_table_refuses_writes_nothing(table: Any) -> None:
     after = ApplicationRecord.load(record.application_id)
     assert after.status == Status.DRAFT and after.version == record.version
     assert len(lifecycle.audit_of(record.application_id)) == trail
+
+
+def _writing_elsewhere_after_loads(monkeypatch: Any, writes: int, actions: Any) -> list[str]:
+    """Make the next `writes` reads of an application be followed at once by another writer's
+    update of the record (`actions(id)`), as a concurrent step would; the ids written."""
+    from yiwang.applications.records import ApplicationRecord, application_stub
+
+    load, written = ApplicationRecord.load, []
+
+    def load_then_write_elsewhere(application_id: str) -> ApplicationRecord:
+        loaded = load(application_id)
+        if len(written) < writes:
+            written.append(application_id)
+            application_stub(application_id).update(actions=actions(application_id),
+                                                     add_version_condition=False)
+        return loaded
+
+    monkeypatch.setattr(ApplicationRecord, "load", load_then_write_elsewhere)
+    return written
+
+
+@pytest.mark.integration
+def test_a_write_elsewhere_on_the_record_meanwhile_does_not_fail_the_move(
+        table: Any, monkeypatch: Any) -> None:
+    from tests.support.data import permit_body
+    from yiwang.applications import drafts, lifecycle
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.people.access import Caller
+
+    citizen = Caller("citizen-status", "applicant", id_number=CITIZEN_ID)
+    record = drafts.create_draft(citizen, permit_body())
+    trail = len(lifecycle.audit_of(record.application_id))
+    _writing_elsewhere_after_loads(
+        monkeypatch, 1, lambda _: [ApplicationRecord.stored_materials.set(["elsewhere"])])
+    lifecycle.transition(record.application_id, Status.SUBMITTED, "system", "SUBMITTED")
+    monkeypatch.undo()
+    after = ApplicationRecord.load(record.application_id)
+    assert after.status == Status.SUBMITTED
+    assert after.stored_materials == ["elsewhere"]  # the other write is kept, not overwritten
+    assert len(lifecycle.audit_of(record.application_id)) == trail + 1
+
+
+@pytest.mark.integration
+def test_a_move_made_elsewhere_meanwhile_is_a_conflict(table: Any, monkeypatch: Any) -> None:
+    from tests.support.data import permit_body
+    from yiwang.applications import drafts, lifecycle
+    from yiwang.applications.records import ApplicationRecord
+    from yiwang.people.access import Caller
+
+    citizen = Caller("citizen-status", "applicant", id_number=CITIZEN_ID)
+    record = drafts.create_draft(citizen, permit_body())
+    _writing_elsewhere_after_loads(
+        monkeypatch, 1, lambda id_: ApplicationRecord.moved_to(Status.CANCELLED, id_))
+    with pytest.raises(Conflict, match="changed meanwhile"):
+        lifecycle.transition(record.application_id, Status.SUBMITTED, "system", "SUBMITTED")
