@@ -3,14 +3,18 @@ bounded time, and otherwise fails saying what it waited for and what it saw last
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
 
-TIMEOUT = 30.0
-"""Seconds any asynchronous step of the local cloud (an execution, a stream, a queue) gets."""
+TIMEOUT = 60.0 if os.environ.get("YIWANG_TEST_TARGET") == "localstack" else 30.0
+"""Seconds any asynchronous step of the local cloud (an execution, a stream, a queue) gets. On
+LocalStack each function runs in a process of its own, started cold on first use, while two
+LocalStacks share the machine's cores with the tests: a chain of steps there (a payment's
+callback → certificate → courier) has been seen to need more than 30 s."""
 
 SLOW_TIMEOUT = 120.0
 """Seconds for work that really takes long: checking a 1 GiB upload under load."""
