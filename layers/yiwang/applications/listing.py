@@ -123,22 +123,36 @@ def list_applications(caller: Caller, request: ListRequest) -> Page:
 
 
 def _applicants_page(caller: Caller, request: ListRequest) -> Page:
-    partitions = [f"APPLICANT#{code}" for code in (caller.id_number, caller.credit_code)
-                  if code]
-    partition, start = _decode(request.next_token, partitions, _LIST_KEYS)
+    partitions = [f"APPLICANT#{code}" for code in applicant_codes(caller)]
     condition = ApplicationRecord.status == request.status if request.status else None
+    found, next_token = partitions_page(ApplicationRecord.by_owner, partitions, request.limit,
+                                        request.next_token, condition)
+    return Page(found, next_token)
 
-    def rows() -> Iterator[tuple[ApplicationRecord, str, Position]]:
+
+def applicant_codes(caller: Caller) -> list[str]:
+    """The identifiers an applicant's token carries (identity number, credit code): one list
+    partition each."""
+    return [code for code in (caller.id_number, caller.credit_code) if code]
+
+
+def partitions_page(index: Any, partitions: list[str], limit: int, next_token: str | None,
+                    condition: Any = None) -> tuple[list[Any], str | None]:
+    """One page, newest first, of the ListIndex `index` over `partitions` read one after the
+    other (the caller's own), and the token of the next page if more follow."""
+    partition, start = _decode(next_token, partitions, _LIST_KEYS)
+
+    def rows() -> Iterator[tuple[Any, str, Position]]:
         first = partitions.index(partition) if partition else 0
-        for index, name in enumerate(partitions[first:], first):
-            query = ApplicationRecord.by_owner.query(
-                name, scan_index_forward=False, filter_condition=condition,
-                last_evaluated_key=start if index == first else None,
-                page_size=request.limit + 1)
-            for record in query:
-                yield record, name, _position(record, _LIST_KEYS)
+        for position, name in enumerate(partitions[first:], first):
+            query = index.query(name, scan_index_forward=False, filter_condition=condition,
+                                last_evaluated_key=start if position == first else None,
+                                page_size=limit + 1)
+            for item in query:
+                yield item, name, _position(item, _LIST_KEYS)
 
-    return _page(rows(), request.limit)
+    page = _page(rows(), limit)
+    return page.applications, page.next_token
 
 
 def _status_page(caller: Caller, request: ListRequest) -> Page:

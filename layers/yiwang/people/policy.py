@@ -207,6 +207,7 @@ POLICY: dict[str, Rule] = {
     "getTheme": Rule("GET", "/themes/{code}", public=True),
     "putTheme": Rule("PUT", "/themes/{code}", _roles(ADMIN)),
     "createThemeCase": Rule("POST", "/themes/{code}/applications", _roles(APPLICANT, WINDOW)),
+    "listThemeCases": Rule("GET", "/theme-cases", _roles(APPLICANT)),
     "getThemeCase": Rule("GET", "/theme-cases/{id}",
                          {APPLICANT: _OWN, WINDOW: _ENTERED | _STAFF,
                           SUPERVISOR: _REGION, ADMIN: _STAFF}),

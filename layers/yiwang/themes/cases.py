@@ -11,7 +11,9 @@ complete when every application in it is concluded (`progress`).
 Records, in the single table:
 - case: pk=`THEMECASE#<id>`, sk=`META`: the theme, the applicant, the applications (id, item,
   item name), the status the case has reached (DRAFT, SUBMITTED, COMPLETED), the theme steps
-  told so far (`steps`); each application carries the case id (`themeCaseId`);
+  told so far (`steps`); each application carries the case id (`themeCaseId`); listed for
+  its applicant on the ListIndex, gsi1pk=`THEMECASES#<identity number or credit code>`,
+  gsi1sk=createdAt (`list_cases`);
 - audit: pk=`THEMECASE#<id>`, sk=`AUDIT#...`: created, submitted, each theme step;
 - the theme's payment order: see `yiwang.themes.payments`.
 """
@@ -42,7 +44,7 @@ from yiwang.people import policy
 from yiwang.people.access import WINDOW, Caller
 from yiwang.platform import validation
 from yiwang.platform.errors import Conflict, FieldError, NotFound, ValidationFailed
-from yiwang.table.records import AuditRecord, TableMeta, connection, new_audit_for
+from yiwang.table.records import AuditRecord, ListIndex, TableMeta, connection, new_audit_for
 from yiwang.table.writes import write_if, write_or_conflict
 from yiwang.themes.definitions import Theme, get_theme, merged_materials
 
@@ -96,7 +98,14 @@ class ThemeCaseRecord(Model):
     steps = ListAttribute(of=UnicodeAttribute, default=list)
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
     submitted_at = UTCDateTimeAttribute(attr_name="submittedAt", null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    """`THEMECASES#<applicant code>`: the applicant's list of theme cases."""
+    gsi1sk = UnicodeAttribute(null=True)
+    """createdAt: the list is newest first."""
     version = VersionAttribute()
+
+    by_applicant = ListIndex()
+    LIST_PREFIX = "THEMECASES#"
 
     @staticmethod
     def key(case_id: str) -> str:
@@ -168,10 +177,11 @@ def create(caller: Caller, code: str, payload: Any, idempotency_key: str | None 
     drafted = _drafts(caller, theme, payload, now)
     records = [record for record, _, _ in drafted]
     applicant = records[0].applicant or {}
+    applicant_code = applicant.get("creditCode") or applicant.get("idNumber") or ""
     case = ThemeCaseRecord(
         ThemeCaseRecord.key(case_id), "META", case_id=case_id, theme_code=theme.code,
-        theme_name=theme.name, owner_sub=caller.sub,
-        applicant_code=applicant.get("creditCode") or applicant.get("idNumber") or "",
+        theme_name=theme.name, owner_sub=caller.sub, applicant_code=applicant_code,
+        gsi1pk=f"{ThemeCaseRecord.LIST_PREFIX}{applicant_code}", gsi1sk=now.isoformat(),
         entered_by=caller.sub if caller.role == WINDOW else None,
         region=records[0].region,
         applications=[{"applicationId": r.application_id, "itemCode": r.item_code,
@@ -426,6 +436,39 @@ def view(caller: Caller, case_id: str) -> dict[str, Any]:
     from yiwang.themes import payments
 
     return view_of(case, members(case), caller, payments.pending(case_id))
+
+
+def list_cases(caller: Caller, params: dict[str, str] | None) -> dict[str, Any]:
+    """`GET /theme-cases`: the applicant's own theme cases, newest first, one page (`limit`,
+    `nextToken` as `GET /applications` takes them): each case's summary (`row`); the combined
+    status is the case's view."""
+    policy.permit("listThemeCases", caller)
+    from yiwang.applications import listing
+
+    params = params or {}
+    request = listing.parse_request({name: params[name] for name in ("limit", "nextToken")
+                                     if name in params})
+    partitions = [f"{ThemeCaseRecord.LIST_PREFIX}{code}"
+                  for code in listing.applicant_codes(caller)]
+    found, next_token = listing.partitions_page(ThemeCaseRecord.by_applicant, partitions,
+                                                request.limit, request.next_token)
+    return {"themeCases": [row(case) for case in found],
+            **({"nextToken": next_token} if next_token else {})}
+
+
+def row(case: ThemeCaseRecord) -> dict[str, Any]:
+    """A case in its applicant's list, from the case record alone: the theme, the phase it has
+    reached (DRAFT, SUBMITTED, COMPLETED), the last theme step told, its applications."""
+    steps = list(case.steps or [])
+    return {
+        "id": case.case_id, "themeCode": case.theme_code, "themeName": case.theme_name,
+        "status": case.status,
+        **({"lastStep": steps[-1]} if steps else {}),
+        "applications": [{"id": entry["applicationId"], "itemCode": entry["itemCode"],
+                          "itemName": entry["itemName"]} for entry in case.applications],
+        "createdAt": case.created_at.isoformat(),
+        **({"submittedAt": case.submitted_at.isoformat()} if case.submitted_at else {}),
+    }
 
 
 # --- certificates handed over together ---------------------------------------------------------

@@ -263,3 +263,49 @@ def test_a_refusal_that_comes_last_drops_out_of_the_one_order(
     short = json.loads(http.post("/webhooks/payment", headers=headers, body=body).body)
     assert short["status"] == "PENDING" and short["flags"][0].startswith("AMOUNT_MISMATCH")
     assert flows[LICENCE].view()["status"] == "AWAITING_PAYMENT"
+
+
+def test_an_applicant_lists_their_own_theme_cases_newest_first(
+        http: Any, token: Any, cloud: Any) -> None:
+    from tests.support.data import CITIZEN_ID
+
+    citizen = token(f"restaurant-{uuid.uuid4().hex[:6]}", "applicant", creditCode=RESTAURANT)
+    made = []
+    for _ in range(2):
+        created = http.post(f"/themes/{THEME}/applications", headers=citizen,
+                            body=json.dumps(restaurant_case(), ensure_ascii=False))
+        assert created.status_code == 201, created.body
+        made.append(json.loads(created.body))
+    older, newer = made
+    assert http.post(f"/theme-cases/{older['id']}/submit", headers=citizen).status_code == 202
+
+    def listed(headers: dict[str, str], query: str = "") -> dict[str, Any]:
+        answer = http.get(f"/theme-cases{query}", headers=headers)
+        assert answer.status_code == 200, answer.body
+        return json.loads(answer.body)
+
+    rows = {row["id"]: row for row in listed(citizen, "?limit=100")["themeCases"]}
+    order = [case_id for case_id in rows if case_id in {older["id"], newer["id"]}]
+    assert order == [newer["id"], older["id"]]  # newest first
+    assert rows[older["id"]]["status"] == "SUBMITTED" and "submittedAt" in rows[older["id"]]
+    assert rows[newer["id"]]["status"] == "DRAFT"
+    assert rows[newer["id"]]["themeName"] == newer["themeName"]
+    assert [a["id"] for a in rows[newer["id"]]["applications"]] == [
+        a["id"] for a in newer["applications"]]
+    # Page by page: every case once, in the same order.
+    seen, query = [], "?limit=1"
+    while True:
+        page = listed(citizen, query)
+        assert len(page["themeCases"]) <= 1
+        seen += [row["id"] for row in page["themeCases"]]
+        if "nextToken" not in page:
+            break
+        query = f"?limit=1&nextToken={page['nextToken']}"
+    assert seen == list(rows)
+    # Another applicant's list holds none of them; a token from nowhere is refused.
+    stranger = token(f"citizen-{uuid.uuid4().hex[:6]}", "applicant", idNumber=CITIZEN_ID)
+    assert not {older["id"], newer["id"]} & {
+        row["id"] for row in listed(stranger, "?limit=100")["themeCases"]}
+    refused = http.get("/theme-cases?nextToken=bm90LW91cnM", headers=citizen)
+    assert refused.status_code == 400 and b"nextToken" in refused.body
+    assert http.get("/theme-cases?limit=0", headers=citizen).status_code == 400

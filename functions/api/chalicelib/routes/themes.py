@@ -53,6 +53,12 @@ def create_theme_case(code: str) -> Response:
     return Response(status_code=201, body=answer)
 
 
+@routes.route("/theme-cases", methods=["GET"], authorizer=bearer)
+def list_theme_cases() -> dict[str, Any]:
+    """Applicants: their own theme cases, newest first (`limit`, `nextToken`)."""
+    return cases.list_cases(caller(), routes.current_request.query_params)
+
+
 @routes.route("/theme-cases/{case_id}", methods=["GET"], authorizer=bearer)
 def get_theme_case(case_id: str) -> dict[str, Any]:
     """The combined status: each application's, the theme's, a refusal explained."""
