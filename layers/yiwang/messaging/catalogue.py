@@ -2,9 +2,10 @@
 kept as data in `data/notices.json` and validated (JSON Schema) when first read.
 
 A rule matches an audit record by the kind of record it belongs to (`application`,
-`complaint`, `rating`), its event and, when the rule names one, the status it moved to. A new
-event is a new line in the file, not code. Templates name their variables in advance, as SMS
-providers require: rendering with a variable missing is refused, never sent half-filled.
+`complaint`, `rating`, `theme`, `item`), its event and, when the rule names one, the status it
+moved to. A new event is a new line in the file, not code. Templates name their variables in
+advance, as SMS providers require: rendering with a variable missing is refused, never sent
+half-filled.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from yiwang.platform.validation import errors as schema_errors
 
 CATALOGUE_FILE = Path(__file__).parents[1] / "data" / "notices.json"
 INBOX, SMS = "inbox", "sms"
-SUBJECTS = ("application", "complaint", "rating", "theme")
+SUBJECTS = ("application", "complaint", "rating", "theme", "item")
 """The kinds of records whose audit trail sends notices, by partition prefix below."""
 PARTITION_PREFIXES = {"APP#": "application", "COMPLAINT#": "complaint", "RATING#": "rating",
-                      "THEMECASE#": "theme"}
+                      "THEMECASE#": "theme", "ITEM#": "item"}
 
 _NAME = {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$", "maxLength": 64}
 _SCHEMA: dict[str, Any] = {

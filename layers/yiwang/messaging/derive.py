@@ -14,7 +14,10 @@ Who is told:
   application gives) and, when the application names one, the agent (代理人: `agentIdNumber`,
   `agentPhone` in the applicant's block; none is fine);
 - a complaint's complainant (the subject who filed it online; the contact's mobile number);
-- a rating's rater (the subject who rated; the phone of a real-name rater).
+- a rating's rater (the subject who rated; the phone of a real-name rater);
+- a theme case's applicant;
+- a service item's lead department (its inbox `DEPT#<code>`, which its reviewers read): the
+  reform office's publication or return of its version, and each change of its standing.
 """
 
 from __future__ import annotations
@@ -261,5 +264,21 @@ def _rating(rating_id: str, detail: dict[str, Any]) -> Subject | None:
     return Subject(values, [Recipient(record.rater_sub, phone, "rater")], record.application_id)
 
 
+def _item(code: str, detail: dict[str, Any]) -> Subject | None:
+    """A service item's review or standing (审改): told to its lead department, with the
+    reform office's reasons when it returns a version."""
+    from yiwang.catalogue.items import head_record
+
+    try:
+        head = head_record(code)
+    except NotFound:
+        return None
+    values: dict[str, Any] = {"itemCode": code, "itemName": head.name}
+    reasons = detail.get("reasons")
+    if isinstance(reasons, list):
+        values["reasons"] = "；".join(str(reason) for reason in reasons)
+    return Subject(values, [Recipient(f"DEPT#{head.lead_department}", None, "department")])
+
+
 _LOADERS = {"application": _application, "complaint": _complaint, "rating": _rating,
-            "theme": _theme}
+            "theme": _theme, "item": _item}

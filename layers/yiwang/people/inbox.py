@@ -2,9 +2,12 @@
 and marking notices read.
 
 A person may have several inboxes: their own subject (`sub`: complaints they filed, ratings
-they gave) and their identity number or credit code (`APPLICANT#<code>`: applications made in
-their name, online or at the window). A page merges them by time: every inbox's sort key is
-`NOTICE#<time>#<id>`, so "older than the last one shown" is the same condition in each.
+they gave), their identity number or credit code (`APPLICANT#<code>`: applications made in
+their name, online or at the window) and, for a department's reviewers, the department's
+(`DEPT#<code>`: complaints routed to it, urgings, cards, bad reviews, its items' reviews). A
+department's notices are the department's: one reviewer marking one read marks it for all. A
+page merges them by time: every inbox's sort key is `NOTICE#<time>#<id>`, so "older than the
+last one shown" is the same condition in each.
 
 A notice's public id carries its time (`<Unix microseconds>-<notice id>`), so marking it read
 is one conditional update on its key, never a search.
@@ -23,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from pynamodb.transactions import TransactWrite
 
-from yiwang.people.access import Caller
+from yiwang.people.access import REVIEWER, Caller
 from yiwang.people.notices import InboxCounter, InboxRecord
 from yiwang.platform.errors import FieldError, NotFound, ValidationFailed
 from yiwang.table.records import connection
@@ -37,10 +40,11 @@ _PUBLIC_ID = re.compile(r"^(\d{1,17})-([0-9A-Za-z_.:-]{1,128})$")
 
 
 def inboxes_of(caller: Caller) -> list[str]:
-    """The recipients whose notices are the caller's: their subject, and the identity number
-    and credit code their token names (applications in their name)."""
+    """The recipients whose notices are the caller's: their subject, the identity number and
+    credit code their token names (applications in their name), and a reviewer's department."""
     codes = [f"APPLICANT#{code}" for code in (caller.id_number, caller.credit_code) if code]
-    return [caller.sub, *codes]
+    department = [f"DEPT#{caller.dept}"] if caller.role == REVIEWER and caller.dept else []
+    return [caller.sub, *codes, *department]
 
 
 def public_id(record: InboxRecord) -> str:

@@ -163,6 +163,45 @@ def test_a_department_drafts_the_office_returns_it_and_publishes_the_resubmissio
     assert body(send(http, "get", f"/items/{code}/audit", office))["history"] == trail
 
 
+def test_the_department_is_told_of_its_items_review_and_standing(
+        http: Any, token: Any, office: dict[str, str], department: dict[str, str]) -> None:
+    from tests.support.polling import eventually
+
+    code = new_code()
+    document = simple_item(code, DEPARTMENT)
+    assert send(http, "post", "/items", department, document).status_code == 201
+    assert send(http, "post", f"/items/{code}/versions/1/submit", department).status_code == 200
+    reasons = ["法律依据应写明条款", "材料名称与办事指南不一致"]
+    assert send(http, "post", f"/items/{code}/versions/1/return", office,
+                {"reasons": reasons}).status_code == 200
+    assert send(http, "put", f"/items/{code}", department,
+                {**document, "legalBasis": "《居住证暂行条例》第九条"}).status_code == 201
+    assert send(http, "post", f"/items/{code}/versions/2/submit", department).status_code == 200
+    assert send(http, "post", f"/items/{code}/versions/2/publish", office).status_code == 200
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    assert change(http, office, code, "SUSPEND", tomorrow, "系统升级").status_code == 200
+
+    def told(headers: dict[str, str]) -> list[dict[str, Any]]:
+        page = body(http.get("/me/notices?limit=100", headers=headers))
+        return [n for n in page["notices"] if code in n["title"]]
+
+    # Any reviewer of the department reads the department's notices, newest first.
+    colleague = token("ga-reviewer-2", "reviewer", dept=DEPARTMENT)
+    notices = eventually(lambda: len(found := told(colleague)) >= 3 and found, timeout=60,
+                         what="the department's three notices")
+    assert [n["kind"] for n in notices] == ["ITEM_SUSPENDED", "ITEM_PUBLISHED", "ITEM_RETURNED"]
+    suspended, published_, returned = notices
+    assert "；".join(reasons) in returned["body"] and "第 1 版" in returned["title"]
+    assert "第 2 版" in published_["title"]
+    assert tomorrow in suspended["title"] and "系统升级" in suspended["body"]
+    assert told(department) == notices
+    # Read by one of them, read for the department; another department is told nothing.
+    assert http.post(f"/me/notices/{returned['noticeId']}/read",
+                     headers=department).status_code == 200
+    assert [n["read"] for n in told(colleague)] == [False, False, True]
+    assert told(token("zrzy-reviewer-3", "reviewer", dept=OTHER)) == []
+
+
 def test_a_department_drafts_only_its_own_items(http: Any, token: Any, office: dict[str, str],
                                                 department: dict[str, str]) -> None:
     other = token("zrzy-reviewer-1", "reviewer", dept=OTHER)

@@ -66,7 +66,9 @@ def test_subjects_are_told_apart_by_their_partition() -> None:
     assert subject_of("APP#YW1") == ("application", "YW1")
     assert subject_of("COMPLAINT#TS1") == ("complaint", "TS1")
     assert subject_of("RATING#YW1") == ("rating", "YW1")
-    assert subject_of("ITEM#X") is None
+    assert subject_of("THEMECASE#TH1") == ("theme", "TH1")
+    assert subject_of("ITEM#X") == ("item", "X")  # its lead department is told of its review
+    assert subject_of("DEPT#GZ-GA") is None
 
 
 def beijing(hour: int, minute: int = 0, day: int = 2) -> datetime:
