@@ -68,6 +68,8 @@ class Subject:
     values: dict[str, Any]
     recipients: list[Recipient]
     application_id: str | None = None
+    region: str | None = None
+    """属地: the region the record lies in (an SMS that fails is its supervisors' to follow)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Delivery:
     phone: str | None = None
     sms_template: str | None = None
     sms_variables: dict[str, str] = field(default_factory=dict)
+    region: str | None = None
 
 
 def notice_id(audit: AuditRecord, template: str, recipient: Recipient) -> str:
@@ -127,7 +130,7 @@ def _render(audit: AuditRecord, rule: Rule, subject: Subject,
             deliveries.append(Delivery(notice, INBOX))
         if SMS in rule.channels and recipient.phone:
             deliveries.append(Delivery(notice, SMS, recipient.phone, rule.template.sms,
-                                       rule.template.sms_variables(values)))
+                                       rule.template.sms_variables(values), subject.region))
     return deliveries
 
 
@@ -184,7 +187,7 @@ def _application(application_id: str, detail: dict[str, Any]) -> Subject | None:
         values["amountYuan"] = f"{int(detail['amountFen']) / 100:.2f}"
     if detail.get("orderId"):
         values["expiresAt"] = _order_expiry(application_id, str(detail["orderId"]))
-    return Subject(values, recipients, application_id)
+    return Subject(values, recipients, application_id, record.region)
 
 
 def _applicant_recipients(record: ApplicationRecord) -> list[Recipient]:
@@ -218,7 +221,7 @@ def _theme(case_id: str, detail: dict[str, Any]) -> Subject | None:
 
         order = order_of(case_id, str(detail["orderId"]))
         values["expiresAt"] = _local(order.expires_at) if order else None
-    return Subject(values, _applicant_recipients(first), first.application_id)
+    return Subject(values, _applicant_recipients(first), first.application_id, case.region)
 
 
 def _missing(entry: Any, names: dict[str, str]) -> str:
@@ -250,7 +253,7 @@ def _complaint(complaint_id: str, detail: dict[str, Any]) -> Subject | None:
     recipients = [Recipient(record.owner_sub, phone, "complainant")]
     values = {"complaintId": complaint_id, "subject": record.subject,
               "department": _department_name(record.department), "dueAt": _local(record.due_at)}
-    return Subject(values, recipients, record.application_id)
+    return Subject(values, recipients, record.application_id, record.region)
 
 
 def _rating(rating_id: str, detail: dict[str, Any]) -> Subject | None:
@@ -261,7 +264,8 @@ def _rating(rating_id: str, detail: dict[str, Any]) -> Subject | None:
     phone = None if record.anonymous else _mobile((record.rater or {}).get("phone"))
     values = {"applicationId": record.application_id,
               "department": _department_name(record.department)}
-    return Subject(values, [Recipient(record.rater_sub, phone, "rater")], record.application_id)
+    return Subject(values, [Recipient(record.rater_sub, phone, "rater")], record.application_id,
+                   record.region)
 
 
 def _item(code: str, detail: dict[str, Any]) -> Subject | None:

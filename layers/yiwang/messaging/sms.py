@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
@@ -37,6 +38,8 @@ from yiwang.messaging.sms_provider import (
     SmsUnavailable,
     provider_from_settings,
 )
+from yiwang.people import policy
+from yiwang.people.access import Caller
 from yiwang.platform.config import ConfigurationError
 from yiwang.platform.errors import NotFound
 from yiwang.platform.observability import MetricUnit, logger, metrics
@@ -79,6 +82,8 @@ class SmsRecord(Model):
     template = UnicodeAttribute()
     variables = JSONAttribute()
     application_id = UnicodeAttribute(attr_name="applicationId", null=True)
+    region = UnicodeAttribute(null=True)
+    """属地 of the record the message is about (None: made before regions, the default)."""
     status = UnicodeAttribute()
     attempts = NumberAttribute(default=0)
     send_after = UnicodeAttribute(attr_name="sendAfter")
@@ -99,7 +104,8 @@ class SmsRecord(Model):
         """A message as operators see it (the number masked but for its last four digits)."""
         return {"noticeId": self.notice_id, "kind": self.kind,
                 "phone": "*******" + self.phone[-4:], "template": self.template,
-                "applicationId": self.application_id, "status": self.status,
+                "applicationId": self.application_id, "region": self.region,
+                "status": self.status,
                 "attempts": int(self.attempts or 0), "error": self.error,
                 "createdAt": self.created_at, "updatedAt": self.updated_at}
 
@@ -144,7 +150,8 @@ def enqueue(delivery: Any, now: datetime | None = None) -> bool:
     record = SmsRecord(
         SmsRecord.key(notice.notice_id), "META", notice_id=notice.notice_id, kind=notice.kind,
         phone=delivery.phone, template=delivery.sms_template, variables=delivery.sms_variables,
-        application_id=notice.application_id, status=SmsStatus.QUEUED.value, attempts=0,
+        application_id=notice.application_id, region=delivery.region,
+        status=SmsStatus.QUEUED.value, attempts=0,
         send_after=due, created_at=_iso(now), updated_at=_iso(now),
         gsi1pk=QUEUED_PARTITION, gsi1sk=f"{due}#{notice.notice_id}")
     queued = write_if(lambda: record.save(condition=SmsRecord.pk.does_not_exist()))
@@ -317,7 +324,12 @@ def receipt(payload: Any, now: datetime | None = None) -> SmsRecord:
     return load(payload["reference"])
 
 
-def failed(limit: int = 50) -> list[SmsRecord]:
-    """Failed messages, newest first (for operators to follow up by other means)."""
-    return list(SmsRecord.by_list.query(FAILED_PARTITION, scan_index_forward=False,
-                                        limit=limit))
+def failed(limit: int = 50, caller: Caller | None = None) -> list[SmsRecord]:
+    """Failed messages, newest first, for operators to follow up by other means; a
+    supervisor's are those about records of their region and below (`policy.in_scope`,
+    filtered as the list is read), None for every one."""
+    query = SmsRecord.by_list.query(FAILED_PARTITION, scan_index_forward=False,
+                                    page_size=limit)
+    if caller is not None:
+        query = (record for record in query if policy.in_scope(caller, [record.region]))
+    return list(islice(query, limit))

@@ -141,8 +141,9 @@ def test_bad_paging_input_is_refused(http: Any, token: Any) -> None:
     assert bad.status_code == 400
 
 
-def sent_sms(number: str) -> Any:
-    """A message as the provider took it (sent, awaiting its receipt)."""
+def sent_sms(number: str, region: str | None = None) -> Any:
+    """A message as the provider took it (sent, awaiting its receipt), about a record of
+    `region` (None: one made before regions)."""
     import uuid
 
     from yiwang.messaging import sms as outbox
@@ -153,7 +154,7 @@ def sent_sms(number: str) -> Any:
                     notice_id=uuid.uuid4().hex)
     noon = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
     outbox.enqueue(Delivery(notice, "sms", number, "SMS_APPLICATION_PICKUP",
-                            {"applicationId": "YW-RECEIPT", "itemName": "许可"}), noon)
+                            {"applicationId": "YW-RECEIPT", "itemName": "许可"}, region), noon)
 
     class Provider:
         def send(self, reference: str, *_: Any) -> str:
@@ -184,6 +185,31 @@ def test_receipts_are_accepted_only_signed(http: Any, token: Any) -> None:
     assert mine["phone"] == "*******1111" and mine["error"] == "空号"
     applicant = token("notices-applicant", "applicant", idNumber=fresh_id_number())
     assert http.get("/sms/failed", headers=applicant).status_code == 403
+
+
+def test_a_failed_sms_is_shown_to_the_supervisors_of_its_region_only(
+        http: Any, token: Any) -> None:
+    tianhe, yuexiu, city = "440106", "440104", "440100"
+    message = sent_sms("13900002222", region=tianhe)
+    body, headers = sms.receipt(message.notice_id, message.message_id, "FAILED",
+                                secret=sms.LOCAL_SECRET, error="空号")
+    assert http.post("/webhooks/sms", headers=headers, body=body).status_code == 200
+
+    def shown(who: dict[str, str]) -> dict[str, dict[str, Any]]:
+        answer = http.get("/sms/failed?limit=100", headers=who)
+        assert answer.status_code == 200, answer.body
+        return {m["noticeId"]: m for m in json.loads(answer.body)["messages"]}
+
+    county = shown(token("sms-sup-tianhe", "supervisor", region=tianhe))
+    assert county[message.notice_id]["region"] == tianhe
+    assert message.notice_id in shown(token("sms-sup-city", "supervisor", region=city))
+    assert message.notice_id in shown(token("sms-admin", "admin"))
+    assert message.notice_id not in shown(token("sms-sup-yuexiu", "supervisor", region=yuexiu))
+    # A county's list holds only its own region and below: no message of another region, nor
+    # of none (the default region, the city).
+    from yiwang.regions import tree
+
+    assert all(m["region"] and tree.within(m["region"], tianhe) for m in county.values())
 
 
 def test_an_sms_goes_to_the_provider_signed_and_its_receipt_comes_back(http: Any) -> None:

@@ -63,6 +63,8 @@ def _marked(ids: list[str]) -> dict[str, Any]:
 
 @routes.route("/sms/failed", methods=["GET"], authorizer=bearer)
 def failed_sms() -> dict[str, Any]:
+    """Messages that could not be sent (`limit`, 1-100): a supervisor's region's, or all of
+    them for administrators; the numbers masked."""
     params = routes.current_request.query_params or {}
     try:
         limit = int(params.get("limit") or 50)
@@ -70,7 +72,7 @@ def failed_sms() -> dict[str, Any]:
         limit = 0
     if not 1 <= limit <= 100:
         raise ValidationFailed([FieldError("limit", "an integer from 1 to 100")])
-    return {"messages": [record.to_api() for record in sms.failed(limit)]}
+    return {"messages": [record.to_api() for record in sms.failed(limit, caller())]}
 
 
 @routes.route("/webhooks/sms", methods=["POST"])
