@@ -106,4 +106,8 @@ def run(api: str) -> bool:
     step(f"company's inbox: {len(notices)} notices for the theme, one per step")
     for notice in reversed(notices):
         print(f"    {notice['kind']:<28} {notice['title']}")
+    listed = company.call("GET", "/theme-cases?limit=5")["themeCases"]
+    mine = next(row for row in listed if row["id"] == case_id)
+    step(f"company's theme cases (GET /theme-cases): {mine['themeName']} {mine['id']} "
+         f"{mine['status']}, last step {mine.get('lastStep')}")
     return view["status"] == "COMPLETED"
