@@ -46,7 +46,7 @@ def apply_stream_record(record: dict[str, Any]) -> Tally:
         from yiwang.themes import progress
 
         progress.on_application_audit(audit.pk[len(ApplicationRecord.PARTITION_PREFIX):],
-                                      audit.to_status)
+                                      audit.to_status, audit.event)
     for delivery in derive.deliveries_for(audit):
         if delivery.channel == INBOX:
             done = file_in_inbox(delivery.notice)

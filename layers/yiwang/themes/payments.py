@@ -6,7 +6,10 @@ its clock and promise hold as for any application); but the share is not opened 
 provider. When every application of the case whose item has a fee and that is still running
 waits for payment, ONE order covering their shares is opened with the provider
 (`open_when_ready`): an application refused (or otherwise concluded) drops out of it, one
-without a fee never enters it. The provider's signed callback for that order (`POST
+without a fee never enters it, nor one whose fee is behind it (waived: 减免). An order still
+pending whose shares are no longer all to pay (a fee waived after it opened) is SUPERSEDED by
+one for the shares still due, and a callback for it is flagged, never taken as payment.
+The provider's signed callback for that order (`POST
 /webhooks/payment`, the same route) is verified as every callback is; `settle` then checks the
 amount against the whole order and settles each share as a callback of its own would
 (`payments.settle`, once per share: its transaction id is the provider's with the application
@@ -14,10 +17,12 @@ id), which marks each application PAID and resumes each execution.
 
 Records, in the single table:
 - theme order: pk=`THEMECASE#<case id>`, sk=`TPAY#<order id>`: the shares (application,
-  share order, amount), the total, the provider's page, the status (PENDING, PAID), the
+  share order, amount), the total, the provider's page, the status (PENDING, PAID,
+  SUPERSEDED), the
   provider's transaction, flags. The order id is the case id, `T` and a digest of the shares,
   so a callback names its case and opening it twice opens one order;
-- audit: the case's trail (THEME_PAYMENT_ORDERED, THEME_PAID, THEME_PAYMENT_FLAGGED).
+- audit: the case's trail (THEME_PAYMENT_ORDERED, THEME_PAID, THEME_PAYMENT_FLAGGED,
+  THEME_PAYMENT_SUPERSEDED).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from yiwang.applications.records import ApplicationRecord
-from yiwang.applications.status import Status
+from yiwang.applications.status import MOVES, Status
 from yiwang.calendar.workdays import local_time
 from yiwang.catalogue.items import get_item
 from yiwang.fulfilment import payments
@@ -44,7 +49,7 @@ from yiwang.table.records import TableMeta, connection
 from yiwang.table.writes import write_if
 from yiwang.themes.cases import CONCLUDED, ThemeCaseRecord, audit, members
 
-PENDING, PAID = "PENDING", "PAID"
+PENDING, PAID, SUPERSEDED = "PENDING", "PAID", "SUPERSEDED"
 ACTOR = payments.PROVIDER_ACTOR
 SHARE_ROOM = 28
 """Each share is settled with the theme transaction id, `#` and its application id; the
@@ -145,21 +150,26 @@ def open_order(application_id: str, task_token: str, provider: PaymentProvider,
 def open_when_ready(case_id: str, provider: PaymentProvider,
                     now: datetime | None = None) -> ThemeOrderRecord | None:
     """The theme's one order, opened with the provider when every running application with a
-    fee waits for payment (None while one does not yet, or when none owes anything)."""
+    fee waits for payment (None while one does not yet, or when none owes anything). A
+    pending order for other shares (one was waived since) is superseded first."""
     case = ThemeCaseRecord.load(case_id)
+    orders = orders_of(case_id)
+    settling = {s["orderId"] for o in orders if o.status == PAID for s in o.shares}
     shares = []
     for record in members(case):
         if record.status in CONCLUDED:
             continue  # refused or cancelled: out of the order
         if record.status != Status.AWAITING_PAYMENT:
-            if get_item(record.item_code, int(record.item_version)).fee_fen > 0:
+            if Status.AWAITING_PAYMENT in MOVES.reachable([record.status]) and \
+                    get_item(record.item_code, int(record.item_version)).fee_fen > 0:
                 return None  # a fee still to come
-            continue
+            continue  # its fee is behind it (paid, or waived)
         share = next((o for o in payments.orders_of(record.application_id)
                       if o.status == payments.PENDING), None)
         if share is None:
             return None
-        shares.append(share)
+        if share.order_id not in settling:  # a paid theme order is settling it now
+            shares.append(share)
     if not shares:
         return None
     order_id = new_order_id(case_id, [s.order_id for s in shares])
@@ -167,6 +177,9 @@ def open_when_ready(case_id: str, provider: PaymentProvider,
     if existing is not None:
         return existing
     now = now or datetime.now(UTC)
+    for stale in (o for o in orders if o.status == PENDING):
+        if not _supersede(stale, order_id, now):
+            return None  # paid meanwhile: that payment settles its shares
     total = sum(int(s.amount_fen) for s in shares)
     order = ThemeOrderRecord(
         ThemeCaseRecord.key(case_id), ThemeOrderRecord.sort_key(order_id), order_id=order_id,
@@ -188,6 +201,25 @@ def open_when_ready(case_id: str, provider: PaymentProvider,
         return order_of(case_id, order_id)  # opened at the same moment by another step
     metrics.add_metric(name="ThemePaymentOrdered", unit=MetricUnit.Count, value=1)
     return order
+
+
+def _supersede(order: ThemeOrderRecord, by: str, now: datetime) -> bool:
+    """PENDING → SUPERSEDED (audited), for an order whose shares are no longer all due; False
+    if it was paid meanwhile."""
+    superseded = audit(order.case_id, "system", "THEME_PAYMENT_SUPERSEDED",
+                       {"orderId": order.order_id, "by": by,
+                        "amountFen": int(order.amount_fen)}, now)
+
+    def write() -> None:
+        with TransactWrite(connection=connection()) as transaction:
+            transaction.update(order, actions=[ThemeOrderRecord.status.set(SUPERSEDED)],
+                               condition=ThemeOrderRecord.status == PENDING)
+            transaction.save(superseded)
+
+    if write_if(write):
+        return True
+    now_is = order_of(order.case_id, order.order_id)
+    return now_is is not None and now_is.status == SUPERSEDED
 
 
 def order_of(case_id: str, order_id: str) -> ThemeOrderRecord | None:
@@ -224,6 +256,8 @@ def settle(event: Any, sfn: Any, now: datetime | None = None) -> dict[str, Any]:
         audit(order.case_id, ACTOR, "THEME_PAYMENT_FAILED", about, now).save()
         return _answer(order)
     paid_at = datetime.fromisoformat(body["paidAt"]).astimezone(UTC)
+    if order.status == SUPERSEDED:  # its shares are due on the order that replaced it
+        return _flag(order, f"SUPERSEDED paid {paid} (txn {txn})", about, now)
     if order.status == PAID and order.transaction_id != txn or \
             order.status == PENDING and paid != int(order.amount_fen):
         return _flag(order, f"{'AMOUNT_MISMATCH' if order.status == PENDING else 'NOT_PAYABLE'}"

@@ -47,6 +47,8 @@ STEP_MOVES = frozenset({Status.ACCEPTED, Status.NOT_ACCEPTED, Status.REJECTED,
 waiting at the window, concluded); no other move is looked at, so an application outside a
 theme costs its notices function nothing more than one read at these moves."""
 REFUSED_PREFIX = "THEME_APPLICATION_REFUSED"
+WAIVED = "FEE_WAIVED"
+"""The audit event of a fee waived (`fulfilment.payments.waive`)."""
 
 
 def case_of(application_id: str) -> str | None:
@@ -117,8 +119,9 @@ def advance(case_id: str, now: datetime | None = None, attempts: int = 3) -> lis
 
 
 def _open_payment_if_ready(case_id: str) -> None:
-    """A refused application drops out of the theme's order: if the others were all waiting
-    for it, the order opens now (where the provider is configured)."""
+    """A refused application (or a waived fee) drops out of the theme's order: if the others
+    were all waiting for it, the order opens now, replacing one pending for other shares
+    (where the provider is configured)."""
     if not settings().payment_provider_url:
         return
     from yiwang.fulfilment.payment_provider import provider_for
@@ -129,10 +132,17 @@ def _open_payment_if_ready(case_id: str) -> None:
         logger.info("theme payment order open", extra={"orderId": order.order_id})
 
 
-def on_application_audit(application_id: str, to_status: str | None) -> list[str]:
+def on_application_audit(application_id: str, to_status: str | None,
+                         event: str | None = None) -> list[str]:
     """`advance` the theme case of the application an audit record belongs to, when the move
     it records can be a step of a theme (`STEP_MOVES`; nothing for an application not in a
-    theme)."""
+    theme). A fee waived (减免) takes its share out of the theme's order: the order follows
+    (`payments.open_when_ready`)."""
+    if event == WAIVED:
+        case_id = case_of(application_id)
+        if case_id:
+            _open_payment_if_ready(case_id)
+        return []
     if to_status not in STEP_MOVES:
         return []
     case_id = case_of(application_id)

@@ -309,3 +309,57 @@ def test_an_applicant_lists_their_own_theme_cases_newest_first(
     refused = http.get("/theme-cases?nextToken=bm90LW91cnM", headers=citizen)
     assert refused.status_code == 400 and b"nextToken" in refused.body
     assert http.get("/theme-cases?limit=0", headers=citizen).status_code == 400
+
+
+def test_a_fee_waived_after_the_order_opened_is_taken_out_of_it(
+        http: Any, token: Any, cloud: Any) -> None:
+    citizen = token(f"restaurant-{uuid.uuid4().hex[:6]}", "applicant", creditCode=RESTAURANT)
+    window = token("theme-window", "window")
+    market = token("theme-reviewer-scjg", "reviewer", dept="GZ-SCJG")
+    city = token("theme-reviewer-cg", "reviewer", dept="GZ-CG")
+    office = token("theme-admin", "admin")
+    created = http.post(f"/themes/{THEME}/applications", headers=citizen,
+                        body=json.dumps(restaurant_case(), ensure_ascii=False))
+    assert created.status_code == 201, created.body
+    case = json.loads(created.body)
+    ids = {a["itemCode"]: a["id"] for a in case["applications"]}
+    flows = {code: member(http, cloud, citizen, i) for code, i in ids.items()}
+    for material in case["materials"]:
+        if material["required"]:
+            first = material["items"][0]
+            flows[first["itemCode"]].upload(first["materialId"])
+    assert http.post(f"/theme-cases/{case['id']}/submit", headers=citizen).status_code == 202
+    for flow in flows.values():
+        assert flow.decide(window, "ACCEPT", "予以受理").status_code == 200
+    assert flows[LICENCE].decide(market, "APPROVE", "同意").status_code == 200
+    assert flows[FOOD_LICENCE].decide(market, "APPROVE", "同意").status_code == 200
+    assert flows[SIGNBOARD].decide(city, "APPROVE", "同意").status_code == 200
+    opened = case_is(http, citizen, case["id"], "AWAITING_PAYMENT")["pending"]["payment"]
+    shares = {a["applicationId"]: a["amountFen"] for a in opened["applications"]}
+    assert ids[SIGNBOARD] in shares and opened["amountFen"] == sum(shares.values())
+
+    # 减免: the office waives the signboard's fee; the theme's order is replaced by one
+    # for the other fees, and the signboard goes on as paid.
+    waived = http.post(f"/applications/{ids[SIGNBOARD]}/fee-waiver", headers=office,
+                       body=json.dumps({"reason": "小微企业招牌费用减免"}, ensure_ascii=False))
+    assert waived.status_code == 200, waived.body
+    replaced = eventually(
+        lambda: (order := case_view(http, citizen, case["id"]).get("pending", {})
+                 .get("payment")) and order["orderId"] != opened["orderId"] and order,
+        timeout=60, what="the theme's order without the waived fee")
+    assert replaced["amountFen"] == opened["amountFen"] - shares[ids[SIGNBOARD]]
+    assert ids[SIGNBOARD] not in {a["applicationId"] for a in replaced["applications"]}
+    eventually(lambda: flows[SIGNBOARD].view()["status"] not in {"AWAITING_PAYMENT", "PAID"},
+               timeout=60, what="the signboard past its waived fee")
+
+    # The first order is no longer payable: paying it is flagged, and settles nothing.
+    body, headers = payment.callback(opened["orderId"], opened["amountFen"],
+                                     secret=payment.LOCAL_SECRET)
+    stale = json.loads(http.post("/webhooks/payment", headers=headers, body=body).body)
+    assert stale["status"] == "SUPERSEDED" and stale["flags"][0].startswith("SUPERSEDED")
+    assert flows[LICENCE].view()["status"] == "AWAITING_PAYMENT"
+    body, headers = payment.callback(replaced["orderId"], replaced["amountFen"],
+                                     secret=payment.LOCAL_SECRET)
+    paid = json.loads(http.post("/webhooks/payment", headers=headers, body=body).body)
+    assert paid["status"] == "PAID", paid
+    case_is(http, citizen, case["id"], "READY_FOR_PICKUP")
