@@ -57,6 +57,34 @@ def case_is(http: Any, headers: dict[str, str], case_id: str, status: str) -> di
                       and view, timeout=60, what=f"theme case {status}")
 
 
+def restaurant_people(token: Any) -> tuple[dict[str, str], ...]:
+    """Headers of a fresh company applicant, the window, 市场监管 and 城管 reviewers."""
+    return (token(f"restaurant-{uuid.uuid4().hex[:6]}", "applicant", creditCode=RESTAURANT),
+            token("theme-window", "window"),
+            token("theme-reviewer-scjg", "reviewer", dept="GZ-SCJG"),
+            token("theme-reviewer-cg", "reviewer", dept="GZ-CG"))
+
+
+def accepted_case(http: Any, cloud: Any, citizen: dict[str, str], window: dict[str, str]
+                  ) -> tuple[dict[str, Any], dict[str, str], dict[str, Flow]]:
+    """A restaurant case made, its required materials uploaded once, submitted and accepted
+    at the window: the case as made, item code → application id, item code → its `Flow`."""
+    created = http.post(f"/themes/{THEME}/applications", headers=citizen,
+                        body=json.dumps(restaurant_case(), ensure_ascii=False))
+    assert created.status_code == 201, created.body
+    case = json.loads(created.body)
+    ids = {a["itemCode"]: a["id"] for a in case["applications"]}
+    flows = {code: member(http, cloud, citizen, i) for code, i in ids.items()}
+    for material in case["materials"]:
+        if material["required"]:
+            first = material["items"][0]
+            flows[first["itemCode"]].upload(first["materialId"])
+    assert http.post(f"/theme-cases/{case['id']}/submit", headers=citizen).status_code == 202
+    for flow in flows.values():
+        assert flow.decide(window, "ACCEPT", "予以受理").status_code == 200
+    return case, ids, flows
+
+
 def test_a_theme_whose_mapping_breaks_an_item_is_refused_with_the_paths(
         http: Any, token: Any) -> None:
     admin = token("theme-admin", "admin")
@@ -104,10 +132,7 @@ def test_a_theme_whose_mapping_breaks_an_item_is_refused_with_the_paths(
 
 def test_a_three_item_theme_one_form_one_payment_one_refusal_one_pickup(
         http: Any, token: Any, cloud: Any) -> None:
-    citizen = token(f"restaurant-{uuid.uuid4().hex[:6]}", "applicant", creditCode=RESTAURANT)
-    window = token("theme-window", "window")
-    market = token("theme-reviewer-scjg", "reviewer", dept="GZ-SCJG")
-    city = token("theme-reviewer-cg", "reviewer", dept="GZ-CG")
+    citizen, window, market, city = restaurant_people(token)
 
     # One form: each shared field asked once, filled into every item that needs it.
     theme = json.loads(http.get(f"/themes/{THEME}").body)
@@ -225,23 +250,8 @@ def test_a_three_item_theme_one_form_one_payment_one_refusal_one_pickup(
 
 def test_a_refusal_that_comes_last_drops_out_of_the_one_order(
         http: Any, token: Any, cloud: Any) -> None:
-    citizen = token(f"restaurant-{uuid.uuid4().hex[:6]}", "applicant", creditCode=RESTAURANT)
-    window = token("theme-window", "window")
-    market = token("theme-reviewer-scjg", "reviewer", dept="GZ-SCJG")
-    city = token("theme-reviewer-cg", "reviewer", dept="GZ-CG")
-    created = http.post(f"/themes/{THEME}/applications", headers=citizen,
-                        body=json.dumps(restaurant_case(), ensure_ascii=False))
-    assert created.status_code == 201, created.body
-    case = json.loads(created.body)
-    ids = {a["itemCode"]: a["id"] for a in case["applications"]}
-    flows = {code: member(http, cloud, citizen, i) for code, i in ids.items()}
-    for material in case["materials"]:
-        if material["required"]:
-            first = material["items"][0]
-            flows[first["itemCode"]].upload(first["materialId"])
-    assert http.post(f"/theme-cases/{case['id']}/submit", headers=citizen).status_code == 202
-    for flow in flows.values():
-        assert flow.decide(window, "ACCEPT", "予以受理").status_code == 200
+    citizen, window, market, city = restaurant_people(token)
+    case, ids, flows = accepted_case(http, cloud, citizen, window)
     assert flows[LICENCE].decide(market, "APPROVE", "同意").status_code == 200
     assert flows[FOOD_LICENCE].decide(market, "APPROVE", "同意").status_code == 200
     # The licence waits for its fee; the signboard's fee may still come: no order yet.
@@ -313,24 +323,9 @@ def test_an_applicant_lists_their_own_theme_cases_newest_first(
 
 def test_a_fee_waived_after_the_order_opened_is_taken_out_of_it(
         http: Any, token: Any, cloud: Any) -> None:
-    citizen = token(f"restaurant-{uuid.uuid4().hex[:6]}", "applicant", creditCode=RESTAURANT)
-    window = token("theme-window", "window")
-    market = token("theme-reviewer-scjg", "reviewer", dept="GZ-SCJG")
-    city = token("theme-reviewer-cg", "reviewer", dept="GZ-CG")
+    citizen, window, market, city = restaurant_people(token)
     office = token("theme-admin", "admin")
-    created = http.post(f"/themes/{THEME}/applications", headers=citizen,
-                        body=json.dumps(restaurant_case(), ensure_ascii=False))
-    assert created.status_code == 201, created.body
-    case = json.loads(created.body)
-    ids = {a["itemCode"]: a["id"] for a in case["applications"]}
-    flows = {code: member(http, cloud, citizen, i) for code, i in ids.items()}
-    for material in case["materials"]:
-        if material["required"]:
-            first = material["items"][0]
-            flows[first["itemCode"]].upload(first["materialId"])
-    assert http.post(f"/theme-cases/{case['id']}/submit", headers=citizen).status_code == 202
-    for flow in flows.values():
-        assert flow.decide(window, "ACCEPT", "予以受理").status_code == 200
+    case, ids, flows = accepted_case(http, cloud, citizen, window)
     assert flows[LICENCE].decide(market, "APPROVE", "同意").status_code == 200
     assert flows[FOOD_LICENCE].decide(market, "APPROVE", "同意").status_code == 200
     assert flows[SIGNBOARD].decide(city, "APPROVE", "同意").status_code == 200
