@@ -192,6 +192,21 @@ class _InvocationOutput:
         return lines
 
 
+@contextlib.contextmanager
+def printed_in_this_context() -> Iterator[list[str]]:
+    """The lines `print` sends to stdout from this context while the block runs (in the list
+    once it ends), and none of what the local cloud's functions print meanwhile in their own
+    threads: what an API request made from this thread printed, say, without another file's
+    stream work still running in this process."""
+    _InvocationOutput.install()
+    token = _InvocationOutput.capturing()
+    lines: list[str] = []
+    try:
+        yield lines
+    finally:
+        lines.extend(_InvocationOutput.release(token))
+
+
 _print = builtins.print
 
 

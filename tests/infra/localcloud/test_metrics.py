@@ -178,6 +178,17 @@ def test_a_failed_invocation_still_publishes_and_counts_an_error(tmp_path: Path)
     assert [v for _, name, v in recorder.of("AWS/Lambda") if name == "Errors"] == [[1.0], [0.0]]
 
 
+def test_what_this_context_prints_leaves_out_other_threads() -> None:
+    from infra.localcloud.runtime import printed_in_this_context
+
+    with printed_in_this_context() as printed:
+        print("the request's own line")
+        other = threading.Thread(target=print, args=("a function's line elsewhere",))
+        other.start()
+        other.join()
+    assert printed == ["the request's own line"]
+
+
 # --- in the local cloud ------------------------------------------------------------------
 
 

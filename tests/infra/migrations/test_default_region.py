@@ -82,13 +82,13 @@ def test_region_less_records_move_to_the_default_region_once(
     assert _items(dynamodb, table, f"APP#MIG{tag}0#CLOCKS") == [trail]
 
 
-def test_the_command_prints_what_it_placed(cloud_env: dict[str, str], seeded: None,
-                                           capsys: Any) -> None:
-    with environment(cloud_env):
+def test_the_command_prints_what_it_placed(cloud_env: dict[str, str], seeded: None) -> None:
+    from infra.localcloud.runtime import printed_in_this_context
+
+    # The local cloud runs the stream's functions in this process, printing their logs and
+    # metrics to the same stdout: read what this thread printed.
+    with environment(cloud_env), printed_in_this_context() as lines:
         assert default_region.main(["--table", cloud_env["TABLE_NAME"],
                                     "--endpoint", cloud_env["AWS_ENDPOINT_URL"]]) == 0
-    # The local cloud runs the stream's functions in this process: their metrics share stdout.
-    lines = [line for line in capsys.readouterr().out.splitlines()
-             if not line.startswith('{"_aws"')]
     assert [line.split(":")[0] for line in lines] == list(default_region.KINDS.values())
     assert all("placed in 440100" in line for line in lines)

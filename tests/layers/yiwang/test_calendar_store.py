@@ -90,16 +90,18 @@ def test_a_year_without_data_falls_back_and_emits_the_metric(table: dict) -> Non
     assert missing_metric_values() == [1.0, 1.0]
 
 
-def test_the_metric_is_flushed_by_a_lambda_function(table: dict,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_metric_is_flushed_by_a_lambda_function(table: dict) -> None:
+    from infra.localcloud.runtime import printed_in_this_context
+
     @lambda_entry
     def handler(event: dict[str, Any], context: Any) -> str:
         return calendar_store.due(datetime.fromisoformat(event["from"]), 3).basis
 
     context = SimpleNamespace(function_name="f", memory_limit_in_mb=128, aws_request_id="r",
                               invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f")
-    assert handler({"from": "2031-09-30T10:00:00+08:00"}, context) == "WEEKDAYS_FALLBACK"
-    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+    with printed_in_this_context() as printed:  # not the local cloud's functions' output
+        assert handler({"from": "2031-09-30T10:00:00+08:00"}, context) == "WEEKDAYS_FALLBACK"
+    documents = [json.loads(line) for line in printed
                  if line.startswith("{") and '"_aws"' in line]
     emitted = [d for d in documents if "CalendarDataMissing" in d]
     assert len(emitted) == 1
