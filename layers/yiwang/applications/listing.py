@@ -123,17 +123,11 @@ def list_applications(caller: Caller, request: ListRequest) -> Page:
 
 
 def _applicants_page(caller: Caller, request: ListRequest) -> Page:
-    partitions = [f"APPLICANT#{code}" for code in applicant_codes(caller)]
+    partitions = [f"APPLICANT#{code}" for code in caller.applicant_codes]
     condition = ApplicationRecord.status == request.status if request.status else None
     found, next_token = partitions_page(ApplicationRecord.by_owner, partitions, request.limit,
                                         request.next_token, condition)
     return Page(found, next_token)
-
-
-def applicant_codes(caller: Caller) -> list[str]:
-    """The identifiers an applicant's token carries (identity number, credit code): one list
-    partition each."""
-    return [code for code in (caller.id_number, caller.credit_code) if code]
 
 
 def partitions_page(index: Any, partitions: list[str], limit: int, next_token: str | None,

@@ -47,6 +47,12 @@ class Caller:
     def is_staff(self) -> bool:
         return self.role in STAFF
 
+    @property
+    def applicant_codes(self) -> list[str]:
+        """The identifiers the token carries (identity number, credit code): the applications,
+        theme cases and notices in their name."""
+        return [code for code in (self.id_number, self.credit_code) if code]
+
     def require(self, *roles: str) -> Caller:
         """This caller, if their role is one of `roles`; otherwise `Forbidden`."""
         if self.role not in roles:

@@ -42,7 +42,7 @@ _PUBLIC_ID = re.compile(r"^(\d{1,17})-([0-9A-Za-z_.:-]{1,128})$")
 def inboxes_of(caller: Caller) -> list[str]:
     """The recipients whose notices are the caller's: their subject, the identity number and
     credit code their token names (applications in their name), and a reviewer's department."""
-    codes = [f"APPLICANT#{code}" for code in (caller.id_number, caller.credit_code) if code]
+    codes = [f"APPLICANT#{code}" for code in caller.applicant_codes]
     department = [f"DEPT#{caller.dept}"] if caller.role == REVIEWER and caller.dept else []
     return [caller.sub, *codes, *department]
 

@@ -308,7 +308,7 @@ def permit(operation_id: str, caller: Caller) -> Caller:
 def relations(caller: Caller, facts: Facts) -> frozenset[Relation]:
     """Every relation the caller has to the resource `facts` describe."""
     held = {Relation.ANY}
-    codes = {c for c in (caller.id_number, caller.credit_code) if c}
+    codes = set(caller.applicant_codes)
     if caller.sub in facts.owner_subs or codes & facts.owner_codes:
         held.add(Relation.OWNER)
     if caller.role == WINDOW and facts.entered_by == caller.sub:

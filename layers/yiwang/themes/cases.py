@@ -449,7 +449,7 @@ def list_cases(caller: Caller, params: dict[str, str] | None) -> dict[str, Any]:
     request = listing.parse_request({name: params[name] for name in ("limit", "nextToken")
                                      if name in params})
     partitions = [f"{ThemeCaseRecord.LIST_PREFIX}{code}"
-                  for code in listing.applicant_codes(caller)]
+                  for code in caller.applicant_codes]
     found, next_token = listing.partitions_page(ThemeCaseRecord.by_applicant, partitions,
                                                 request.limit, request.next_token)
     return {"themeCases": [row(case) for case in found],
