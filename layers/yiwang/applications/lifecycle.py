@@ -91,13 +91,16 @@ def transition(application_id: str, to_status: Status, actor: str, event: str, *
     A write elsewhere on the record meanwhile (its version moved, its status did not) is read
     again and the move retried, so an unrelated update never fails a lifecycle step.
     """
+    record = ApplicationRecord.load(application_id)
     for _attempt in range(MOVE_ATTEMPTS):
-        record = ApplicationRecord.load(application_id)
         if record.status == to_status:
             return record  # a repeated step, or a concurrent one made the same move
-        moved = _move(record, to_status, actor, event, detail, updates)
-        if moved is not None:
-            return moved
+        from_status = record.status
+        if _moved(record, to_status, actor, event, detail, updates):
+            return record
+        record = ApplicationRecord.load(application_id)
+        if record.status not in {from_status, to_status}:
+            raise Conflict(f"application {application_id} changed meanwhile")
     raise Conflict(f"application {application_id} changed meanwhile")
 
 
@@ -106,11 +109,10 @@ MOVE_ATTEMPTS = 3
 version under it (its status unchanged), before it gives up with `Conflict`."""
 
 
-def _move(record: ApplicationRecord, to_status: Status, actor: str, event: str,
-          detail: dict[str, Any] | None, updates: dict[str, Any] | None
-          ) -> ApplicationRecord | None:
-    """One conditional attempt of `transition`: the moved record; None when only the version
-    changed meanwhile (try again); `Conflict` when the status did."""
+def _moved(record: ApplicationRecord, to_status: Status, actor: str, event: str,
+           detail: dict[str, Any] | None, updates: dict[str, Any] | None) -> bool:
+    """One conditional attempt of `transition` on the record as read: whether it was written
+    (False: the record changed meanwhile, and nothing was)."""
     application_id, from_status = record.application_id, record.status
     check_move(from_status, to_status)
     record.status = to_status
@@ -123,14 +125,7 @@ def _move(record: ApplicationRecord, to_status: Status, actor: str, event: str,
             transaction.save(record, condition=ApplicationRecord.status == from_status)
             transaction.save(audit)
 
-    if write_if(write):
-        return record
-    now = ApplicationRecord.load(application_id).status
-    if now == to_status:
-        return record  # a concurrent step made the same move (e.g. parallel reviews)
-    if now != from_status:
-        raise Conflict(f"application {application_id} changed meanwhile")
-    return None
+    return write_if(write)
 
 
 def transition_in(transaction: TransactWrite, application_id: str, from_status: Status,

@@ -153,8 +153,6 @@ def open_when_ready(case_id: str, provider: PaymentProvider,
     fee waits for payment (None while one does not yet, or when none owes anything). A
     pending order for other shares (one was waived since) is superseded first."""
     case = ThemeCaseRecord.load(case_id)
-    orders = orders_of(case_id)
-    settling = {s["orderId"] for o in orders if o.status == PAID for s in o.shares}
     shares = []
     for record in members(case):
         if record.status in CONCLUDED:
@@ -168,8 +166,11 @@ def open_when_ready(case_id: str, provider: PaymentProvider,
                       if o.status == payments.PENDING), None)
         if share is None:
             return None
-        if share.order_id not in settling:  # a paid theme order is settling it now
-            shares.append(share)
+        shares.append(share)
+    # Read once every share is there: a share a paid theme order holds is being settled now.
+    orders = orders_of(case_id)
+    settling = {s["orderId"] for o in orders if o.status == PAID for s in o.shares}
+    shares = [share for share in shares if share.order_id not in settling]
     if not shares:
         return None
     order_id = new_order_id(case_id, [s.order_id for s in shares])
